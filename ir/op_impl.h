@@ -1,0 +1,69 @@
+/* op_impl.h: the functions the op table points to. Internal to ir/: shape rules
+ * live in shape_rules.c, interpreter kernels in kernels.c. Nothing outside ir/
+ * calls these directly; everyone goes through ir_ops[op]. */
+#ifndef MIGC_OP_IMPL_H
+#define MIGC_OP_IMPL_H
+
+#include "ir.h"
+
+#define SHAPE_RULE(name)                                                              \
+  bool name(ir_node *n, const ir_node *const *in, char *err, size_t errn, int *bad)
+#define KERNEL(name)                                                                  \
+  int name(ir_interp *it, const ir_node *n, const ir_tensor *const *in, ir_tensor *out)
+
+SHAPE_RULE(rule_source); /* INPUT, LOAD: shape and dtype preset from attributes */
+SHAPE_RULE(rule_const);
+SHAPE_RULE(rule_store);
+SHAPE_RULE(rule_unary);
+SHAPE_RULE(rule_binary);
+SHAPE_RULE(rule_matmul);
+SHAPE_RULE(rule_conv);
+SHAPE_RULE(rule_deconv);
+SHAPE_RULE(rule_batchnorm);
+SHAPE_RULE(rule_batchnorm_infer);
+SHAPE_RULE(rule_reshape);
+SHAPE_RULE(rule_concat);
+SHAPE_RULE(rule_slice);
+SHAPE_RULE(rule_reduce);
+SHAPE_RULE(rule_onehot);
+SHAPE_RULE(rule_dropout);
+SHAPE_RULE(rule_bce_logits);
+SHAPE_RULE(rule_softmax_ce);
+SHAPE_RULE(rule_gaussian_nll);
+SHAPE_RULE(rule_info_categorical);
+
+KERNEL(kernel_const);
+KERNEL(kernel_load);
+KERNEL(kernel_store);
+KERNEL(kernel_neg);
+KERNEL(kernel_relu);
+KERNEL(kernel_lrelu);
+KERNEL(kernel_tanh);
+KERNEL(kernel_sigmoid);
+KERNEL(kernel_softplus);
+KERNEL(kernel_exp);
+KERNEL(kernel_log);
+KERNEL(kernel_sqrt);
+KERNEL(kernel_add);
+KERNEL(kernel_sub);
+KERNEL(kernel_mul);
+KERNEL(kernel_div);
+KERNEL(kernel_matmul);
+KERNEL(kernel_conv);
+KERNEL(kernel_deconv);
+KERNEL(kernel_batchnorm);
+KERNEL(kernel_batchnorm_infer);
+KERNEL(kernel_reshape);
+KERNEL(kernel_concat);
+KERNEL(kernel_slice);
+KERNEL(kernel_sum);
+KERNEL(kernel_mean);
+KERNEL(kernel_var);
+KERNEL(kernel_onehot);
+KERNEL(kernel_dropout);
+KERNEL(kernel_bce_logits);
+KERNEL(kernel_softmax_ce);
+KERNEL(kernel_gaussian_nll);
+KERNEL(kernel_info_categorical);
+
+#endif
