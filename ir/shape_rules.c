@@ -1,0 +1,437 @@
+/* shape_rules.c: the shape rule of every op (the `shape` column of op_table.c).
+ *
+ * A rule reads its operands' dtype and shape (in[0..n->nin)) and n's attributes, and
+ * either sets n->dtype and n->shape and returns true, or writes a message for the
+ * user and returns false with *bad naming the operand at fault (-1: no single one).
+ * Users write per-sample shapes, so messages show shapes through shape_user_str and
+ * count axes per sample (IR axis - 1 for batched operands). */
+#include "ir/op_impl.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#define SHAPE_BUF 160
+
+__attribute__((format(printf, 5, 6))) static bool fail(char *err, size_t errn, int *bad,
+                                                       int which, const char *fmt, ...) {
+  if (bad) *bad = which;
+  if (err && errn) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errn, fmt, ap);
+    va_end(ap);
+  }
+  return false;
+}
+
+/* The shape as the user wrote it, in a caller-provided buffer. */
+static const char *ustr(ir_shape s, char *buf) {
+  shape_user_str(s, buf, SHAPE_BUF);
+  return buf;
+}
+
+/* An IR axis of s as the user counts it: "axis 0" is the first per-sample axis. */
+static const char *axis_name(ir_shape s, int64_t axis, char *buf) {
+  if (s.batched && axis == 0)
+    snprintf(buf, SHAPE_BUF, "the batch axis");
+  else
+    snprintf(buf, SHAPE_BUF, "axis %lld", (long long)(s.batched ? axis - 1 : axis));
+  return buf;
+}
+
+static const char *op_name(const ir_node *n) { return ir_ops[n->op].name; }
+
+/* Operand j must be f32. */
+static bool want_f32(const ir_node *n, const ir_node *const *in, int j, char *err,
+                     size_t errn, int *bad) {
+  if (in[j]->dtype == IR_F32) return true;
+  return fail(err, errn, bad, j, "%s expects a float tensor, got an integer tensor",
+              op_name(n));
+}
+
+static ir_shape make4(int64_t a, int64_t b, int64_t c, int64_t d, bool batched) {
+  int64_t dims[4] = {a, b, c, d};
+  return shape_make(4, dims, batched);
+}
+
+/* ---- sources and effects ---------------------------------------------------------- */
+
+/* INPUT and LOAD: the caller set n->dtype and n->ashape; only validate them. */
+SHAPE_RULE(rule_source) {
+  (void)in;
+  ir_shape s = n->ashape;
+  char sb[SHAPE_BUF];
+  if (s.rank < 0 || s.rank > IR_MAX_RANK)
+    return fail(err, errn, bad, -1, "a value of rank %d exceeds the %d dimensions migc supports",
+                s.rank, IR_MAX_RANK);
+  for (int d = 0; d < s.rank; d++)
+    if (s.dim[d] <= 0)
+      return fail(err, errn, bad, -1, "shape %s has a dimension that is not positive",
+                  ustr(s, sb));
+  if (n->dtype != IR_F32 && n->dtype != IR_I32)
+    return fail(err, errn, bad, -1, "unknown element type %d", (int)n->dtype);
+  s.batched = s.batched && s.rank > 0;
+  n->shape = s;
+  return true;
+}
+
+SHAPE_RULE(rule_const) {
+  (void)in, (void)err, (void)errn, (void)bad;
+  n->dtype = IR_F32;
+  n->shape = shape_scalar();
+  return true;
+}
+
+/* The stored value passes through as the node's value; ir_verify checks that it
+ * matches the variable. */
+SHAPE_RULE(rule_store) {
+  (void)err, (void)errn, (void)bad;
+  n->dtype = in[0]->dtype;
+  n->shape = in[0]->shape;
+  return true;
+}
+
+/* ---- elementwise -------------------------------------------------------------------- */
+
+SHAPE_RULE(rule_unary) {
+  if (!want_f32(n, in, 0, err, errn, bad)) return false;
+  n->dtype = IR_F32;
+  n->shape = in[0]->shape;
+  return true;
+}
+
+SHAPE_RULE(rule_binary) {
+  if (!want_f32(n, in, 0, err, errn, bad) || !want_f32(n, in, 1, err, errn, bad))
+    return false;
+  ir_shape out;
+  if (!shape_broadcast(in[0]->shape, in[1]->shape, &out, err, errn)) {
+    if (bad) *bad = -1;
+    return false;
+  }
+  n->dtype = IR_F32;
+  n->shape = out;
+  return true;
+}
+
+/* ---- linear algebra and convolution -------------------------------------------------- */
+
+/* a [M,K] (stored [K,M] if i[0]) x b [K,N] (stored [N,K] if i[1]) -> [M,N]. The result
+ * is batched when a's rows are the batch: a batched and not transposed. */
+SHAPE_RULE(rule_matmul) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF];
+  if (!want_f32(n, in, 0, err, errn, bad) || !want_f32(n, in, 1, err, errn, bad))
+    return false;
+  ir_shape a = in[0]->shape, b = in[1]->shape;
+  bool ta = n->i[0] != 0, tb = n->i[1] != 0;
+  for (int j = 0; j < 2; j++) {
+    ir_shape s = j ? b : a;
+    if (s.rank == 2) continue;
+    if (s.batched)
+      return fail(err, errn, bad, j, "matmul expects a [K] vector per sample, got %s",
+                  ustr(s, s0));
+    return fail(err, errn, bad, j, "matmul expects a matrix, got %s", ustr(s, s0));
+  }
+  int64_t m = ta ? a.dim[1] : a.dim[0], ka = ta ? a.dim[0] : a.dim[1];
+  int64_t kb = tb ? b.dim[1] : b.dim[0], nn = tb ? b.dim[0] : b.dim[1];
+  if (ka != kb)
+    return fail(err, errn, bad, -1, "matmul inner dimensions differ: %s x %s", ustr(a, s0),
+                ustr(b, s1));
+  int64_t dims[2] = {m, nn};
+  n->dtype = IR_F32;
+  n->shape = shape_make(2, dims, a.batched && !ta);
+  return true;
+}
+
+/* Shared checks of conv and deconv: x [N,C,H,W] and w rank 4 with kernel k, stride
+ * and padding in range. `cin` is the axis of w that holds input channels. */
+static bool check_conv(ir_node *n, const ir_node *const *in, int cin, char *err, size_t errn,
+                       int *bad) {
+  char s0[SHAPE_BUF];
+  const char *op = op_name(n);
+  if (!want_f32(n, in, 0, err, errn, bad) || !want_f32(n, in, 1, err, errn, bad))
+    return false;
+  ir_shape x = in[0]->shape, w = in[1]->shape;
+  int64_t k = n->i[0], s = n->i[1], p = n->i[2];
+  if (x.rank != 4)
+    return fail(err, errn, bad, 0, "%s expects a %s input, got %s", op,
+                x.batched ? "[C,H,W]" : "[N,C,H,W]", ustr(x, s0));
+  if (w.rank != 4)
+    return fail(err, errn, bad, 1, "%s weight must be %s, got %s", op,
+                cin == 1 ? "[O,C,k,k]" : "[C,O,k,k]", ustr(w, s0));
+  if (w.dim[cin] != x.dim[1])
+    return fail(err, errn, bad, 0, "%s weight expects %lld input channels, got %lld", op,
+                (long long)w.dim[cin], (long long)x.dim[1]);
+  if (k < 1) return fail(err, errn, bad, -1, "%s kernel size must be at least 1, got %lld", op,
+                         (long long)k);
+  if (w.dim[2] != k || w.dim[3] != k)
+    return fail(err, errn, bad, 1, "%s weight %s does not have kernel size %lld", op,
+                ustr(w, s0), (long long)k);
+  if (s < 1)
+    return fail(err, errn, bad, -1, "%s stride must be at least 1, got %lld", op, (long long)s);
+  if (p < 0)
+    return fail(err, errn, bad, -1, "%s padding must not be negative, got %lld", op,
+                (long long)p);
+  return true;
+}
+
+/* x [N,C,H,W], w [O,C,k,k] -> [N,O,Ho,Wo], Ho = (H + 2p - k)/s + 1. */
+SHAPE_RULE(rule_conv) {
+  if (!check_conv(n, in, 1, err, errn, bad)) return false;
+  ir_shape x = in[0]->shape, w = in[1]->shape;
+  int64_t k = n->i[0], s = n->i[1], p = n->i[2];
+  /* checked before dividing: C's division truncates -1/2 to 0, which would claim a
+   * one-pixel output for an input smaller than the kernel */
+  if (x.dim[2] + 2 * p < k || x.dim[3] + 2 * p < k)
+    return fail(err, errn, bad, 0,
+                "conv kernel %lld does not fit a %lldx%lld input with padding %lld",
+                (long long)k, (long long)x.dim[2], (long long)x.dim[3], (long long)p);
+  int64_t ho = (x.dim[2] + 2 * p - k) / s + 1, wo = (x.dim[3] + 2 * p - k) / s + 1;
+  n->dtype = IR_F32;
+  n->shape = make4(x.dim[0], w.dim[0], ho, wo, x.batched);
+  return true;
+}
+
+/* x [N,C,H,W], w [C,O,k,k] -> [N,O,Ho,Wo], Ho = (H-1)s - 2p + k (PyTorch's
+ * conv_transpose2d without output_padding). */
+SHAPE_RULE(rule_deconv) {
+  if (!check_conv(n, in, 0, err, errn, bad)) return false;
+  ir_shape x = in[0]->shape, w = in[1]->shape;
+  int64_t k = n->i[0], s = n->i[1], p = n->i[2];
+  int64_t ho = (x.dim[2] - 1) * s - 2 * p + k, wo = (x.dim[3] - 1) * s - 2 * p + k;
+  if (ho < 1 || wo < 1)
+    return fail(err, errn, bad, -1,
+                "deconv output would be empty: a %lldx%lld input with kernel %lld, stride "
+                "%lld and padding %lld gives %lldx%lld",
+                (long long)x.dim[2], (long long)x.dim[3], (long long)k, (long long)s,
+                (long long)p, (long long)ho, (long long)wo);
+  n->dtype = IR_F32;
+  n->shape = make4(x.dim[0], w.dim[1], ho, wo, x.batched);
+  return true;
+}
+
+/* ---- normalisation ------------------------------------------------------------------ */
+
+/* x [N,C] or [N,C,H,W]; operands 1.. are per-channel vectors [C] named by `names`. */
+static bool check_batchnorm(ir_node *n, const ir_node *const *in, int nparam,
+                            char *err, size_t errn, int *bad) {
+  static const char *const names[] = {"gamma", "beta", "mean", "variance"};
+  char s0[SHAPE_BUF];
+  if (!want_f32(n, in, 0, err, errn, bad)) return false;
+  ir_shape x = in[0]->shape;
+  if (x.rank != 2 && x.rank != 4)
+    return fail(err, errn, bad, 0, "batchnorm expects a %s input, got %s",
+                x.batched ? "[C] or [C,H,W]" : "[N,C] or [N,C,H,W]", ustr(x, s0));
+  for (int j = 1; j <= nparam; j++) {
+    ir_shape v = in[j]->shape;
+    if (in[j]->dtype != IR_F32 || v.rank != 1 || v.dim[0] != x.dim[1])
+      return fail(err, errn, bad, j, "batchnorm %s must be a float [%lld], got %s",
+                  names[j - 1], (long long)x.dim[1], ustr(v, s0));
+  }
+  if (!(n->f[0] >= 0))
+    return fail(err, errn, bad, -1, "batchnorm eps must not be negative, got %g", n->f[0]);
+  n->dtype = IR_F32;
+  n->shape = x;
+  return true;
+}
+
+SHAPE_RULE(rule_batchnorm) { return check_batchnorm(n, in, 2, err, errn, bad); }
+SHAPE_RULE(rule_batchnorm_infer) { return check_batchnorm(n, in, 4, err, errn, bad); }
+
+/* ---- shape ---------------------------------------------------------------------------- */
+
+/* To n->ashape, whose batched flag the caller chose; the element count must agree. */
+SHAPE_RULE(rule_reshape) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF];
+  ir_shape t = n->ashape, x = in[0]->shape;
+  if (t.rank < 0 || t.rank > IR_MAX_RANK)
+    return fail(err, errn, bad, -1, "reshape to rank %d exceeds the %d dimensions migc supports",
+                t.rank, IR_MAX_RANK);
+  for (int d = 0; d < t.rank; d++)
+    if (t.dim[d] <= 0)
+      return fail(err, errn, bad, -1, "reshape target %s has a dimension that is not positive",
+                  ustr(t, s0));
+  if (shape_numel(t) != shape_numel(x))
+    return fail(err, errn, bad, 0, "cannot reshape %s to %s", ustr(x, s0), ustr(t, s1));
+  t.batched = t.batched && t.rank > 0;
+  n->dtype = in[0]->dtype;
+  n->shape = t;
+  return true;
+}
+
+/* Operands of one dtype and rank, equal except along axis i[0], which adds up. */
+SHAPE_RULE(rule_concat) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF], ax[SHAPE_BUF];
+  if (n->nin < 1) return fail(err, errn, bad, -1, "concat needs at least one operand");
+  ir_shape r = in[0]->shape;
+  int64_t axis = n->i[0];
+  if (axis < 0 || axis >= r.rank)
+    return fail(err, errn, bad, 0, "concat: %s is out of range for %s", axis_name(r, axis, ax),
+                ustr(r, s0));
+  bool batched = r.batched;
+  for (int j = 1; j < n->nin; j++) {
+    ir_shape s = in[j]->shape;
+    if (in[j]->dtype != in[0]->dtype)
+      return fail(err, errn, bad, j, "concat: operands mix float and integer tensors");
+    bool same = s.rank == r.rank;
+    for (int d = 0; same && d < r.rank; d++)
+      if (d != axis && s.dim[d] != r.dim[d]) same = false;
+    if (!same)
+      return fail(err, errn, bad, j, "concat: shapes %s and %s differ outside %s",
+                  ustr(in[0]->shape, s0), ustr(s, s1), axis_name(in[0]->shape, axis, ax));
+    r.dim[axis] += s.dim[axis];
+    batched = batched && s.batched;
+  }
+  r.batched = batched;
+  n->dtype = in[0]->dtype;
+  n->shape = r;
+  return true;
+}
+
+/* Elements [i[1], i[2]) of axis i[0]. Slicing the batch axis keeps the flag: the
+ * halves of a concatenated real+fake batch are batches again. */
+SHAPE_RULE(rule_slice) {
+  char s0[SHAPE_BUF], ax[SHAPE_BUF];
+  ir_shape x = in[0]->shape;
+  int64_t axis = n->i[0], start = n->i[1], end = n->i[2];
+  if (axis < 0 || axis >= x.rank)
+    return fail(err, errn, bad, 0, "slice: %s is out of range for %s", axis_name(x, axis, ax),
+                ustr(x, s0));
+  if (start < 0 || start >= end || end > x.dim[axis])
+    return fail(err, errn, bad, -1, "slice [%lld, %lld) is out of range for %s of %s",
+                (long long)start, (long long)end, axis_name(x, axis, ax), ustr(x, s0));
+  x.dim[axis] = end - start;
+  n->dtype = in[0]->dtype;
+  n->shape = x;
+  return true;
+}
+
+/* ---- reductions ------------------------------------------------------------------------ */
+
+/* i[0]: bit a set reduces IR axis a; i[1]: keep reduced axes as size 1, or drop them.
+ * Reducing axis 0 of a batched value averages over the batch, so the result is no
+ * longer batched. */
+SHAPE_RULE(rule_reduce) {
+  char s0[SHAPE_BUF], ax[SHAPE_BUF];
+  if (!want_f32(n, in, 0, err, errn, bad)) return false;
+  ir_shape x = in[0]->shape;
+  int64_t mask = n->i[0];
+  bool keep = n->i[1] != 0;
+  if (mask < 0)
+    return fail(err, errn, bad, -1, "%s: invalid axes mask %lld", op_name(n), (long long)mask);
+  for (int a = x.rank; a < 63; a++)
+    if (mask >> a & 1)
+      return fail(err, errn, bad, 0, "%s: %s is out of range for %s", op_name(n),
+                  axis_name(x, a, ax), ustr(x, s0));
+  ir_shape r = shape_scalar();
+  for (int d = 0; d < x.rank; d++) {
+    if (mask >> d & 1) {
+      if (keep) r.dim[r.rank++] = 1;
+    } else {
+      r.dim[r.rank++] = x.dim[d];
+    }
+  }
+  r.batched = x.batched && !(mask & 1) && r.rank > 0;
+  n->dtype = IR_F32;
+  n->shape = r;
+  return true;
+}
+
+/* ---- codes and randomness ------------------------------------------------------------- */
+
+/* i32 [N] -> f32 [N, i[0]] */
+SHAPE_RULE(rule_onehot) {
+  char s0[SHAPE_BUF];
+  ir_shape c = in[0]->shape;
+  if (in[0]->dtype != IR_I32)
+    return fail(err, errn, bad, 0, "onehot expects integer codes, got a float tensor");
+  if (c.rank != 1)
+    return fail(err, errn, bad, 0, "onehot expects a single code per sample, got %s",
+                ustr(c, s0));
+  if (n->i[0] < 2)
+    return fail(err, errn, bad, -1, "onehot needs at least 2 classes, got %lld",
+                (long long)n->i[0]);
+  int64_t dims[2] = {c.dim[0], n->i[0]};
+  n->dtype = IR_F32;
+  n->shape = shape_make(2, dims, c.batched);
+  return true;
+}
+
+/* x, seed i32 [2] (run seed, step) -> y like x; p = f[0] in [0, 1). */
+SHAPE_RULE(rule_dropout) {
+  char s0[SHAPE_BUF];
+  if (!want_f32(n, in, 0, err, errn, bad)) return false;
+  ir_shape s = in[1]->shape;
+  if (in[1]->dtype != IR_I32 || s.rank != 1 || s.dim[0] != 2)
+    return fail(err, errn, bad, 1, "dropout seed must be an integer [2] (seed, step), got %s",
+                ustr(s, s0));
+  if (!(n->f[0] >= 0 && n->f[0] < 1))
+    return fail(err, errn, bad, -1, "dropout probability must be in [0, 1), got %g", n->f[0]);
+  if (n->i[0] < 0)
+    return fail(err, errn, bad, -1, "dropout site must not be negative, got %lld",
+                (long long)n->i[0]);
+  n->dtype = IR_F32;
+  n->shape = in[0]->shape;
+  return true;
+}
+
+/* ---- losses ---------------------------------------------------------------------------- */
+
+SHAPE_RULE(rule_bce_logits) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF];
+  if (!want_f32(n, in, 0, err, errn, bad) || !want_f32(n, in, 1, err, errn, bad))
+    return false;
+  if (!shape_equal(in[0]->shape, in[1]->shape))
+    return fail(err, errn, bad, 1, "bce_logits: logits %s and target %s differ in shape",
+                ustr(in[0]->shape, s0), ustr(in[1]->shape, s1));
+  n->dtype = IR_F32;
+  n->shape = shape_scalar();
+  return true;
+}
+
+/* logits [N,K] f32 and labels/codes [N] i32 (softmax_ce, info_categorical). */
+static bool check_logits_labels(ir_node *n, const ir_node *const *in, int64_t min_k,
+                                char *err, size_t errn, int *bad) {
+  char s0[SHAPE_BUF];
+  const char *op = op_name(n);
+  if (!want_f32(n, in, 0, err, errn, bad)) return false;
+  ir_shape l = in[0]->shape, c = in[1]->shape;
+  if (l.rank != 2)
+    return fail(err, errn, bad, 0, "%s expects %s logits, got %s", op,
+                l.batched ? "[K]" : "[N,K]", ustr(l, s0));
+  if (l.dim[1] < min_k)
+    return fail(err, errn, bad, 0, "%s needs at least %lld classes, got %lld", op,
+                (long long)min_k, (long long)l.dim[1]);
+  if (in[1]->dtype != IR_I32)
+    return fail(err, errn, bad, 1, "%s expects integer labels, got a float tensor", op);
+  if (c.rank != 1)
+    return fail(err, errn, bad, 1, "%s expects a single label per sample, got %s", op,
+                ustr(c, s0));
+  if (c.dim[0] != l.dim[0])
+    return fail(err, errn, bad, 1, "%s: %lld labels for %lld rows of logits", op,
+                (long long)c.dim[0], (long long)l.dim[0]);
+  n->dtype = IR_F32;
+  n->shape = shape_scalar();
+  return true;
+}
+
+SHAPE_RULE(rule_softmax_ce) { return check_logits_labels(n, in, 1, err, errn, bad); }
+SHAPE_RULE(rule_info_categorical) { return check_logits_labels(n, in, 2, err, errn, bad); }
+
+/* mean [N,D], x [N,D] -> scalar; std f[0] > 0. */
+SHAPE_RULE(rule_gaussian_nll) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF];
+  if (!want_f32(n, in, 0, err, errn, bad) || !want_f32(n, in, 1, err, errn, bad))
+    return false;
+  ir_shape m = in[0]->shape, x = in[1]->shape;
+  if (m.rank != 2)
+    return fail(err, errn, bad, 0, "gaussian_nll expects a %s mean, got %s",
+                m.batched ? "[D]" : "[N,D]", ustr(m, s0));
+  if (!shape_equal(m, x))
+    return fail(err, errn, bad, 1, "gaussian_nll: mean %s and value %s differ in shape",
+                ustr(m, s0), ustr(x, s1));
+  if (!(n->f[0] > 0))
+    return fail(err, errn, bad, -1, "gaussian_nll std must be positive, got %g", n->f[0]);
+  n->dtype = IR_F32;
+  n->shape = shape_scalar();
+  return true;
+}
