@@ -145,8 +145,8 @@ typedef enum {
   IR_OP_ONEHOT,  /* i32 [N] -> f32 [N, i[0]] */
   IR_OP_DROPOUT, /* x, seed (i32 [2]: run seed, step) -> y; f[0] = p, i[0] = site */
   /* losses: scalar results */
-  IR_OP_BCE_LOGITS,       /* logits, target (same shape) -> mean binary
-                             cross-entropy, computed stably */
+  IR_OP_BCE_LOGITS,       /* logits, target (broadcast to the logits) -> mean
+                             binary cross-entropy, computed stably */
   IR_OP_SOFTMAX_CE,       /* logits [N,K], labels i32 [N] -> mean cross-entropy */
   IR_OP_GAUSSIAN_NLL,     /* mean [N,D], x [N,D] -> Gaussian NLL with std f[0],
                              summed over D, averaged over N (with the ½log2π term) */
@@ -352,6 +352,15 @@ int ir_emit_checked(ir_func *f, int block, ir_op op, const int *in, int nin,
 void ir_add_output(ir_func *f, const char *name, int node);
 /* Node ids in execution order: sorted by (block, id). Caller frees. */
 int *ir_schedule(const ir_func *f);
+
+/* ---- init_state.c: initial values of the state ------------------------------------- */
+
+/* Fills the flat state buffer (m->state_size floats) from each variable's
+ * initialiser. Values are a function of (seed, variable name, element index)
+ * through the runtime's counter-based generator, so they do not depend on the
+ * order variables were declared in or on any other variable's size. Step
+ * counters and optimizer moments start at zero. */
+void ir_init_state(const ir_module *m, float *state, uint64_t seed);
 
 /* ---- verify.c: invariants checked after every pass ---------------------------- */
 

@@ -486,11 +486,21 @@ KERNEL(kernel_dropout) {
 KERNEL(kernel_bce_logits) {
   (void)it, (void)n;
   const float *x = F32(in[0]), *t = F32(in[1]);
-  int64_t count = shape_numel(in[0]->shape);
+  ir_shape o = in[0]->shape;
+  int64_t st[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, it_ = 0;
+  broadcast_strides(in[1]->shape, o, st); /* the target broadcasts to the logits */
+  int64_t count = shape_numel(o);
   double sum = 0;
   for (int64_t j = 0; j < count; j++) {
     double v = x[j];
-    sum += fmax(v, 0) - v * t[j] + log1p(exp(-fabs(v)));
+    sum += fmax(v, 0) - v * t[it_] + log1p(exp(-fabs(v)));
+    for (int d = o.rank - 1; d >= 0; d--) {
+      idx[d]++;
+      it_ += st[d];
+      if (idx[d] < o.dim[d]) break;
+      it_ -= st[d] * o.dim[d];
+      idx[d] = 0;
+    }
   }
   F32(out)[0] = (float)(sum / (double)count);
   return 0;

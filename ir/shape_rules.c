@@ -380,9 +380,13 @@ SHAPE_RULE(rule_bce_logits) {
   char s0[SHAPE_BUF], s1[SHAPE_BUF];
   if (!want_f32(n, in, 0, err, errn, bad) || !want_f32(n, in, 1, err, errn, bad))
     return false;
-  if (!shape_equal(in[0]->shape, in[1]->shape))
-    return fail(err, errn, bad, 1, "bce_logits: logits %s and target %s differ in shape",
-                ustr(in[0]->shape, s0), ustr(in[1]->shape, s1));
+  /* The target may be a constant such as 1 or 0: it broadcasts to the logits. */
+  ir_shape joined;
+  char why[2];
+  if (!shape_broadcast(in[0]->shape, in[1]->shape, &joined, why, sizeof why) ||
+      !shape_equal(joined, in[0]->shape))
+    return fail(err, errn, bad, 1, "bce: the target %s does not match the logits %s",
+                ustr(in[1]->shape, s1), ustr(in[0]->shape, s0));
   n->dtype = IR_F32;
   n->shape = shape_scalar();
   return true;

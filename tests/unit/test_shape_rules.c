@@ -440,7 +440,12 @@ static void test_losses(void) {
   CHECK_RESULT(rule(&n, 2, f32(sh(true, 2, B, 1)), f32(sh(true, 2, B, 1))), n, IR_F32,
                shape_scalar());
   CHECK_ERROR(rule(&n, 2, f32(sh(true, 2, B, 1)), f32(sh(true, 1, B))),
-              "bce_logits: logits [1] and target [] differ in shape", 1);
+              "bce: the target [] does not match the logits [1]", 1);
+  /* A constant target (bce(D(x), 1)) broadcasts to the logits. */
+  CHECK_RESULT(rule(&n, 2, f32(sh(true, 2, B, 1)), f32(shape_scalar())), n, IR_F32,
+               shape_scalar());
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 2, B, 1)), f32(sh(true, 2, B, 3))),
+              "bce: the target [3] does not match the logits [1]", 1);
 
   n = mk(IR_OP_SOFTMAX_CE);
   CHECK_RESULT(rule(&n, 2, f32(sh(true, 2, B, 10)), i32(sh(true, 1, B))), n, IR_F32,

@@ -1,0 +1,717 @@
+/* builtins.c: the model language's built-in functions. Each entry gives its
+ * parameters (how calls bind to them), the function that lowers a call to IR ops,
+ * and a line of documentation. Layers (dense, conv, deconv, batchnorm) make their
+ * parameters the first time their call site runs, named net.layer.role. */
+#include "elab.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- binding arguments -------------------------------------------------------------- */
+
+typedef struct {
+  char name[32];
+  bool keyword_only_default; /* has '=': optional */
+  char deflt[32];            /* default literal, "" for none */
+  bool variadic, raw;
+} param_spec;
+
+static int parse_spec(const char *spec, param_spec *out, int max) {
+  int n = 0;
+  const char *p = spec;
+  while (*p && n < max) {
+    while (*p == ' ' || *p == ',') p++;
+    if (!*p) break;
+    param_spec *ps = &out[n++];
+    memset(ps, 0, sizeof *ps);
+    if (*p == '*') ps->variadic = true, p++;
+    if (*p == '~') ps->raw = true, p++;
+    int k = 0;
+    while (*p && *p != '=' && *p != ',' && *p != ' ' && k < 31) ps->name[k++] = *p++;
+    if (*p == '=') {
+      p++;
+      ps->keyword_only_default = true;
+      k = 0;
+      while (*p && *p != ',' && *p != ' ' && k < 31) ps->deflt[k++] = *p++;
+    }
+    while (*p && *p != ',') p++;
+  }
+  return n;
+}
+
+static void spec_list(const param_spec *ps, int n, char *buf, size_t len) {
+  buf[0] = 0;
+  for (int i = 0; i < n; i++)
+    snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? ", " : "", ps[i].name);
+}
+
+bool bind_args(elab *e, const builtin *b, const ast_expr *call, call_args *a) {
+  memset(a, 0, sizeof *a);
+  a->call = call;
+  param_spec ps[12];
+  int np = parse_spec(b->params, ps, 12);
+  int positional = 0;
+  bool ok = true;
+  for (int j = 0; j < call->nargs; j++) {
+    const ast_arg *arg = &call->args[j];
+    int slot = -1;
+    if (!arg->key) {
+      if (positional < np && ps[positional].variadic) {
+        a->rest = realloc(a->rest, (size_t)(a->nrest + 1) * sizeof *a->rest);
+        a->rest[a->nrest++] = eval_expr(e, arg->value);
+        continue;
+      }
+      slot = positional++;
+      if (slot >= np) {
+        char list[256];
+        spec_list(ps, np, list, sizeof list);
+        diag_error(e->d, arg->value->span, "%s takes at most %d argument%s (%s), got %d",
+                   b->name, np, np == 1 ? "" : "s", list, call->nargs);
+        return false;
+      }
+    } else {
+      for (int k = 0; k < np; k++)
+        if (!strcmp(ps[k].name, arg->key) && !ps[k].variadic) slot = k;
+      if (slot < 0) {
+        char list[256];
+        spec_list(ps, np, list, sizeof list);
+        diag_error(e->d, arg->key_span, "%s has no argument '%s'; it takes: %s", b->name,
+                   arg->key, list);
+        ok = false;
+        continue;
+      }
+      if (a->given[slot]) {
+        diag_error(e->d, arg->key_span, "'%s' is given twice", arg->key);
+        ok = false;
+        continue;
+      }
+    }
+    a->given[slot] = true;
+    a->raw[slot] = arg->value;
+    if (!ps[slot].raw) {
+      a->args[slot] = eval_expr(e, arg->value);
+      if (a->args[slot].kind == VAL_POISON) ok = false;
+    }
+  }
+  for (int k = 0; k < np; k++) {
+    if (a->given[k] || ps[k].variadic) continue;
+    if (!ps[k].keyword_only_default) {
+      diag_error(e->d, call->span, "%s needs its '%s' argument", b->name, ps[k].name);
+      ok = false;
+    } else if (ps[k].deflt[0]) {
+      char *end;
+      double v = strtod(ps[k].deflt, &end);
+      bool is_int = !strpbrk(ps[k].deflt, ".e");
+      a->args[k] = (value){.kind = VAL_NUM, .num = v, .is_int = is_int, .span = call->span,
+                           .origin = call->span};
+    }
+  }
+  for (int k = 0; k < np; k++)
+    if (ps[k].variadic && a->nrest == 0) {
+      diag_error(e->d, call->span, "%s needs at least one tensor", b->name);
+      ok = false;
+    }
+  for (int k = 0; k < a->nrest; k++)
+    if (a->rest[k].kind == VAL_POISON) ok = false;
+  return ok;
+}
+
+/* ---- helpers for the built-ins ------------------------------------------------------- */
+
+static value op1(elab *e, call_args *a, ir_op op, const ir_attrs *at, value x) {
+  const value *args[1] = {&x};
+  return emit_op(e, op, args, 1, at, a->call->span, NULL);
+}
+
+static value op2(elab *e, call_args *a, ir_op op, const ir_attrs *at, value x, value y) {
+  const value *args[2] = {&x, &y};
+  return emit_op(e, op, args, 2, at, a->call->span, NULL);
+}
+
+static value node_value(elab *e, call_args *a, int id) {
+  return val_node(e, id, a->call->span, a->call->span, NULL);
+}
+
+/* Per-sample rank of a tensor value. */
+static int sample_rank(elab *e, value v) {
+  const ir_node *n = node_of(e, v);
+  return n->shape.rank - (n->shape.batched ? 1 : 0);
+}
+
+/* A user axis (per-sample, may be negative) to an IR axis. */
+static bool ir_axis(elab *e, value x, value axis, const char *fn, int64_t *out) {
+  int64_t ax;
+  if (!need_int(e, axis, "axis", &ax)) return false;
+  int r = sample_rank(e, x);
+  if (ax < 0) ax += r;
+  if (ax < 0 || ax >= r) {
+    char sh[128];
+    user_shape(e, x, sh, sizeof sh);
+    diag_error(e->d, axis.span, "%s: axis %lld is out of range for a %s input", fn,
+               (long long)(ax < 0 ? ax - r : ax), sh);
+    return false;
+  }
+  *out = ax + (node_of(e, x)->shape.batched ? 1 : 0);
+  return true;
+}
+
+static layer_site *site_of(elab *e, const ast_expr *call) {
+  for (int i = 0; i < e->nlayers; i++)
+    if (e->layers[i].call == call) return &e->layers[i];
+  return NULL;
+}
+
+/* The layer site of this call, or NULL with an error if called outside a net. */
+static layer_site *layer_here(elab *e, call_args *a) {
+  int net = current_net(e);
+  if (net < 0) {
+    diag_error(e->d, a->call->span, "%s makes parameters, so it can only be called inside a "
+                                    "net", a->call->name);
+    return NULL;
+  }
+  return site_of(e, a->call);
+}
+
+static bool parse_init(elab *e, const ast_expr *x, ir_init *init) {
+  static const builtin inits[] = {
+      {"normal", "mean=0, std=1", NULL, ""}, {"uniform", "low, high", NULL, ""},
+      {"zeros", "", NULL, ""},               {"ones", "", NULL, ""},
+  };
+  const builtin *b = NULL;
+  if (x->kind == EXPR_CALL)
+    for (int i = 0; i < 4; i++)
+      if (!strcmp(inits[i].name, x->name)) b = &inits[i];
+  if (!b) {
+    diag_error(e->d, x->span, "init= takes normal(mean, std), uniform(low, high), zeros() "
+                              "or ones()");
+    return false;
+  }
+  call_args a;
+  bool ok = bind_args(e, b, x, &a);
+  free(a.rest);
+  if (!ok) return false;
+  if (b == &inits[0]) {
+    init->kind = INIT_NORMAL;
+    if (!need_num(e, a.args[0], "mean", &init->a) || !need_num(e, a.args[1], "std", &init->b))
+      return false;
+    if (!(init->b >= 0)) {
+      diag_error(e->d, x->span, "normal(mean, std) needs std >= 0");
+      return false;
+    }
+  } else if (b == &inits[1]) {
+    init->kind = INIT_UNIFORM;
+    if (!need_num(e, a.args[0], "low", &init->a) || !need_num(e, a.args[1], "high", &init->b))
+      return false;
+    if (!(init->a <= init->b)) {
+      diag_error(e->d, x->span, "uniform(low, high) needs low <= high");
+      return false;
+    }
+  } else {
+    init->kind = b == &inits[2] ? INIT_ZEROS : INIT_ONES;
+  }
+  return true;
+}
+
+static int make_var(elab *e, layer_site *l, const char *role, ir_var_kind kind, ir_shape shape,
+                    ir_init init) {
+  char name[256];
+  snprintf(name, sizeof name, "%s.%s.%s", e->m->nets[l->net], l->name, role);
+  int v = ir_add_var(e->m, name, kind, IR_F32, shape, l->net, l->call->span);
+  e->m->vars[v].init = init;
+  return v;
+}
+
+static ir_shape dims(int rank, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+  int64_t d[4] = {d0, d1, d2, d3};
+  return shape_make(rank, d, false);
+}
+
+/* Makes (first call) or checks (later calls) a layer's weight and bias. */
+static bool layer_params(elab *e, call_args *a, layer_site *l, ir_shape wshape,
+                         int64_t nbias, int64_t fan_in, bool bias, int init_slot) {
+  if (!l->made) {
+    ir_init wi = {.kind = INIT_DEFAULT, .fan_in = fan_in};
+    if (a->given[init_slot] && !parse_init(e, a->raw[init_slot], &wi)) return false;
+    l->vars[0] = make_var(e, l, "weight", VAR_PARAM, wshape, wi);
+    if (bias) {
+      ir_init bi = {.kind = INIT_DEFAULT, .fan_in = fan_in};
+      l->vars[1] = make_var(e, l, "bias", VAR_PARAM, dims(1, nbias, 0, 0, 0), bi);
+    }
+    l->made = true;
+    return true;
+  }
+  const ir_var *w = &e->m->vars[l->vars[0]];
+  if (!shape_equal(w->shape, wshape)) {
+    char want[128], got[128];
+    shape_str(w->shape, want, sizeof want);
+    shape_str(wshape, got, sizeof got);
+    diag_error(e->d, a->call->span, "%s.%s was made with weight %s, but this call needs %s",
+               e->m->nets[l->net], l->name, want, got);
+    return false;
+  }
+  return true;
+}
+
+static value add_bias(elab *e, call_args *a, layer_site *l, value y, bool conv) {
+  if (l->vars[1] < 0) return y;
+  int b = load_var(e, l->vars[1]);
+  value bv = node_value(e, a, b);
+  if (conv) { /* [O] -> [O,1,1] so it broadcasts over [N,O,H,W] */
+    ir_attrs r = {.ashape = dims(3, e->m->vars[l->vars[1]].shape.dim[0], 1, 1, 0)};
+    bv = op1(e, a, IR_OP_RESHAPE, &r, bv);
+  }
+  return op2(e, a, IR_OP_ADD, NULL, y, bv);
+}
+
+static const char *layer_label(elab *e, layer_site *l) {
+  return pool_printf(e, "%s.%s", e->m->nets[l->net], l->name);
+}
+
+/* ---- layers ---------------------------------------------------------------------------- */
+
+/* dense(x, units): x [N,in] -> [N,units]; weight [units,in] as PyTorch stores it. */
+static value b_dense(elab *e, call_args *a) {
+  layer_site *l = layer_here(e, a);
+  int64_t units, bias;
+  if (!l || !need_tensor(e, a->args[0], "dense's input") ||
+      !need_int(e, a->args[1], "units", &units) || !need_int(e, a->args[2], "bias", &bias))
+    return val_poison();
+  value x = a->args[0];
+  const ir_node *xn = node_of(e, x);
+  if (xn->shape.rank != 2 || !xn->shape.batched || xn->dtype != IR_F32) {
+    char sh[128];
+    user_shape(e, x, sh, sizeof sh);
+    diag_error(e->d, x.span, "dense expects a flat [features] input, got %s%s", sh,
+               sample_rank(e, x) > 1 ? "; flatten it first with flatten(...)" : "");
+    return val_poison();
+  }
+  if (units < 1 || units > (1 << 24)) {
+    diag_error(e->d, a->args[1].span, "units must be between 1 and %d", 1 << 24);
+    return val_poison();
+  }
+  int64_t in = xn->shape.dim[1];
+  if (!layer_params(e, a, l, dims(2, units, in, 0, 0), units, in, bias != 0, 4))
+    return val_poison();
+  value w = node_value(e, a, load_var(e, l->vars[0]));
+  ir_attrs mm = {.i = {0, 1}};
+  value y = op2(e, a, IR_OP_MATMUL, &mm, x, w);
+  y = add_bias(e, a, l, y, false);
+  if (y.kind == VAL_NODE) e->f->nodes[y.node].label = layer_label(e, l);
+  return y;
+}
+
+static value conv_like(elab *e, call_args *a, bool transposed) {
+  const char *fn = transposed ? "deconv" : "conv";
+  layer_site *l = layer_here(e, a);
+  int64_t ch, k, s, p, bias;
+  if (!l || !need_tensor(e, a->args[0], "the input") ||
+      !need_int(e, a->args[1], "channels", &ch) || !need_int(e, a->args[2], "k", &k) ||
+      !need_int(e, a->args[3], "s", &s) || !need_int(e, a->args[4], "p", &p) ||
+      !need_int(e, a->args[5], "bias", &bias))
+    return val_poison();
+  value x = a->args[0];
+  const ir_node *xn = node_of(e, x);
+  if (xn->shape.rank != 4 || !xn->shape.batched) {
+    char sh[128];
+    user_shape(e, x, sh, sizeof sh);
+    diag_error(e->d, x.span, "%s expects a [C,H,W] input, got %s%s", fn, sh,
+               sample_rank(e, x) == 1 ? "; reshape it first, e.g. reshape(h, [C, H, W])" : "");
+    return val_poison();
+  }
+  if (ch < 1 || k < 1 || s < 1 || p < 0 || ch > (1 << 20) || k > 64 || s > 64 || p > 64) {
+    diag_error(e->d, a->call->span, "%s needs channels >= 1, 1 <= k <= 64, 1 <= s <= 64 and "
+                                    "0 <= p <= 64", fn);
+    return val_poison();
+  }
+  int64_t c = xn->shape.dim[1];
+  ir_shape wshape = transposed ? dims(4, c, ch, k, k) : dims(4, ch, c, k, k);
+  /* PyTorch takes fan_in from weight dim 1: C_in*k*k for conv, C_out*k*k for deconv. */
+  int64_t fan_in = (transposed ? ch : c) * k * k;
+  if (!layer_params(e, a, l, wshape, ch, fan_in, bias != 0, 7)) return val_poison();
+  value w = node_value(e, a, load_var(e, l->vars[0]));
+  ir_attrs at = {.i = {k, s, p}};
+  value y = op2(e, a, transposed ? IR_OP_DECONV : IR_OP_CONV, &at, x, w);
+  y = add_bias(e, a, l, y, true);
+  if (y.kind == VAL_NODE) e->f->nodes[y.node].label = layer_label(e, l);
+  return y;
+}
+
+static value b_conv(elab *e, call_args *a) { return conv_like(e, a, false); }
+static value b_deconv(elab *e, call_args *a) { return conv_like(e, a, true); }
+
+/* batchnorm(x): batch statistics while training (and the running averages updated as
+ * PyTorch does: r = (1-momentum) r + momentum stat, variance unbiased); the running
+ * averages in generate and encode. */
+static value b_batchnorm(elab *e, call_args *a) {
+  layer_site *l = layer_here(e, a);
+  double eps, mom;
+  if (!l || !need_tensor(e, a->args[0], "batchnorm's input") ||
+      !need_num(e, a->args[1], "eps", &eps) || !need_num(e, a->args[2], "momentum", &mom))
+    return val_poison();
+  if (!(eps > 0) || !(mom >= 0 && mom <= 1)) {
+    diag_error(e->d, a->call->span, "batchnorm needs eps > 0 and 0 <= momentum <= 1");
+    return val_poison();
+  }
+  value x = a->args[0];
+  const ir_node *xn = node_of(e, x);
+  if (!xn->shape.batched || (xn->shape.rank != 2 && xn->shape.rank != 4)) {
+    char sh[128];
+    user_shape(e, x, sh, sizeof sh);
+    diag_error(e->d, x.span, "batchnorm expects a [features] or [C,H,W] input, got %s", sh);
+    return val_poison();
+  }
+  int64_t c = xn->shape.dim[1];
+  int rank = xn->shape.rank;
+  if (!l->made) {
+    ir_init ones = {.kind = INIT_ONES}, zeros = {.kind = INIT_ZEROS};
+    l->vars[0] = make_var(e, l, "weight", VAR_PARAM, dims(1, c, 0, 0, 0), ones);
+    l->vars[1] = make_var(e, l, "bias", VAR_PARAM, dims(1, c, 0, 0, 0), zeros);
+    l->vars[2] = make_var(e, l, "running_mean", VAR_BN_MEAN, dims(1, c, 0, 0, 0), zeros);
+    l->vars[3] = make_var(e, l, "running_var", VAR_BN_VAR, dims(1, c, 0, 0, 0), ones);
+    l->made = true;
+  } else if (e->m->vars[l->vars[0]].shape.dim[0] != c) {
+    diag_error(e->d, a->call->span, "%s.%s was made for %lld channels, this input has %lld",
+               e->m->nets[l->net], l->name, (long long)e->m->vars[l->vars[0]].shape.dim[0],
+               (long long)c);
+    return val_poison();
+  }
+  const char *label = layer_label(e, l);
+  value g = node_value(e, a, load_var(e, l->vars[0]));
+  value b = node_value(e, a, load_var(e, l->vars[1]));
+  ir_attrs at = {.f = {eps}};
+  if (!e->f->training) {
+    value rm = node_value(e, a, load_var(e, l->vars[2]));
+    value rv = node_value(e, a, load_var(e, l->vars[3]));
+    const value *args[5] = {&x, &g, &b, &rm, &rv};
+    value y = emit_op(e, IR_OP_BATCHNORM_INFER, args, 5, &at, a->call->span, label);
+    return y;
+  }
+  int64_t per_channel = shape_numel(xn->shape) / c;
+  if (per_channel < 2) {
+    diag_error(e->d, a->call->span, "batchnorm while training needs more than one value per "
+                                    "channel; with batch %lld it has %lld",
+               (long long)e->m->batch, (long long)per_channel);
+    return val_poison();
+  }
+  const value *args[3] = {&x, &g, &b};
+  value y = emit_op(e, IR_OP_BATCHNORM, args, 3, &at, a->call->span, label);
+  if (y.kind == VAL_POISON) return y;
+  ir_attrs red = {.i = {rank == 2 ? 1 : (1 | 4 | 8), 0}};
+  value mean = op1(e, a, IR_OP_MEAN, &red, x);
+  value var = op1(e, a, IR_OP_VAR, &red, x);
+  for (int k = 0; k < 2; k++) {
+    int v = l->vars[2 + k];
+    value old = node_value(e, a, load_var(e, v));
+    value stat = k == 0 ? mean : var;
+    value keep = op2(e, a, IR_OP_MUL, NULL, old,
+                     (value){.kind = VAL_NUM, .num = 1 - mom, .span = a->call->span});
+    value take = op2(e, a, IR_OP_MUL, NULL, stat,
+                     (value){.kind = VAL_NUM, .num = mom, .span = a->call->span});
+    value upd = op2(e, a, IR_OP_ADD, NULL, keep, take);
+    if (upd.kind != VAL_NODE) return val_poison();
+    store_var(e, v, upd.node);
+  }
+  return y;
+}
+
+/* ---- elementwise ----------------------------------------------------------------------- */
+
+#define UNARY(fname, OP)                                                                 \
+  static value fname(elab *e, call_args *a) {                                            \
+    if (!need_tensor(e, a->args[0], "the argument")) return val_poison();                \
+    return op1(e, a, OP, NULL, a->args[0]);                                              \
+  }
+UNARY(b_relu, IR_OP_RELU)
+UNARY(b_tanh, IR_OP_TANH)
+UNARY(b_sigmoid, IR_OP_SIGMOID)
+UNARY(b_softplus, IR_OP_SOFTPLUS)
+UNARY(b_exp, IR_OP_EXP)
+UNARY(b_log, IR_OP_LOG)
+UNARY(b_sqrt, IR_OP_SQRT)
+
+static value b_lrelu(elab *e, call_args *a) {
+  double slope;
+  if (!need_tensor(e, a->args[0], "the argument") ||
+      !need_num(e, a->args[1], "slope", &slope))
+    return val_poison();
+  ir_attrs at = {.f = {slope}};
+  return op1(e, a, IR_OP_LRELU, &at, a->args[0]);
+}
+
+/* ---- shape ------------------------------------------------------------------------------ */
+
+static value b_reshape(elab *e, call_args *a) {
+  if (!need_tensor(e, a->args[0], "reshape's input")) return val_poison();
+  value x = a->args[0], sv = a->args[1];
+  if (sv.kind != VAL_LIST) {
+    diag_error(e->d, sv.span, "reshape takes a shape such as [128, 7, 7]");
+    return val_poison();
+  }
+  const ir_node *xn = node_of(e, x);
+  int off = xn->shape.batched ? 1 : 0;
+  if (sv.nitems + off > IR_MAX_RANK || sv.nitems == 0) {
+    diag_error(e->d, sv.span, "reshape takes 1 to %d dimensions", IR_MAX_RANK - off);
+    return val_poison();
+  }
+  int64_t d[IR_MAX_RANK], known = 1;
+  int infer = -1;
+  if (off) d[0] = xn->shape.dim[0];
+  for (int i = 0; i < sv.nitems; i++) {
+    if (!need_int(e, sv.items[i], "a dimension", &d[i + off])) return val_poison();
+    if (d[i + off] == -1 && infer < 0) {
+      infer = i + off;
+    } else if (d[i + off] < 1) {
+      diag_error(e->d, sv.items[i].span, "a dimension must be at least 1 (or one -1 to infer "
+                                         "it), got %lld", (long long)d[i + off]);
+      return val_poison();
+    } else {
+      known *= d[i + off];
+    }
+  }
+  int64_t total = shape_numel(xn->shape) / (off ? xn->shape.dim[0] : 1);
+  if (infer >= 0) {
+    if (total % known) {
+      char sh[128];
+      user_shape(e, x, sh, sizeof sh);
+      diag_error(e->d, sv.span, "cannot reshape %s: %lld values do not divide into %lld",
+                 sh, (long long)total, (long long)known);
+      return val_poison();
+    }
+    d[infer] = total / known;
+  }
+  ir_attrs at = {.ashape = shape_make(sv.nitems + off, d, xn->shape.batched)};
+  return op1(e, a, IR_OP_RESHAPE, &at, x);
+}
+
+static value b_flatten(elab *e, call_args *a) {
+  if (!need_tensor(e, a->args[0], "flatten's input")) return val_poison();
+  const ir_node *xn = node_of(e, a->args[0]);
+  int64_t d[2];
+  ir_attrs at;
+  memset(&at, 0, sizeof at);
+  if (xn->shape.batched) {
+    d[0] = xn->shape.dim[0];
+    d[1] = shape_numel(xn->shape) / d[0];
+    at.ashape = shape_make(2, d, true);
+  } else {
+    d[0] = shape_numel(xn->shape);
+    at.ashape = shape_make(1, d, false);
+  }
+  return op1(e, a, IR_OP_RESHAPE, &at, a->args[0]);
+}
+
+static value b_concat(elab *e, call_args *a) {
+  for (int j = 0; j < a->nrest; j++)
+    if (!need_tensor(e, a->rest[j], "each part of concat")) return val_poison();
+  int64_t axis;
+  if (!ir_axis(e, a->rest[0], a->args[1], "concat", &axis)) return val_poison();
+  ir_attrs at = {.i = {axis}};
+  const value **args = malloc((size_t)a->nrest * sizeof *args);
+  for (int j = 0; j < a->nrest; j++) args[j] = &a->rest[j];
+  value y = emit_op(e, IR_OP_CONCAT, args, a->nrest, &at, a->call->span, NULL);
+  free(args);
+  return y;
+}
+
+static value b_slice(elab *e, call_args *a) {
+  int64_t axis, start, end;
+  if (!need_tensor(e, a->args[0], "slice's input") ||
+      !ir_axis(e, a->args[0], a->args[3], "slice", &axis) ||
+      !need_int(e, a->args[1], "start", &start) || !need_int(e, a->args[2], "end", &end))
+    return val_poison();
+  ir_attrs at = {.i = {axis, start, end}};
+  return op1(e, a, IR_OP_SLICE, &at, a->args[0]);
+}
+
+static value reduce(elab *e, call_args *a, ir_op op) {
+  if (!need_tensor(e, a->args[0], "the input")) return val_poison();
+  value x = a->args[0];
+  const ir_node *xn = node_of(e, x);
+  int64_t mask = 0, keep;
+  if (!need_int(e, a->args[2], "keep", &keep)) return val_poison();
+  if (!a->given[1]) {
+    mask = (1 << xn->shape.rank) - 1; /* everything, the batch too: a scalar */
+  } else {
+    value ax = a->args[1];
+    if (ax.kind == VAL_NUM) ax = (value){.kind = VAL_LIST, .items = &a->args[1], .nitems = 1,
+                                         .span = ax.span};
+    if (ax.kind != VAL_LIST) {
+      diag_error(e->d, ax.span, "axes takes a list of per-sample axes, e.g. axes=[1, 2]");
+      return val_poison();
+    }
+    for (int i = 0; i < ax.nitems; i++) {
+      int64_t k;
+      if (!ir_axis(e, x, ax.items[i], a->call->name, &k)) return val_poison();
+      mask |= 1LL << k;
+    }
+  }
+  ir_attrs at = {.i = {mask, keep != 0}};
+  return op1(e, a, op, &at, x);
+}
+
+static value b_sum(elab *e, call_args *a) { return reduce(e, a, IR_OP_SUM); }
+static value b_mean(elab *e, call_args *a) { return reduce(e, a, IR_OP_MEAN); }
+
+static value b_matmul(elab *e, call_args *a) {
+  if (!need_tensor(e, a->args[0], "matmul's first operand") ||
+      !need_tensor(e, a->args[1], "matmul's second operand"))
+    return val_poison();
+  return op2(e, a, IR_OP_MATMUL, NULL, a->args[0], a->args[1]);
+}
+
+/* ---- codes, randomness, losses ------------------------------------------------------- */
+
+/* K of a categorical code or latent, or 0 if x does not come straight from one. */
+static int64_t categories_of(elab *e, value x) {
+  int in = input_of(e, x);
+  if (in < 0 || e->m->inputs[in].dist != DIST_CATEGORICAL) return 0;
+  return (int64_t)e->m->inputs[in].a;
+}
+
+static value b_onehot(elab *e, call_args *a) {
+  if (!need_tensor(e, a->args[0], "onehot's input")) return val_poison();
+  int64_t n = categories_of(e, a->args[0]);
+  if (a->given[1] && !need_int(e, a->args[1], "n", &n)) return val_poison();
+  if (n == 0) {
+    diag_error(e->d, a->call->span, "onehot(x) needs n=K unless x is a categorical code");
+    return val_poison();
+  }
+  ir_attrs at = {.i = {n}};
+  return op1(e, a, IR_OP_ONEHOT, &at, a->args[0]);
+}
+
+static value b_dropout(elab *e, call_args *a) {
+  double p;
+  if (!need_tensor(e, a->args[0], "dropout's input") || !need_num(e, a->args[1], "p", &p))
+    return val_poison();
+  if (!(p >= 0 && p < 1)) {
+    diag_error(e->d, a->args[1].span, "dropout needs 0 <= p < 1, got %g", p);
+    return val_poison();
+  }
+  if (!e->f->training) return a->args[0];
+  int seed = ir_find_input(e->m, "seed");
+  if (seed < 0) {
+    ir_input in = {.name = "seed", .kind = INPUT_SEED, .dtype = IR_I32};
+    int64_t two = 2;
+    in.shape = shape_make(1, &two, false);
+    seed = ir_add_input(e->m, &in);
+    e->input_node = realloc(e->input_node, (size_t)(e->m->ninputs + 1) * sizeof(int));
+    e->input_node[seed] = -1;
+  }
+  ast_expr name = {.kind = EXPR_NAME, .name = "seed", .span = a->call->span};
+  value sv = eval_expr(e, &name);
+  ir_attrs at = {.f = {p}, .i = {e->dropout_sites++}};
+  return op2(e, a, IR_OP_DROPOUT, &at, a->args[0], sv);
+}
+
+static value b_bce(elab *e, call_args *a) {
+  if (!need_tensor(e, a->args[0], "bce's logits")) return val_poison();
+  return op2(e, a, IR_OP_BCE_LOGITS, NULL, a->args[0], a->args[1]);
+}
+
+static value b_softmax_ce(elab *e, call_args *a) {
+  if (!need_tensor(e, a->args[0], "the logits") || !need_tensor(e, a->args[1], "the labels"))
+    return val_poison();
+  return op2(e, a, IR_OP_SOFTMAX_CE, NULL, a->args[0], a->args[1]);
+}
+
+static value b_gaussian_nll(elab *e, call_args *a) {
+  double std;
+  if (!need_tensor(e, a->args[0], "x") || !need_tensor(e, a->args[1], "the mean") ||
+      !need_num(e, a->args[2], "std", &std))
+    return val_poison();
+  if (!(std > 0)) {
+    diag_error(e->d, a->args[2].span, "std must be positive, got %g", std);
+    return val_poison();
+  }
+  ir_attrs at = {.f = {std}};
+  return op2(e, a, IR_OP_GAUSSIAN_NLL, &at, a->args[1], a->args[0]);
+}
+
+static value b_info_categorical(elab *e, call_args *a) {
+  if (!need_tensor(e, a->args[0], "the code") || !need_tensor(e, a->args[1], "the logits"))
+    return val_poison();
+  int64_t k = categories_of(e, a->args[0]);
+  const ir_node *ln = node_of(e, a->args[1]);
+  if (k && ln->shape.rank == 2 && ln->shape.dim[1] != k) {
+    char sh[128];
+    user_shape(e, a->args[1], sh, sizeof sh);
+    diag_error(e->d, a->args[1].span, "the code has %lld values but these logits are %s",
+               (long long)k, sh);
+    return val_poison();
+  }
+  return op2(e, a, IR_OP_INFO_CATEGORICAL, NULL, a->args[1], a->args[0]);
+}
+
+/* The variational lower bound for a continuous code: H(c) - E[-log Q(c|x)], with the
+ * code's prior entropy per dimension (ln(b-a) for uniform, ½ln(2πeσ²) for normal). */
+static value b_info_gaussian(elab *e, call_args *a) {
+  double std;
+  if (!need_tensor(e, a->args[0], "the code") || !need_tensor(e, a->args[1], "the mean") ||
+      !need_num(e, a->args[2], "std", &std))
+    return val_poison();
+  int in = input_of(e, a->args[0]);
+  const ir_input *c = in >= 0 ? &e->m->inputs[in] : NULL;
+  if (!c || (c->dist != DIST_UNIFORM && c->dist != DIST_NORMAL)) {
+    diag_error(e->d, a->args[0].span, "info_gaussian's first argument must be a code declared "
+                                      "with a uniform or normal prior");
+    return val_poison();
+  }
+  if (!(std > 0)) {
+    diag_error(e->d, a->args[2].span, "std must be positive, got %g", std);
+    return val_poison();
+  }
+  double h = c->dist == DIST_UNIFORM ? log(c->b - c->a)
+                                     : 0.5 * log(2 * M_PI * M_E * c->b * c->b);
+  h *= (double)(shape_numel(c->shape) / c->shape.dim[0]);
+  ir_attrs at = {.f = {std}};
+  value nll = op2(e, a, IR_OP_GAUSSIAN_NLL, &at, a->args[1], a->args[0]);
+  return op2(e, a, IR_OP_SUB, NULL, (value){.kind = VAL_NUM, .num = h, .span = a->call->span},
+             nll);
+}
+
+/* ---- the table ------------------------------------------------------------------------- */
+
+const builtin builtins[] = {
+    {"dense", "x, units, bias=1, name=, ~init=", b_dense,
+     "fully connected layer: [in] -> [units]"},
+    {"conv", "x, channels, k, s=1, p=0, bias=1, name=, ~init=", b_conv,
+     "2-D convolution: [C,H,W] -> [channels,(H+2p-k)/s+1,...]"},
+    {"deconv", "x, channels, k, s=1, p=0, bias=1, name=, ~init=", b_deconv,
+     "transposed 2-D convolution: [C,H,W] -> [channels,(H-1)s-2p+k,...]"},
+    {"batchnorm", "x, eps=1e-5, momentum=0.1, name=", b_batchnorm,
+     "batch normalisation over all axes but the channel axis"},
+    {"relu", "x", b_relu, "max(x, 0)"},
+    {"lrelu", "x, slope=0.01", b_lrelu, "x if x > 0 else slope*x"},
+    {"tanh", "x", b_tanh, "hyperbolic tangent"},
+    {"sigmoid", "x", b_sigmoid, "1 / (1 + exp(-x))"},
+    {"softplus", "x", b_softplus, "log(1 + exp(x))"},
+    {"exp", "x", b_exp, "e^x"},
+    {"log", "x", b_log, "natural logarithm"},
+    {"sqrt", "x", b_sqrt, "square root"},
+    {"reshape", "x, shape", b_reshape, "same values, new per-sample shape (one -1 inferred)"},
+    {"flatten", "x", b_flatten, "per-sample shape to [n]"},
+    {"concat", "*xs, axis=0", b_concat, "join tensors along a per-sample axis"},
+    {"slice", "x, start, end, axis=0", b_slice, "elements [start, end) along an axis"},
+    {"sum", "x, axes=, keep=0", b_sum, "sum over per-sample axes, or everything"},
+    {"mean", "x, axes=, keep=0", b_mean, "mean over per-sample axes, or everything"},
+    {"matmul", "a, b", b_matmul, "matrix product [M,K] x [K,N]"},
+    {"onehot", "c, n=", b_onehot, "categorical code to a one-hot vector"},
+    {"dropout", "x, p=0.5", b_dropout, "zero elements with probability p while training"},
+    {"bce", "logits, target", b_bce, "mean binary cross-entropy of logits against target"},
+    {"softmax_ce", "logits, labels", b_softmax_ce, "mean softmax cross-entropy"},
+    {"gaussian_nll", "x, mean, std=1", b_gaussian_nll,
+     "Gaussian negative log-likelihood, summed over dims, mean over the batch"},
+    {"info_categorical", "c, logits", b_info_categorical,
+     "InfoGAN lower bound for a categorical code: ln K - cross-entropy (nats)"},
+    {"info_gaussian", "c, mean, std=1", b_info_gaussian,
+     "InfoGAN lower bound for a continuous code: H(c) - Gaussian NLL (nats)"},
+};
+const int nbuiltins = sizeof builtins / sizeof builtins[0];
+
+const builtin *builtin_find(const char *name) {
+  for (int i = 0; i < nbuiltins; i++)
+    if (!strcmp(builtins[i].name, name)) return &builtins[i];
+  return NULL;
+}
