@@ -1202,6 +1202,30 @@ static void train_report(elab *e, const ast_stmt *s, int stmt_index) {
   }
 }
 
+/* Bindings nothing used were never computed, so their mistakes were never seen.
+ * Compute each once to report them, then drop what that added to the function: an
+ * unused binding must not change the program (nor update running statistics). */
+static void check_unused(elab *e, scope *sc) {
+  ir_func *f = e->f;
+  for (int i = 0; i < sc->n; i++) {
+    binding *b = &sc->items[i];
+    binding *head = b - b->item;
+    if (!b->stmt || head->evaluated) continue;
+    int mark = f->nnodes, ninputs = f->ninputs;
+    bool used = b->used;
+    eval_binding(e, b);
+    b->used = used;
+    for (int id = mark; id < f->nnodes; id++) free(f->nodes[id].in_extra);
+    f->nnodes = mark;
+    f->ninputs = ninputs;
+    for (int v = 0; v < e->nload; v++)
+      if (e->load_node[v] >= mark) e->load_node[v] = -1;
+    for (int k = 0; k < e->m->ninputs; k++)
+      if (e->input_node[k] >= mark) e->input_node[k] = -1;
+    head->evaluated = false;
+  }
+}
+
 static void build_train(elab *e, const ast_decl *t) {
   begin_func(e, "train_step", true);
   scope sc = {0};
@@ -1239,6 +1263,7 @@ static void build_train(elab *e, const ast_decl *t) {
   if (!wrote_step)
     diag_error(e->d, t->span, "the train block has no step; add one, e.g. "
                               "step g(G) : minimize loss with adam(lr=1e-3)");
+  check_unused(e, &sc);
   for (int i = 0; i < sc.n && e->d->nerrors == 0; i++)
     if (!sc.items[i].used)
       diag_warning(e->d, sc.items[i].span, "'%s' is bound but never used", sc.items[i].name);

@@ -1,0 +1,391 @@
+/* test_elaborate.c: what elaboration makes of a model (parameters, their names and
+ * shapes, steps, lazy bindings, batchnorm statistics, entry functions), and one case
+ * per elaboration diagnostic with its exact line:col and message. */
+#include "check.h"
+#include "frontend/frontend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static ir_module *elab_text(const char *text, const elab_options *eo, diag_sink *d) {
+  diag_init(d);
+  ast_file *ast = parse_source(d, "t.mig", text);
+  ir_module *m = ast && !d->nerrors ? elaborate(ast, eo, d) : NULL;
+  if (ast) ast_free(ast);
+  return m;
+}
+
+/* The first diagnostic of the given level, as "line:col: message". */
+static const char *first(const diag_sink *d, diag_level level, char *buf, size_t n) {
+  for (int i = 0; i < d->n; i++)
+    if (d->entries[i].level == level) {
+      snprintf(buf, n, "%d:%d: %s", d->entries[i].span.line, d->entries[i].span.col,
+               d->entries[i].msg);
+      return buf;
+    }
+  return "(none)";
+}
+
+static int count_op(const ir_func *f, ir_op op) {
+  int n = 0;
+  for (int i = 0; i < f->nnodes; i++) n += f->nodes[i].op == op;
+  return n;
+}
+
+static const ir_var *var(const ir_module *m, const char *name) {
+  int v = ir_find_var(m, name);
+  CHECK_MSG(v >= 0, "no variable %s", name);
+  return v >= 0 ? &m->vars[v] : NULL;
+}
+
+static void check_var(const ir_module *m, const char *name, ir_var_kind kind, int rank,
+                      int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+  const ir_var *v = var(m, name);
+  if (!v) return;
+  int64_t want[4] = {d0, d1, d2, d3};
+  bool same = v->kind == kind && v->shape.rank == rank;
+  for (int i = 0; same && i < rank; i++) same = v->shape.dim[i] == want[i];
+  char sh[64];
+  shape_str(v->shape, sh, sizeof sh);
+  CHECK_MSG(same, "%s is %s kind %d", name, sh, v->kind);
+}
+
+static void test_infogan_mnist(void) {
+  diag_sink d;
+  diag_init(&d);
+  ast_file *ast = parse_file(&d, MIGC_SOURCE_DIR "/models/infogan_mnist.mig");
+  ir_module *m = ast ? elaborate(ast, NULL, &d) : NULL;
+  CHECK(m != NULL && d.nerrors == 0 && d.n == 0);
+  if (!m) {
+    diag_print(&d, stderr, false);
+    return;
+  }
+  CHECK(m->batch == 64 && m->nnets == 4);
+  CHECK_STR(m->nets[0], "G");
+  CHECK_STR(m->nets[1], "body");
+  check_var(m, "G.dense0.weight", VAR_PARAM, 2, 1024, 74, 0, 0);
+  check_var(m, "G.dense1.weight", VAR_PARAM, 2, 6272, 1024, 0, 0);
+  check_var(m, "G.bn0.running_mean", VAR_BN_MEAN, 1, 1024, 0, 0, 0);
+  check_var(m, "G.bn2.running_var", VAR_BN_VAR, 1, 64, 0, 0, 0);
+  check_var(m, "G.deconv0.weight", VAR_PARAM, 4, 128, 64, 4, 4);
+  check_var(m, "G.deconv1.weight", VAR_PARAM, 4, 64, 1, 4, 4);
+  check_var(m, "body.conv0.weight", VAR_PARAM, 4, 64, 1, 4, 4);
+  check_var(m, "body.conv1.bias", VAR_PARAM, 1, 128, 0, 0, 0);
+  check_var(m, "body.dense0.weight", VAR_PARAM, 2, 1024, 6272, 0, 0);
+  check_var(m, "D.dense0.weight", VAR_PARAM, 2, 1, 1024, 0, 0);
+  check_var(m, "Q.dense1.weight", VAR_PARAM, 2, 10, 128, 0, 0);
+  check_var(m, "Q.dense2.bias", VAR_PARAM, 1, 2, 0, 0, 0);
+  /* PyTorch's fan-in: C_in*k*k for conv, C_out*k*k for a transposed conv. */
+  const ir_var *v = var(m, "body.conv1.weight");
+  CHECK(v && v->init.kind == INIT_DEFAULT && v->init.fan_in == 64 * 16);
+  v = var(m, "G.deconv0.weight");
+  CHECK(v && v->init.fan_in == 64 * 16);
+  v = var(m, "G.bn0.weight");
+  CHECK(v && v->init.kind == INIT_ONES);
+  /* The paper's architecture, counted by hand: G 6,652,481; body 6,558,144; D 1,025;
+   * Q 133,004. */
+  int64_t params = 0;
+  for (int i = 0; i < m->nvars; i++)
+    if (m->vars[i].kind == VAR_PARAM) params += shape_numel(m->vars[i].shape);
+  CHECK_MSG(params == 13344654, "%lld parameters", (long long)params);
+
+  ir_func *t = ir_find_func(m, "train_step");
+  CHECK(t && t->training && t->nsteps == 2 && t->nblocks == 2);
+  if (t) {
+    CHECK_STR(m->inputs[t->inputs[0]].name, "x");
+    CHECK_STR(m->inputs[t->inputs[3]].name, "s");
+    CHECK_STR(t->steps[0].name, "disc");
+    CHECK(t->steps[0].nnets == 3 && t->steps[0].block == 0);
+    CHECK(t->steps[1].nnets == 2 && t->steps[1].block == 1);
+    CHECK(t->steps[0].opt.kind == OPT_ADAM && t->steps[0].opt.lr == 2e-4 &&
+          t->steps[0].opt.beta1 == 0.5 && t->steps[0].opt.beta2 == 0.999);
+    CHECK(t->noutputs == 4);
+    CHECK_STR(t->outputs[0].name, "mi_c");
+    CHECK_STR(t->outputs[2].name, "disc.loss");
+    CHECK_STR(t->outputs[3].name, "gen.loss");
+    /* G runs once: disc does not change G, so gen reuses `fake`. body runs three
+     * times: on x and on fake for disc, and on fake again for gen, because disc
+     * changed body's parameters. Q runs once per step. */
+    CHECK_MSG(count_op(t, IR_OP_DECONV) == 2, "%d deconvs", count_op(t, IR_OP_DECONV));
+    CHECK_MSG(count_op(t, IR_OP_CONV) == 6, "%d convs", count_op(t, IR_OP_CONV));
+    /* Running statistics: G 3 batchnorms once, body 2 three times, Q 1 twice; two
+     * stores each. */
+    CHECK_MSG(count_op(t, IR_OP_STORE) == 2 * (3 + 6 + 2), "%d stores",
+              count_op(t, IR_OP_STORE));
+    CHECK(count_op(t, IR_OP_BATCHNORM) == 11 && count_op(t, IR_OP_BATCHNORM_INFER) == 0);
+  }
+  ir_func *g = ir_find_func(m, "generate");
+  CHECK(g && !g->training && g->ninputs == 3 && g->noutputs == 1);
+  if (g) {
+    CHECK(count_op(g, IR_OP_STORE) == 0 && count_op(g, IR_OP_BATCHNORM_INFER) == 3);
+    CHECK(g->nodes[g->outputs[0].node].shape.dim[1] == 1 &&
+          g->nodes[g->outputs[0].node].shape.dim[3] == 28);
+  }
+  ir_func *en = ir_find_func(m, "encode");
+  CHECK(en && en->ninputs == 1 && en->noutputs == 2);
+  diag_sink vd;
+  diag_init(&vd);
+  CHECK(ir_verify(m, &vd));
+  diag_free(&vd);
+  ir_module_free(m);
+  ast_free(ast);
+  diag_free(&d);
+}
+
+/* A tiny model whose losses can be computed by hand through the interpreter: one
+ * dense layer with known weights, a constant target broadcast by bce. */
+static void test_tiny_forward(void) {
+  const char *src =
+      "model tiny\n"
+      "input x : [2]\n"
+      "net D(v) {\n  return dense(v, 1, init=ones())\n}\n"
+      "train batch 2 {\n"
+      "  step d(D) : minimize bce(D(x), 1) + 0.5 * mean(D(x) * D(x)) with sgd(lr=0.1)\n"
+      "}\n";
+  diag_sink d;
+  ir_module *m = elab_text(src, NULL, &d);
+  CHECK(m != NULL);
+  if (!m) {
+    diag_print(&d, stderr, false);
+    diag_free(&d);
+    return;
+  }
+  float *state = calloc((size_t)m->state_size, sizeof *state);
+  ir_init_state(m, state, 3);
+  /* weight = ones, bias = U(-1/sqrt(2), 1/sqrt(2)): set it to 0.25 by hand. */
+  state[m->vars[ir_find_var(m, "D.dense0.bias")].offset] = 0.25f;
+  ir_func *f = ir_find_func(m, "train_step");
+  int64_t xs[2] = {2, 2};
+  ir_tensor x = ir_tensor_alloc(IR_F32, shape_make(2, xs, true));
+  float *xp = x.data;
+  xp[0] = 1, xp[1] = -2, xp[2] = 0.5f, xp[3] = 0.5f; /* logits -0.75 and 1.25 */
+  ir_tensor out[1];
+  ir_interp it = {.m = m, .state = state};
+  CHECK(ir_interp_run(&it, f, &x, out) == 0);
+  double l1 = -0.75, l2 = 1.25;
+  double bce = (log1p(exp(-l1)) + log1p(exp(-l2))) / 2; /* target 1 */
+  double want = bce + 0.5 * (l1 * l1 + l2 * l2) / 2;
+  CHECK_NEAR(((float *)out[0].data)[0], want, 1e-6, 1e-7);
+  ir_tensor_free(&out[0]);
+  ir_tensor_free(&x);
+  free(state);
+  ir_module_free(m);
+  diag_free(&d);
+}
+
+/* A correct model with a marker line replaced by `line`; the elaboration must fail
+ * with `want` ("line:col: message") as its first error. */
+static const char base[] =
+    "model m\n"                                       /* 1 */
+    "input x : [1, 8, 8]\n"                           /* 2 */
+    "latent z : uniform(-1, 1) [4]\n"                 /* 3 */
+    "code c : categorical(3)\n"                       /* 4 */
+    "const k = 3\n"                                   /* 5 */
+    "net G(z, c) {\n"                                 /* 6 */
+    "  h = dense(concat(z, onehot(c)), 64)\n"         /* 7 */
+    "  return sigmoid(reshape(h, [1, 8, 8]))\n"       /* 8 */
+    "}\n"                                             /* 9 */
+    "net D(img : [1, 8, 8]) {\n"                      /* 10 */
+    "  h = lrelu(conv(img, 4, k=3, p=1), 0.2)\n"      /* 11 */
+    "  return dense(flatten(h), 1), dense(flatten(h), k)\n" /* 12 */
+    "}\n"                                             /* 13 */
+    "train batch 8 {\n"                               /* 14 */
+    "  fake = G(z, c)\n"                              /* 15 */
+    "  @@\n"                                          /* 16 */
+    "  step d(D) : minimize bce(D(x)[0], 1) + bce(D(fake)[0], 0) with adam(lr=1e-3)\n" /* 17 */
+    "  step g(G) : minimize bce(D(fake)[0], 1) with adam(lr=1e-3)\n" /* 18 */
+    "}\n";                                            /* 19 */
+
+static void expect_error(const char *line16, const char *want) {
+  char *src = malloc(sizeof base + strlen(line16));
+  const char *at = strstr(base, "@@");
+  sprintf(src, "%.*s%s%s", (int)(at - base), base, line16, at + 2);
+  diag_sink d;
+  ir_module *m = elab_text(src, NULL, &d);
+  char buf[512];
+  CHECK_MSG(m == NULL, "expected an error for: %s", line16);
+  CHECK_STR(first(&d, DIAG_ERROR, buf, sizeof buf), want);
+  ir_module_free(m);
+  diag_free(&d);
+  free(src);
+}
+
+static void expect_with(const char *src, const elab_options *eo, diag_level level,
+                        const char *want) {
+  diag_sink d;
+  ir_module *m = elab_text(src, eo, &d);
+  char buf[512];
+  CHECK_STR(first(&d, level, buf, sizeof buf), want);
+  if (level == DIAG_ERROR) CHECK(m == NULL);
+  ir_module_free(m);
+  diag_free(&d);
+}
+
+static void test_base_is_fine(void) {
+  char *src = strdup(base);
+  char *at = strstr(src, "@@");
+  at[0] = at[1] = ' ';
+  diag_sink d;
+  ir_module *m = elab_text(src, NULL, &d);
+  CHECK_MSG(m != NULL && d.n == 0, "the base model must elaborate cleanly");
+  if (!m) diag_print(&d, stderr, false);
+  ir_module_free(m);
+  diag_free(&d);
+  free(src);
+}
+
+static void test_errors(void) {
+  expect_error("y = fak", "16:7: unknown name 'fak'");
+  expect_error("y = G(z)", "16:7: G takes 2 arguments, got 1");
+  expect_error("y = D(z)", "16:9: D's parameter 'img' is declared [1,8,8], but this argument is [4]");
+  expect_error("y = dense(z, 3)", "16:7: dense makes parameters, so it can only be called inside a net");
+  expect_error("y = relu(z, 3)", "16:15: relu takes at most 1 argument (x), got 2");
+  expect_error("y = lrelu(z, slop=0.1)", "16:16: lrelu has no argument 'slop'; it takes: x, slope");
+  expect_error("y = frob(z)", "16:7: unknown function 'frob'");
+  expect_error("y = z[0]", "16:7: only the results of a net can be indexed; to take part of a tensor use slice(x, start, end, axis=...)");
+  expect_error("y = D(x)[2]", "16:12: index 2 is out of range: there are 2 results");
+  expect_error("y = z + onehot(c, n=5)", "16:7: cannot broadcast [4] with [5]");
+  expect_error("step e(D) : minimize D(x)[0] with adam(lr=1e-3)",
+               "16:24: the objective of a step must be a scalar, but this is [8,1]; reduce it, e.g. with mean(...)");
+  expect_error("step e(D) : minimize mean(fake) with adam(lr=1e-3)",
+               "16:24: the objective of step e does not depend on any parameter of the nets it trains");
+  expect_error("step e(H) : minimize mean(fake) with adam(lr=1e-3)",
+               "16:10: 'H' is not a net; a step names the nets it trains");
+  expect_error("step e(G) : minimize mean(fake) with adam(lr=-1)",
+               "16:40: the learning rate must be positive, got -1");
+  expect_error("step e(G) : minimize mean(fake) with rmsprop(lr=1)",
+               "16:40: expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay) or sgd(lr, momentum, weight_decay)");
+  expect_error("step d(G) : minimize mean(fake) with adam(lr=1)",
+               "17:8: there is already a step named 'd'");
+  expect_error("report nothing", "16:10: report names a binding of the train block; 'nothing' is not bound before this line");
+  expect_error("report fake", "16:10: a reported value must be a scalar, but this is [8,1,8,8]; reduce it, e.g. with mean(...)");
+  expect_error("return x", "16:3: 'return' belongs in a net; the train block has steps");
+  expect_error("y = reshape(z, [3])", "16:7: cannot reshape [4] to [3]");
+  expect_error("y = info_categorical(c, D(x)[1] - D(x)[1] + z)", "16:27: cannot broadcast [3] with [4]");
+  expect_error("y = info_gaussian(z * 2, z)", "16:21: info_gaussian's first argument must be a code declared with a uniform or normal prior");
+  expect_error("y = onehot(z)", "16:7: onehot(x) needs n=K unless x is a categorical code");
+  expect_error("y = mean(z, axes=[1])", "16:21: mean: axis 1 is out of range for a [4] input");
+  expect_error("y = dropout(z, 1.5)", "16:18: dropout needs 0 <= p < 1, got 1.5");
+  expect_error("a, b = G(z, c)", "16:3: 2 names on the left but the right gives one result");
+  expect_error("y = D", "16:7: 'D' is a net; call it with its inputs, e.g. D(...)");
+  expect_error("y = 1 / (k - 3)", "16:12: division by zero in a constant expression");
+}
+
+static void test_decl_errors(void) {
+  expect_with("model m\nconst a = 1\nconst a = 2\n", NULL, DIAG_ERROR,
+              "3:7: 'a' is already declared as a constant");
+  expect_with("model m\nconst relu = 1\n", NULL, DIAG_ERROR,
+              "2:7: 'relu' is the name of a built-in function; choose another name");
+  expect_with("model m\ninput x : [1, 0]\n", NULL, DIAG_ERROR,
+              "2:15: a dimension must be at least 1, got 0");
+  expect_with("model m\ninput x : [2] span [0, 1]\n", NULL, DIAG_ERROR,
+              "2:15: unknown input option 'span'; expected range or pad");
+  expect_with("model m\nlatent z : gamma(1) [2]\n", NULL, DIAG_ERROR,
+              "2:12: unknown distribution 'gamma'; expected uniform, normal, categorical or bernoulli");
+  expect_with("model m\ncode c : categorical(10) [3]\n", NULL, DIAG_ERROR,
+              "2:26: a categorical code is one value per sample and takes no shape; use onehot(c) for a vector");
+  expect_with("model m\nlatent z : uniform(1, -1) [2]\n", NULL, DIAG_ERROR,
+              "2:12: uniform(low, high) needs low < high");
+  expect_with("model m\nlatent z : normal(0, 1)\n", NULL, DIAG_ERROR,
+              "2:8: latent 'z' needs a shape, e.g. normal(...) [62]");
+  expect_with("model m\ninput x : [2]\n", NULL, DIAG_ERROR,
+              "1:1: the model has no train block; add 'train batch 64 { ... }' with at least one step");
+  expect_with("model m\ninput x : [2]\ntrain {\n  y = x\n}\n", NULL, DIAG_ERROR,
+              "3:1: the train block has no step; add one, e.g. step g(G) : minimize loss with adam(lr=1e-3)");
+  expect_with("model m\nnet N(a) {\n  b = a\n}\n", NULL, DIAG_ERROR,
+              "1:1: the model has no train block; add 'train batch 64 { ... }' with at least one step");
+  /* Net bodies, recursion, inputs used without being passed. */
+  const char *rec =
+      "model m\ninput x : [2]\nnet N(a) {\n  return N(a)\n}\n"
+      "train batch 4 {\n  step s(N) : minimize mean(N(x)) with adam(lr=1)\n}\n";
+  expect_with(rec, NULL, DIAG_ERROR, "4:10: net N calls itself; nets cannot be recursive");
+  const char *noret =
+      "model m\ninput x : [2]\nnet N(a) {\n  b = a\n}\n"
+      "train batch 4 {\n  step s(N) : minimize mean(N(x)) with adam(lr=1)\n}\n";
+  expect_with(noret, NULL, DIAG_ERROR,
+              "3:5: net N does not return anything; end it with 'return ...'");
+  const char *global =
+      "model m\ninput x : [2]\nnet N(a) {\n  return dense(x, 1)\n}\n"
+      "train batch 4 {\n  step s(N) : minimize mean(N(x)) with adam(lr=1)\n}\n";
+  expect_with(global, NULL, DIAG_ERROR,
+              "4:16: net N uses the input 'x' without taking it as a parameter");
+  const char *mono =
+      "model m\ninput x : [2]\nlatent z : normal(0, 1) [3]\nnet N(a) {\n  return dense(a, 1)\n}\n"
+      "train batch 4 {\n  step s(N) : minimize mean(N(x)) + mean(N(z)) with adam(lr=1)\n}\n";
+  expect_with(mono, NULL, DIAG_ERROR,
+              "8:44: N is called here with [3] for 'a', but its parameters were made for [2]");
+  const char *conv_flat =
+      "model m\ninput x : [16]\nnet N(a) {\n  return mean(conv(a, 2, k=3))\n}\n"
+      "train batch 4 {\n  step s(N) : minimize N(x) with adam(lr=1)\n}\n";
+  expect_with(conv_flat, NULL, DIAG_ERROR,
+              "4:20: conv expects a [C,H,W] input, got [16]; reshape it first, e.g. reshape(h, [C, H, W])");
+  const char *dense_img =
+      "model m\ninput x : [1, 4, 4]\nnet N(a) {\n  return mean(dense(a, 2))\n}\n"
+      "train batch 4 {\n  step s(N) : minimize N(x) with adam(lr=1)\n}\n";
+  expect_with(dense_img, NULL, DIAG_ERROR,
+              "4:21: dense expects a flat [features] input, got [1,4,4]; flatten it first with flatten(...)");
+  const char *bn1 =
+      "model m\ninput x : [2]\nnet N(a) {\n  return mean(batchnorm(a))\n}\n"
+      "train batch 1 {\n  step s(N) : minimize N(x) with adam(lr=1)\n}\n";
+  expect_with(bn1, NULL, DIAG_ERROR,
+              "4:15: batchnorm while training needs more than one value per channel; with batch 1 it has 1");
+  const char *big =
+      "model m\ninput x : [4, 4]\nnet N(a) {\n  return mean(conv(reshape(a, [1, 4, 4]), 2, k=5))\n}\n"
+      "train batch 4 {\n  step s(N) : minimize N(x) with adam(lr=1)\n}\n";
+  expect_with(big, NULL, DIAG_ERROR,
+              "4:15: conv kernel 5 does not fit a 4x4 input with padding 0");
+  /* -D and --batch. */
+  const char *ok =
+      "model m\ninput x : [2]\nconst w = 4\nconst lr = 0.1\nnet N(a) {\n  return mean(dense(a, w))\n}\n"
+      "train batch 4 {\n  step s(N) : minimize N(x) with adam(lr=lr)\n}\n";
+  const_overrides ov = {0};
+  char err[256];
+  CHECK(overrides_add(&ov, "w=2.5", err, sizeof err));
+  elab_options eo = {&ov, 0};
+  expect_with(ok, &eo, DIAG_ERROR,
+              "3:7: -D w=2.5: 'w' is a whole number in the model, so the value must be too");
+  overrides_free(&ov);
+  CHECK(overrides_add(&ov, "wx=1", err, sizeof err));
+  expect_with(ok, &eo, DIAG_ERROR,
+              "0:0: -D wx: the model has no constant named 'wx'; its constants are: w, lr");
+  overrides_free(&ov);
+  CHECK(!overrides_add(&ov, "w", err, sizeof err));
+  CHECK_STR(err, "-D expects name=value, e.g. -D lambda=0.5; got 'w'");
+  CHECK(!overrides_add(&ov, "w=1x", err, sizeof err));
+  CHECK_STR(err, "-D w=1x: '1x' is not a finite number");
+  CHECK(!overrides_add(&ov, "9w=1", err, sizeof err));
+  CHECK(!overrides_add(&ov, "w=inf", err, sizeof err));
+  CHECK(overrides_add(&ov, "lr=0.5", err, sizeof err));
+  CHECK(!overrides_add(&ov, "lr=0.25", err, sizeof err));
+  CHECK_STR(err, "-D lr is given twice");
+  diag_sink d;
+  ir_module *m = elab_text(ok, &eo, &d);
+  CHECK(m && ir_find_func(m, "train_step")->steps[0].opt.lr == 0.5);
+  ir_module_free(m);
+  diag_free(&d);
+  overrides_free(&ov);
+  elab_options b16 = {NULL, 16};
+  m = elab_text(ok, &b16, &d);
+  CHECK(m && m->batch == 16 && m->inputs[0].shape.dim[0] == 16);
+  ir_module_free(m);
+  diag_free(&d);
+  /* Warnings. */
+  const char *unused =
+      "model m\ninput x : [2]\nnet N(a) {\n  return mean(dense(a, 1))\n}\nnet M(a) {\n  return a\n}\n"
+      "train batch 4 {\n  u = N(x)\n  step s(N) : minimize N(x) with adam(lr=1)\n}\n";
+  expect_with(unused, NULL, DIAG_WARNING, "10:3: 'u' is bound but never used");
+  m = elab_text(unused, NULL, &d);
+  CHECK(m != NULL && d.nerrors == 0 && d.n == 2);
+  if (m) CHECK_STR(d.entries[1].msg, "net M is never called");
+  ir_module_free(m);
+  diag_free(&d);
+}
+
+int main(void) {
+  test_infogan_mnist();
+  test_tiny_forward();
+  test_base_is_fine();
+  test_errors();
+  test_decl_errors();
+  return check_done();
+}
