@@ -622,7 +622,6 @@ static bool is_end(const lex_token *t) {
 /* The expected-token set, as a membership table over symbol kinds. */
 typedef struct {
   bool has[YYNTOKENS];
-  int n;
 } token_set;
 
 static bool want(const token_set *s, int token) {
@@ -805,9 +804,8 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, parse_s
   (void)scanner;
   yysymbol_kind_t expected[YYNTOKENS];
   int n = yypcontext_expected_tokens(ctx, expected, YYNTOKENS);
-  token_set s = {{0}, 0};
+  token_set s = {{0}};
   for (int i = 0; i < n; i++) s.has[expected[i]] = true;
-  s.n = n > 0 ? n : 0;
 
   const lex_token *found = &ps->lex->cur;
   if (report_unclosed_block(ps, &s, found) || report_unclosed(ps, &s, found)) return 0;
