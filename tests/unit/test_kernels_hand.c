@@ -497,6 +497,12 @@ static void test_losses(void) {
   expect("bce soft", &y, shape_scalar(),
          ((1 - 0.25 + log1p(exp(-1.0))) + (0 + 1.0 + log1p(exp(-2.0)))) / 2);
   ir_tensor_free(&y), ir_tensor_free(&t), ir_tensor_free(&x);
+  /* a constant target broadcasts to the logits: bce(D(x), 1) */
+  x = tf(sh(true, 2, 2, 1), 2.0, -1.0), t = tf(shape_scalar(), 1.0);
+  y = run(mk(IR_OP_BCE_LOGITS), 2, &x, &t);
+  expect("bce scalar target", &y, shape_scalar(),
+         (log1p(exp(-2.0)) + (1.0 + log1p(exp(-1.0)))) / 2);
+  ir_tensor_free(&y), ir_tensor_free(&t), ir_tensor_free(&x);
 
   /* softmax_ce: equal logits give ln K; a huge margin is finite */
   ir_tensor l = tf(sh(true, 2, 2, 2), 0.0, 0.0, 1000.0, 0.0);
