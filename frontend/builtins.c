@@ -354,7 +354,8 @@ static value b_batchnorm(elab *e, call_args *a) {
     return val_poison();
   }
   value x = a->args[0];
-  const ir_node *xn = node_of(e, x);
+  /* A copy: emitting nodes below may move the node array. */
+  const ir_node xcopy = *node_of(e, x), *xn = &xcopy;
   if (!xn->shape.batched || (xn->shape.rank != 2 && xn->shape.rank != 4)) {
     char sh[128];
     user_shape(e, x, sh, sizeof sh);

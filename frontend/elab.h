@@ -110,6 +110,8 @@ int const_node(elab *e, double v, ir_span at);
 bool need_int(elab *e, value v, const char *what, int64_t *out);
 bool need_num(elab *e, value v, const char *what, double *out);
 bool need_tensor(elab *e, value v, const char *what);
+/* The node behind a tensor value. The pointer is good only until the next node is
+ * emitted (the array grows): copy what is needed past that. */
 const ir_node *node_of(elab *e, value v);
 const char *pool_printf(elab *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int current_net(elab *e);

@@ -511,7 +511,7 @@ value eval_expr(elab *e, const ast_expr *x) {
 static bool check_net_arg(elab *e, int net, const ast_decl *d, int j, value arg,
                           ir_span call_span) {
   if (arg.kind != VAL_NODE) return true;
-  const ir_node *n = node_of(e, arg);
+  const ir_node copy = *node_of(e, arg), *n = &copy;
   const ast_param *p = &d->params[j];
   char got[128], want[128];
   user_shape(e, arg, got, sizeof got);
@@ -1036,7 +1036,7 @@ static void sort_func_inputs(ir_func *f) {
   }
   int *sorted = malloc((size_t)(n ? n : 1) * sizeof *sorted);
   for (int i = 0; i < n; i++) sorted[newpos[i]] = f->inputs[i];
-  memcpy(f->inputs, sorted, (size_t)n * sizeof *sorted);
+  if (n) memcpy(f->inputs, sorted, (size_t)n * sizeof *sorted);
   for (int id = 0; id < f->nnodes; id++)
     if (f->nodes[id].op == IR_OP_INPUT) f->nodes[id].i[0] = newpos[f->nodes[id].i[0]];
   free(sorted);
