@@ -2,6 +2,7 @@
  * prints what they report; it is the only place that prints diagnostics and chooses
  * the exit status: 0 success, 1 errors in the model, 2 a usage error. */
 #include "frontend/frontend.h"
+#include "passes/passes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,12 @@ typedef struct {
   const_overrides overrides;
   int64_t batch;
   bool color;
-  bool dump_ast, dump_ir;
+  bool dump_ast, dump_ir, dump_grad;
+  bool batch_given;
+  const char *step;  /* gradcheck --step */
+  uint64_t seed;     /* gradcheck --seed */
+  int elements;      /* gradcheck --elements */
+  double tol;        /* gradcheck --tol */
 } cli_options;
 
 typedef struct {
@@ -80,8 +86,8 @@ static int cmd_check(cli_options *o) {
 }
 
 static int cmd_dump(cli_options *o) {
-  if (!o->dump_ast && !o->dump_ir) {
-    fputs("migc dump: say what to print: --ast or --ir\n", stderr);
+  if (o->dump_ast + o->dump_ir + o->dump_grad != 1) {
+    fputs("migc dump: say what to print: one of --ast, --ir, --grad\n", stderr);
     return 2;
   }
   diag_sink d;
@@ -94,10 +100,64 @@ static int cmd_dump(cli_options *o) {
     return finish(&d, o, 0);
   }
   ir_module *m = load_model(o, &d, &ast);
-  if (m) ir_print_module(m, stdout);
+  int status = m ? 0 : 1;
+  if (m && o->dump_grad) {
+    char err[512];
+    diag_sink vd;
+    diag_init(&vd);
+    if (pass_lower_steps(m, err, sizeof err)) {
+      fprintf(stderr, "migc dump: %s\n", err);
+      status = 1;
+    } else if (!ir_verify(m, &vd)) {
+      fputs("migc: internal error: the differentiated IR does not verify:\n", stderr);
+      diag_print(&vd, stderr, false);
+      status = 1;
+    }
+    diag_free(&vd);
+  }
+  if (m && !status) ir_print_module(m, stdout);
   ir_module_free(m);
   if (ast) ast_free(ast);
-  return finish(&d, o, m ? 0 : 1);
+  return finish(&d, o, status);
+}
+
+static int cmd_gradcheck(cli_options *o) {
+  if (!o->batch_given) o->batch = 4; /* small: every difference runs the whole step */
+  diag_sink d;
+  diag_init(&d);
+  ast_file *ast = NULL;
+  ir_module *m = load_model(o, &d, &ast);
+  int status = m ? 0 : 1;
+  if (m) {
+    gradcheck_options go = {o->step, o->seed, o->elements, 1e-6};
+    gradcheck_result *r;
+    char err[512];
+    int n = gradcheck(m, &go, &r, err, sizeof err);
+    if (n < 0) {
+      fprintf(stderr, "migc gradcheck: %s\n", err);
+      status = 1;
+    } else {
+      printf("%-8s %-34s %10s %6s %12s %12s\n", "step", "parameter", "elements", "checks",
+             "|grad|", "worst rel");
+      double worst = 0;
+      int bad = 0;
+      for (int i = 0; i < n; i++) {
+        bool fail = !(r[i].worst <= o->tol);
+        printf("%-8s %-34s %10lld %6d %12.4e %12.3e%s\n", r[i].step, r[i].var,
+               (long long)r[i].numel, r[i].checks, r[i].grad_norm, r[i].worst,
+               fail ? "  FAIL" : "");
+        if (!(r[i].worst <= worst)) worst = r[i].worst;
+        bad += fail;
+      }
+      printf("%d parameter tensors, worst relative error %.3e (tolerance %.1e): %s\n", n,
+             worst, o->tol, bad ? "FAIL" : "ok");
+      status = bad ? 1 : 0;
+      gradcheck_free(r, n);
+    }
+  }
+  ir_module_free(m);
+  if (ast) ast_free(ast);
+  return finish(&d, o, status);
 }
 
 static const command commands[] = {
@@ -107,11 +167,26 @@ static const command commands[] = {
      "line and a caret, and exits 1 if there were any. On success prints a summary\n"
      "(nets, parameter count, batch size, entry functions) and exits 0.\n"},
     {"dump", cmd_dump, "print a stage of compilation",
-     "migc dump FILE (--ast | --ir) [-D NAME=VALUE]... [--batch N]",
+     "migc dump FILE (--ast | --ir | --grad) [-D NAME=VALUE]... [--batch N]",
      "  --ast           the syntax tree, one node per line with its line:col\n"
      "  --ir            the IR module: state variables with their offsets and\n"
      "                  initialisers, inputs, and every entry function's nodes\n"
-     "                  with shapes, grouped into the blocks of each step\n"},
+     "                  with shapes, grouped into the blocks of each step\n"
+     "  --grad          the IR of the whole training step: each step's forward,\n"
+     "                  its gradients (reverse-mode autodiff) and its optimizer\n"
+     "                  update, with the optimizer state it adds\n"},
+    {"gradcheck", cmd_gradcheck, "check every gradient against finite differences",
+     "migc gradcheck FILE [--step NAME] [--seed N] [--elements K] [--tol T] [--batch N]",
+     "Differentiates each step's loss with respect to the parameters of the nets it\n"
+     "trains, runs it in double precision from initial parameters on sampled inputs,\n"
+     "and compares every parameter tensor's gradient with central differences: along\n"
+     "one random direction and at K single elements (the largest first). Prints the\n"
+     "worst relative error per tensor; exits 1 if any exceeds the tolerance.\n"
+     "  --step NAME     check only this step\n"
+     "  --seed N        seed of the parameters, inputs and directions (default 1)\n"
+     "  --elements K    single elements per tensor (default 2)\n"
+     "  --tol T         largest relative error accepted (default 1e-3)\n"
+     "  --batch N       batch size to check at (default 4)\n"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -152,6 +227,7 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
       }
     } else if (!strcmp(a, "--batch")) {
       char *end;
+      o->batch_given = true;
       if (i + 1 >= argc || (o->batch = strtoll(argv[++i], &end, 10), *end) || o->batch < 1 ||
           o->batch > (1 << 20)) {
         fprintf(stderr, "migc %s: --batch needs a whole number from 1 to %d\n", c->name, 1 << 20);
@@ -163,6 +239,32 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
         fprintf(stderr, "migc %s: --color takes auto, always or never\n", c->name);
         return 2;
       }
+    } else if (!strcmp(c->name, "gradcheck") &&
+               (!strcmp(a, "--step") || !strcmp(a, "--seed") || !strcmp(a, "--elements") ||
+                !strcmp(a, "--tol"))) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "migc gradcheck: %s needs a value\n", a);
+        return 2;
+      }
+      const char *v = argv[++i];
+      char *end;
+      if (!strcmp(a, "--step")) {
+        o->step = v;
+      } else if (!strcmp(a, "--seed")) {
+        o->seed = strtoull(v, &end, 10);
+        if (*end || !*v) return fprintf(stderr, "migc gradcheck: --seed needs a number\n"), 2;
+      } else if (!strcmp(a, "--elements")) {
+        long k = strtol(v, &end, 10);
+        if (*end || k < 0 || k > 100000)
+          return fprintf(stderr, "migc gradcheck: --elements needs a number from 0 to 100000\n"), 2;
+        o->elements = (int)k;
+      } else {
+        o->tol = strtod(v, &end);
+        if (*end || !(o->tol > 0))
+          return fprintf(stderr, "migc gradcheck: --tol needs a positive number\n"), 2;
+      }
+    } else if (!strcmp(c->name, "dump") && !strcmp(a, "--grad")) {
+      o->dump_grad = true;
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--ast")) {
       o->dump_ast = true;
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--ir")) {
@@ -208,7 +310,7 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < NCOMMANDS; i++) {
     if (strcmp(argv[1], commands[i].name)) continue;
-    cli_options o = {0};
+    cli_options o = {.seed = 1, .elements = 2, .tol = 1e-3};
     int st = parse_options(&commands[i], argc, argv, &o);
     int status = st < 0 ? 0 : st ? st : commands[i].run(&o);
     overrides_free(&o.overrides);

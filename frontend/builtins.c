@@ -41,9 +41,13 @@ static int parse_spec(const char *spec, param_spec *out, int max) {
 }
 
 static void spec_list(const param_spec *ps, int n, char *buf, size_t len) {
+  size_t used = 0;
   buf[0] = 0;
-  for (int i = 0; i < n; i++)
-    snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? ", " : "", ps[i].name);
+  for (int i = 0; i < n; i++) {
+    int k = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", ps[i].name);
+    if (k < 0 || (size_t)k >= len - used) break;
+    used += (size_t)k;
+  }
 }
 
 bool bind_args(elab *e, const builtin *b, const ast_expr *call, call_args *a) {

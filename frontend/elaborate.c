@@ -162,7 +162,7 @@ int const_node(elab *e, double v, ir_span at) {
 
 value emit_op(elab *e, ir_op op, const value *const *args, int nargs, const ir_attrs *a,
               ir_span at, const char *label) {
-  int in[64];
+  int in[64] = {0};
   if (nargs > 64) {
     diag_error(e->d, at, "%s takes at most 64 operands here, got %d", ir_ops[op].name, nargs);
     return val_poison();

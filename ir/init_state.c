@@ -11,11 +11,12 @@
 #include <string.h>
 
 /* The generator's counter for a variable: a hash of its name, so adding a layer to a
- * model does not change how the other layers start. */
+ * model does not change how the other layers start. 48 bits, the range in which
+ * philox.c promises distinct streams never collide. */
 static uint64_t name_counter(const char *name) {
   uint64_t h = 1469598103934665603ULL; /* FNV-1a */
   for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 1099511628211ULL;
-  return h;
+  return h >> 16;
 }
 
 void ir_init_state(const ir_module *m, float *state, uint64_t seed) {

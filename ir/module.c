@@ -127,6 +127,33 @@ int ir_add_net(ir_module *m, const char *name) {
   return m->nnets++;
 }
 
+ir_func *ir_clone_func(ir_module *m, const ir_func *src, const char *name) {
+  ir_func *f = ir_add_func(m, name, src->training);
+  f->nnodes = f->cap = src->nnodes;
+  f->nodes = xrealloc(NULL, (size_t)(src->nnodes ? src->nnodes : 1) * sizeof *f->nodes);
+  memcpy(f->nodes, src->nodes, (size_t)src->nnodes * sizeof *f->nodes);
+  for (int i = 0; i < f->nnodes; i++)
+    if (src->nodes[i].in_extra) {
+      size_t n = (size_t)(src->nodes[i].nin - IR_MAX_IN) * sizeof(int);
+      f->nodes[i].in_extra = xrealloc(NULL, n);
+      memcpy(f->nodes[i].in_extra, src->nodes[i].in_extra, n);
+    }
+  f->ninputs = src->ninputs;
+  f->inputs = xrealloc(NULL, (size_t)(src->ninputs ? src->ninputs : 1) * sizeof *f->inputs);
+  memcpy(f->inputs, src->inputs, (size_t)src->ninputs * sizeof *f->inputs);
+  for (int k = 0; k < src->noutputs; k++) ir_add_output(f, src->outputs[k].name, src->outputs[k].node);
+  f->nsteps = src->nsteps;
+  f->steps = xrealloc(NULL, (size_t)(src->nsteps ? src->nsteps : 1) * sizeof *f->steps);
+  for (int s = 0; s < src->nsteps; s++) {
+    f->steps[s] = src->steps[s];
+    f->steps[s].name = xstrdup(src->steps[s].name);
+    f->steps[s].nets = xrealloc(NULL, (size_t)(src->steps[s].nnets + 1) * sizeof(int));
+    memcpy(f->steps[s].nets, src->steps[s].nets, (size_t)src->steps[s].nnets * sizeof(int));
+  }
+  f->nblocks = src->nblocks;
+  return f;
+}
+
 int ir_emit_in(ir_func *f, int block, ir_op op, const int *in, int nin, const ir_attrs *a,
                ir_span span, char *err, size_t errn, int *bad) {
   static const ir_attrs none = {.var = -1};
@@ -150,7 +177,7 @@ int ir_emit_in(ir_func *f, int block, ir_op op, const int *in, int nin, const ir
   n.block = block;
   n.span = span;
 
-  const ir_node **ops = malloc((size_t)(nin ? nin : 1) * sizeof *ops);
+  const ir_node **ops = calloc((size_t)(nin ? nin : 1), sizeof *ops);
   for (int j = 0; j < nin; j++) {
     if (in[j] < 0 || in[j] >= f->nnodes) {
       free(ops);

@@ -13,4 +13,55 @@
  * the number of nodes removed. */
 int pass_dce(ir_func *f);
 
+/* ---- autodiff.c: reverse-mode differentiation of one step ------------------------- */
+
+/* Appends to step s's block the gradient of its loss with respect to every parameter
+ * of the nets the step names. grads[v] (one slot per module variable) receives the
+ * node holding d loss / d var v, or -1 where the loss does not depend on v or the step
+ * does not train it. Returns 0, or -1 with a message naming the op on the path that
+ * has no gradient rule. */
+int pass_autodiff(const ir_module *m, ir_func *f, int s, int *grads, char *err, size_t errn);
+
+/* ---- optimizer.c: the update of one step ------------------------------------------- */
+
+/* Appends step s's parameter update, given its gradients: Adam (bias-corrected, with
+ * optional L2 weight decay, exactly as torch.optim.Adam) or SGD with momentum (as
+ * torch.optim.SGD). Adds the state it needs to the module: STEP.t (the step counter)
+ * and PARAM@STEP.m / .v (moments, zero at the start), then recomputes the layout.
+ * Parameters without a gradient are left alone, as PyTorch skips them. Marks the
+ * step lowered. */
+void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads);
+
+/* autodiff then optimizer for every step of train_step, in order. Returns 0 or -1
+ * with a message. */
+int pass_lower_steps(ir_module *m, char *err, size_t errn);
+
+/* ---- gradcheck.c: analytic gradients against finite differences ------------------- */
+
+typedef struct {
+  const char *step; /* NULL: every step */
+  uint64_t seed;    /* initial parameters and sampled inputs */
+  int elements;     /* single elements checked per tensor, besides one random direction */
+  double h;         /* finite-difference step, relative to max(1, |parameter|) */
+} gradcheck_options;
+
+typedef struct {
+  char *step, *var;
+  int64_t numel;
+  int checks;       /* directional and element comparisons made */
+  double grad_norm; /* of the analytic gradient */
+  double worst;     /* worst relative error of those comparisons */
+} gradcheck_result;
+
+/* Differentiates every step of m's train_step (or the one named) without applying
+ * updates, runs it in double precision from parameters initialised with the seed on
+ * sampled inputs, and compares each parameter tensor's gradient with central
+ * differences of the step's loss: along one random direction, and at single elements
+ * (the largest-magnitude one first, then random ones). The relative error of a
+ * comparison is |a - d| / max(|a|, |d|, 1e-7). m gains two functions. Returns the
+ * number of results (in *out, freed with gradcheck_free), or -1 with a message. */
+int gradcheck(ir_module *m, const gradcheck_options *o, gradcheck_result **out, char *err,
+              size_t errn);
+void gradcheck_free(gradcheck_result *r, int n);
+
 #endif

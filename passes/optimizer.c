@@ -1,0 +1,133 @@
+/* optimizer.c: the parameter update of a step, lowered to elementwise IR.
+ * Assumes: pass_autodiff has produced the step's gradients in its block.
+ * Guarantees: appends, in the step's block and after the gradients, loads of the
+ * optimizer state, the update, and stores of the new state and parameters; later
+ * blocks therefore see the updated parameters. Arithmetic follows torch.optim
+ * operation by operation, so results agree with PyTorch to float rounding:
+ *   Adam: g += wd p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *         p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ *   SGD:  g += wd p; buf = momentum buf + g (buf starts at zero, which equals
+ *         PyTorch's first-step buf = g); p -= lr buf */
+#include "passes.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  ir_func *f;
+  int b;
+} emitter;
+
+static int op2(emitter *e, ir_op op, int x, int y) {
+  int in[2] = {x, y};
+  return ir_emit_checked(e->f, e->b, op, in, 2, NULL);
+}
+
+static int op1(emitter *e, ir_op op, int x) { return ir_emit_checked(e->f, e->b, op, &x, 1, NULL); }
+
+static int k(emitter *e, double v) {
+  ir_attrs a = {.f = {v}};
+  return ir_emit_checked(e->f, e->b, IR_OP_CONST, NULL, 0, &a);
+}
+
+static int load(emitter *e, const ir_module *m, int var) {
+  ir_attrs a = {.ashape = m->vars[var].shape, .dtype = m->vars[var].dtype, .var = var};
+  int id = ir_emit_checked(e->f, e->b, IR_OP_LOAD, NULL, 0, &a);
+  e->f->nodes[id].label = m->vars[var].name;
+  return id;
+}
+
+static void store(emitter *e, const ir_module *m, int var, int value) {
+  ir_attrs a = {.var = var};
+  int id = ir_emit_checked(e->f, e->b, IR_OP_STORE, &value, 1, &a);
+  e->f->nodes[id].label = m->vars[var].name;
+}
+
+/* A zero-initialised state variable named after the parameter and the step. */
+static int state_var(ir_module *m, int param, const char *step, const char *what,
+                     ir_var_kind kind) {
+  char name[512];
+  snprintf(name, sizeof name, "%s@%s.%s", m->vars[param].name, step, what);
+  int v = ir_find_var(m, name);
+  if (v >= 0) return v;
+  ir_shape shape = m->vars[param].shape;
+  ir_span span = m->vars[param].span;
+  v = ir_add_var(m, name, kind, IR_F32, shape, m->vars[param].net, span);
+  m->vars[v].of = param;
+  m->vars[v].init.kind = INIT_ZEROS;
+  return v;
+}
+
+void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
+  ir_step *st = &f->steps[s];
+  emitter e = {f, st->block};
+  const ir_optim o = st->opt;
+  int nvars = m->nvars; /* variables added below are not parameters */
+
+  int bc1 = -1, bc2_sqrt = -1;
+  if (o.kind == OPT_ADAM) {
+    char name[256];
+    snprintf(name, sizeof name, "%s.t", st->name);
+    int tv = ir_find_var(m, name);
+    if (tv < 0) {
+      ir_span none = {0};
+      tv = ir_add_var(m, name, VAR_STEP, IR_F32, shape_scalar(), -1, none);
+      m->vars[tv].init.kind = INIT_ZEROS;
+    }
+    int t = op2(&e, IR_OP_ADD, load(&e, m, tv), k(&e, 1.0));
+    store(&e, m, tv, t);
+    /* 1 - beta^t as 1 - exp(t ln beta): t is a value of the program, not a constant */
+    bc1 = op2(&e, IR_OP_SUB, k(&e, 1.0), op1(&e, IR_OP_EXP, op2(&e, IR_OP_MUL, t, k(&e, log(o.beta1)))));
+    int bc2 = op2(&e, IR_OP_SUB, k(&e, 1.0), op1(&e, IR_OP_EXP, op2(&e, IR_OP_MUL, t, k(&e, log(o.beta2)))));
+    bc2_sqrt = op1(&e, IR_OP_SQRT, bc2);
+  }
+  for (int v = 0; v < nvars; v++) {
+    if (grads[v] < 0) continue;
+    int p = load(&e, m, v);
+    int g = grads[v];
+    if (o.weight_decay != 0) g = op2(&e, IR_OP_ADD, g, op2(&e, IR_OP_MUL, p, k(&e, o.weight_decay)));
+    int p_new;
+    if (o.kind == OPT_ADAM) {
+      int mv = state_var(m, v, st->name, "m", VAR_OPT_M);
+      int vv = state_var(m, v, st->name, "v", VAR_OPT_V);
+      int m1 = op2(&e, IR_OP_ADD, op2(&e, IR_OP_MUL, load(&e, m, mv), k(&e, o.beta1)),
+                   op2(&e, IR_OP_MUL, g, k(&e, 1 - o.beta1)));
+      int g2 = op2(&e, IR_OP_MUL, g, g);
+      int v1 = op2(&e, IR_OP_ADD, op2(&e, IR_OP_MUL, load(&e, m, vv), k(&e, o.beta2)),
+                   op2(&e, IR_OP_MUL, g2, k(&e, 1 - o.beta2)));
+      store(&e, m, mv, m1);
+      store(&e, m, vv, v1);
+      int denom = op2(&e, IR_OP_ADD, op2(&e, IR_OP_DIV, op1(&e, IR_OP_SQRT, v1), bc2_sqrt),
+                      k(&e, o.eps));
+      int step_size = op2(&e, IR_OP_DIV, k(&e, o.lr), bc1);
+      p_new = op2(&e, IR_OP_SUB, p, op2(&e, IR_OP_MUL, op2(&e, IR_OP_DIV, m1, denom), step_size));
+    } else {
+      int upd = g;
+      if (o.momentum != 0) {
+        int bv = state_var(m, v, st->name, "m", VAR_OPT_M);
+        upd = op2(&e, IR_OP_ADD, op2(&e, IR_OP_MUL, load(&e, m, bv), k(&e, o.momentum)), g);
+        store(&e, m, bv, upd);
+      }
+      p_new = op2(&e, IR_OP_SUB, p, op2(&e, IR_OP_MUL, upd, k(&e, o.lr)));
+    }
+    store(&e, m, v, p_new);
+  }
+  st->lowered = true;
+  ir_layout(m);
+}
+
+int pass_lower_steps(ir_module *m, char *err, size_t errn) {
+  ir_func *f = ir_find_func(m, "train_step");
+  if (!f) return 0;
+  int *grads = malloc((size_t)(m->nvars + 1) * sizeof *grads);
+  int status = 0;
+  for (int s = 0; s < f->nsteps && status == 0; s++) {
+    if (f->steps[s].lowered) continue;
+    grads = realloc(grads, (size_t)(m->nvars + 1) * sizeof *grads);
+    status = pass_autodiff(m, f, s, grads, err, errn);
+    if (status == 0) pass_optimizer(m, f, s, grads);
+  }
+  free(grads);
+  return status;
+}
