@@ -80,7 +80,9 @@ ir_span span_join(ir_span a, ir_span b);
 
 /* ---- shape.c: shapes, broadcasting, formatting -------------------------------- */
 
-typedef enum { IR_F32, IR_I32 } ir_dtype;
+/* IR_F64 is only ever a tensor's dtype: the interpreter's double-precision mode
+ * (ir_interp.f64) holds the values of f32 nodes in it. IR nodes stay f32 or i32. */
+typedef enum { IR_F32, IR_I32, IR_F64 } ir_dtype;
 
 typedef struct {
   int rank;
@@ -151,6 +153,20 @@ typedef enum {
   IR_OP_GAUSSIAN_NLL,     /* mean [N,D], x [N,D] -> Gaussian NLL with std f[0],
                              summed over D, averaged over N (with the ½log2π term) */
   IR_OP_INFO_CATEGORICAL, /* logits [N,K], c i32 [N] -> ln K − mean cross-entropy */
+  /* made by autodiff: the adjoints of the ops above */
+  IR_OP_RELU_GRAD,       /* x, dy -> dy where x > 0, else 0 (PyTorch's choice at 0) */
+  IR_OP_LRELU_GRAD,      /* x, dy -> dy where x > 0, else slope*dy; f[0] = slope */
+  IR_OP_CONV_GRAD_X,     /* dy [N,O,Ho,Wo], w [O,C,k,k] -> dx of shape ashape
+                            [N,C,H,W]; i = k, s, p */
+  IR_OP_CONV_GRAD_W,     /* x [N,C,H,W], dy [N,O,Ho,Wo] -> dw of shape ashape
+                            [O,C,k,k]; i = k, s, p */
+  IR_OP_BATCHNORM_GRAD,  /* x, gamma, dy -> dx through the batch statistics; f[0]=eps */
+  IR_OP_BATCHNORM_GRAD_GAMMA, /* x, dy -> sum of dy * x̂ over all axes but 1 [C];
+                                 f[0] = eps */
+  IR_OP_EXPAND,          /* x broadcast (numpy rules) to ashape */
+  IR_OP_UNSLICE,         /* dy -> zeros of ashape with dy at [i[1], i[2]) along
+                            axis i[0] */
+  IR_OP_SOFTMAX,         /* softmax over the last axis */
   IR_OP_COUNT
 } ir_op;
 
@@ -178,6 +194,14 @@ typedef bool (*ir_shape_rule)(struct ir_node *n, const struct ir_node *const *in
 typedef int (*ir_interp_kernel)(struct ir_interp *it, const struct ir_node *n,
                                 const struct ir_tensor *const *in, struct ir_tensor *out);
 
+/* Appends to f (in block `block`) the nodes computing the adjoint of each operand
+ * j of node `id` for which want[j] is set, given the node `dy` holding the adjoint
+ * of `id`'s value; writes their ids to dx[j] (-1 where nothing flows, e.g. into an
+ * integer operand). NULL for ops that are never differentiated (sources, effects,
+ * inference-only ops, the adjoint ops themselves). Rules live in vjp_rules.c. */
+typedef void (*ir_vjp_rule)(struct ir_func *f, int block, int id, int dy, const bool *want,
+                            int *dx);
+
 typedef struct {
   const char *name;   /* printed and parsed name */
   int arity;          /* number of operands, or -1 for any number >= 1 */
@@ -186,6 +210,7 @@ typedef struct {
   bool effect;        /* has a side effect: never removed as dead code */
   ir_shape_rule shape;
   ir_interp_kernel interp;
+  ir_vjp_rule vjp;
 } ir_op_info;
 
 extern const ir_op_info ir_ops[IR_OP_COUNT];
@@ -328,6 +353,8 @@ int ir_find_input(const ir_module *m, const char *name);
 ir_func *ir_add_func(ir_module *m, const char *name, bool training);
 ir_func *ir_find_func(const ir_module *m, const char *name);
 int ir_add_net(ir_module *m, const char *name);
+/* A copy of f (nodes, inputs, outputs, steps) added to m under a new name. */
+ir_func *ir_clone_func(ir_module *m, const ir_func *f, const char *name);
 
 /* Attributes of a node being built; zero-initialise and fill what the op uses. */
 typedef struct {
@@ -386,6 +413,11 @@ typedef struct ir_tensor {
 typedef struct ir_interp {
   const ir_module *m;
   float *state;     /* flat state buffer, m->state_size elements (i32 vars alias) */
+  bool f64;         /* double-precision mode: every f32 node is computed and held as
+                       an IR_F64 tensor (i32 stays i32); inputs may be IR_F32 or
+                       IR_F64, outputs come back IR_F64; loads and stores use state64 */
+  double *state64;  /* the state in f64 mode: m->state_size doubles at the same
+                       offsets; an i32 variable's elements hold its integer values */
   uint64_t seed;    /* run seed for dropout */
   int64_t step;     /* training step number for dropout's counter */
   char err[512];
@@ -395,7 +427,8 @@ typedef struct ir_interp {
  * tensors (allocated here, freed with ir_tensor_free). Stores update it->state.
  * Returns 0, or nonzero with it->err set. */
 int ir_interp_run(ir_interp *it, const ir_func *f, const ir_tensor *inputs, ir_tensor *outputs);
-/* Evaluates a single node of op `op` on given operand tensors (for op tests). */
+/* Evaluates a single node on given operand tensors (for op tests); allocates *out,
+ * which the caller frees with ir_tensor_free. */
 int ir_interp_node(ir_interp *it, const ir_node *n, const ir_tensor *const *in, ir_tensor *out);
 ir_tensor ir_tensor_alloc(ir_dtype dt, ir_shape s); /* zero-filled */
 void ir_tensor_free(ir_tensor *t);

@@ -31,6 +31,14 @@ SHAPE_RULE(rule_bce_logits);
 SHAPE_RULE(rule_softmax_ce);
 SHAPE_RULE(rule_gaussian_nll);
 SHAPE_RULE(rule_info_categorical);
+SHAPE_RULE(rule_act_grad);   /* RELU_GRAD, LRELU_GRAD: x, dy same shape */
+SHAPE_RULE(rule_conv_grad_x);
+SHAPE_RULE(rule_conv_grad_w);
+SHAPE_RULE(rule_batchnorm_grad);
+SHAPE_RULE(rule_batchnorm_grad_gamma);
+SHAPE_RULE(rule_expand);
+SHAPE_RULE(rule_unslice);
+SHAPE_RULE(rule_softmax);
 
 KERNEL(kernel_const);
 KERNEL(kernel_load);
@@ -65,5 +73,44 @@ KERNEL(kernel_bce_logits);
 KERNEL(kernel_softmax_ce);
 KERNEL(kernel_gaussian_nll);
 KERNEL(kernel_info_categorical);
+KERNEL(kernel_relu_grad);
+KERNEL(kernel_lrelu_grad);
+KERNEL(kernel_conv_grad_x);
+KERNEL(kernel_conv_grad_w);
+KERNEL(kernel_batchnorm_grad);
+KERNEL(kernel_batchnorm_grad_gamma);
+KERNEL(kernel_expand);
+KERNEL(kernel_unslice);
+KERNEL(kernel_softmax);
+
+#define VJP(name) void name(ir_func *f, int block, int id, int dy, const bool *want, int *dx)
+VJP(vjp_neg);
+VJP(vjp_relu);
+VJP(vjp_lrelu);
+VJP(vjp_tanh);
+VJP(vjp_sigmoid);
+VJP(vjp_softplus);
+VJP(vjp_exp);
+VJP(vjp_log);
+VJP(vjp_sqrt);
+VJP(vjp_add);
+VJP(vjp_sub);
+VJP(vjp_mul);
+VJP(vjp_div);
+VJP(vjp_matmul);
+VJP(vjp_conv);
+VJP(vjp_deconv);
+VJP(vjp_batchnorm);
+VJP(vjp_reshape);
+VJP(vjp_concat);
+VJP(vjp_slice);
+VJP(vjp_sum);
+VJP(vjp_mean);
+VJP(vjp_var);
+VJP(vjp_dropout);
+VJP(vjp_bce_logits);
+VJP(vjp_softmax_ce);
+VJP(vjp_gaussian_nll);
+VJP(vjp_info_categorical);
 
 #endif
