@@ -1,6 +1,11 @@
 /* interp.c: the reference interpreter. Runs a function node by node in schedule
  * order with the plain kernels of kernels.c; every other backend is tested against
- * what this computes. */
+ * what this computes.
+ *
+ * With it->f64 set it runs the same IR in double precision (for gradient checks by
+ * finite differences): f32 nodes are computed by the kernels64.c twins and held as
+ * IR_F64 tensors, i32 nodes stay i32, and the state is it->state64. */
+#include "ir/kernels64.h"
 #include "ir/op_impl.h"
 
 #include <limits.h>
@@ -8,14 +13,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Elements are 4 bytes for both dtypes. A zero-element tensor still gets a block, so
- * data == NULL always means "no value". */
+static size_t elem_size(ir_dtype dt) { return dt == IR_F64 ? 8 : 4; }
+
+static const char *dtype_name(ir_dtype dt) {
+  return dt == IR_F32 ? "f32" : dt == IR_I32 ? "i32" : dt == IR_F64 ? "f64" : "?";
+}
+
+/* Elements are 4 bytes for f32 and i32, 8 for f64. A zero-element tensor still gets a
+ * block, so data == NULL always means "no value". */
 ir_tensor ir_tensor_alloc(ir_dtype dt, ir_shape s) {
   ir_tensor t;
   t.dtype = dt;
   t.shape = s;
   int64_t count = shape_numel(s);
-  t.data = calloc(count > 0 ? (size_t)count : 1, 4);
+  t.data = calloc(count > 0 ? (size_t)count : 1, elem_size(dt));
   return t;
 }
 
@@ -42,14 +53,25 @@ static void err_prefix(ir_interp *it, const char *prefix) {
   it->err[p + n] = '\0';
 }
 
+/* The dtype of the tensor that holds a value of IR dtype dt: f32 values are f64 in
+ * f64 mode. */
+static ir_dtype held_dtype(const ir_interp *it, ir_dtype dt) {
+  return it->f64 && dt == IR_F32 ? IR_F64 : dt;
+}
+
 /* Runs n's shape rule on the operands' actual dtypes and shapes and checks that it
- * reproduces n's own: a kernel may then index its operands by n's shapes. */
+ * reproduces n's own: a kernel may then index its operands by n's shapes. Real
+ * operands must be held as the mode's real type (f32, or f64 in f64 mode). */
 static int check_operands(ir_interp *it, const ir_node *n, const ir_tensor *const *in) {
   const ir_op_info *op = &ir_ops[n->op];
   if (op->arity >= 0 ? n->nin != op->arity : n->nin < 1)
     return ifail(it, "has %d operands, expected %d", n->nin, op->arity);
-  for (int j = 0; j < n->nin; j++)
+  for (int j = 0; j < n->nin; j++) {
     if (!in[j] || !in[j]->data) return ifail(it, "operand %d has no value", j);
+    if (in[j]->dtype == (it->f64 ? IR_F32 : IR_F64))
+      return ifail(it, "operand %d is an %s tensor, %s", j, dtype_name(in[j]->dtype),
+                   it->f64 ? "in f64 mode" : "outside f64 mode");
+  }
   ir_node *fake = calloc((size_t)(n->nin > 0 ? n->nin : 1), sizeof *fake);
   const ir_node **ptrs = calloc((size_t)(n->nin > 0 ? n->nin : 1), sizeof *ptrs);
   if (!fake || !ptrs) {
@@ -58,7 +80,7 @@ static int check_operands(ir_interp *it, const ir_node *n, const ir_tensor *cons
     return ifail(it, "out of memory");
   }
   for (int j = 0; j < n->nin; j++) {
-    fake[j].dtype = in[j]->dtype;
+    fake[j].dtype = in[j]->dtype == IR_F64 ? IR_F32 : in[j]->dtype; /* the IR's view */
     fake[j].shape = in[j]->shape;
     fake[j].var = -1;
     ptrs[j] = &fake[j];
@@ -72,9 +94,8 @@ static int check_operands(ir_interp *it, const ir_node *n, const ir_tensor *cons
     char got[160], want[160];
     shape_str(m.shape, got, sizeof got);
     shape_str(n->shape, want, sizeof want);
-    rc = ifail(it, "operands give a %s %s, the node is a %s %s",
-               m.dtype == IR_F32 ? "f32" : "i32", got, n->dtype == IR_F32 ? "f32" : "i32",
-               want);
+    rc = ifail(it, "operands give a %s %s, the node is a %s %s", dtype_name(m.dtype), got,
+               dtype_name(n->dtype), want);
   }
   free(fake);
   free(ptrs);
@@ -85,20 +106,36 @@ static int check_operands(ir_interp *it, const ir_node *n, const ir_tensor *cons
 static int eval_node(ir_interp *it, const ir_node *n, const ir_tensor *const *in,
                      ir_tensor *out) {
   memset(out, 0, sizeof *out);
-  if (!ir_ops[n->op].interp)
+  ir_interp_kernel kernel = it->f64 ? ir_kernels64[n->op] : ir_ops[n->op].interp;
+  if (!kernel)
     return ifail(it, "has no kernel (the interpreter takes its value from the inputs)");
   if (check_operands(it, n, in)) return 1;
-  *out = ir_tensor_alloc(n->dtype, n->shape);
+  *out = ir_tensor_alloc(held_dtype(it, n->dtype), n->shape);
   if (!out->data) return ifail(it, "out of memory");
-  if (ir_ops[n->op].interp(it, n, in, out)) {
+  if (kernel(it, n, in, out)) {
     ir_tensor_free(out);
     return 1;
   }
   return 0;
 }
 
+/* A copy of src (shape_numel(s) elements) as a tensor of dtype dt and shape s; f32
+ * converts to f64, any other dtype must be src's own. */
+static ir_tensor tensor_copy(const ir_tensor *src, ir_dtype dt, ir_shape s) {
+  ir_tensor t = ir_tensor_alloc(dt, s);
+  int64_t count = shape_numel(s);
+  if (!t.data) return t;
+  if (dt == IR_F64 && src->dtype == IR_F32) {
+    for (int64_t j = 0; j < count; j++) ((double *)t.data)[j] = ((const float *)src->data)[j];
+  } else {
+    memcpy(t.data, src->data, (size_t)count * elem_size(dt));
+  }
+  return t;
+}
+
 /* Allocates *out itself (the caller frees it with ir_tensor_free); on failure *out has
- * no data and it->err reads "<op>: <problem>". */
+ * no data and it->err reads "<op>: <problem>". In f64 mode, f32 operands are converted
+ * to f64 first, so op tests can pass the same tensors in both modes. */
 int ir_interp_node(ir_interp *it, const ir_node *n, const ir_tensor *const *in,
                    ir_tensor *out) {
   it->err[0] = '\0';
@@ -106,19 +143,38 @@ int ir_interp_node(ir_interp *it, const ir_node *n, const ir_tensor *const *in,
     memset(out, 0, sizeof *out);
     return ifail(it, "unknown op %d", (int)n->op);
   }
+  int nin = n->nin > 0 ? n->nin : 0, rc = 0;
+  const ir_tensor **args = NULL;
+  ir_tensor *conv = NULL;
+  if (it->f64 && nin > 0) {
+    args = calloc((size_t)nin, sizeof *args);
+    conv = calloc((size_t)nin, sizeof *conv);
+    if (!args || !conv) {
+      free(args);
+      free(conv);
+      memset(out, 0, sizeof *out);
+      return ifail(it, "out of memory");
+    }
+    for (int j = 0; j < nin; j++) {
+      args[j] = in[j];
+      if (in[j] && in[j]->data && in[j]->dtype == IR_F32) {
+        conv[j] = tensor_copy(in[j], IR_F64, in[j]->shape);
+        args[j] = &conv[j];
+      }
+    }
+    in = args;
+  }
   if (eval_node(it, n, in, out)) {
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s: ", ir_ops[n->op].name);
     err_prefix(it, prefix);
-    return 1;
+    rc = 1;
   }
-  return 0;
-}
-
-static ir_tensor tensor_copy(const ir_tensor *src, ir_dtype dt, ir_shape s) {
-  ir_tensor t = ir_tensor_alloc(dt, s);
-  if (t.data) memcpy(t.data, src->data, (size_t)shape_numel(s) * 4);
-  return t;
+  if (conv)
+    for (int j = 0; j < nin; j++) ir_tensor_free(&conv[j]);
+  free(conv);
+  free(args);
+  return rc;
 }
 
 /* Each node's value is freed right after its last use in schedule order, so a step
@@ -188,16 +244,19 @@ int ir_interp_run(ir_interp *it, const ir_func *f, const ir_tensor *inputs,
         goto done;
       }
       const ir_tensor *src = &inputs[j];
-      if (!src->data || src->dtype != n->dtype || !shape_equal(src->shape, n->shape)) {
+      /* f64 mode takes real inputs as f32 (converted) or f64 */
+      bool dt_ok = src->dtype == n->dtype ||
+                   (it->f64 && n->dtype == IR_F32 && src->dtype == IR_F64);
+      if (!src->data || !dt_ok || !shape_equal(src->shape, n->shape)) {
         char got[160], want[160];
         shape_str(src->shape, got, sizeof got);
         shape_str(n->shape, want, sizeof want);
         ifail(it, "node %d (input): input %lld is a %s %s, expected a %s %s", id,
-              (long long)j, src->dtype == IR_F32 ? "f32" : "i32", src->data ? got : "(none)",
-              n->dtype == IR_F32 ? "f32" : "i32", want);
+              (long long)j, dtype_name(src->dtype), src->data ? got : "(none)",
+              dtype_name(n->dtype), want);
         goto done;
       }
-      val[id] = tensor_copy(src, n->dtype, n->shape);
+      val[id] = tensor_copy(src, held_dtype(it, n->dtype), n->shape);
       if (!val[id].data) {
         ifail(it, "out of memory");
         goto done;
@@ -221,7 +280,7 @@ int ir_interp_run(ir_interp *it, const ir_func *f, const ir_tensor *inputs,
 
   for (int k = 0; k < f->noutputs; k++) {
     const ir_node *n = &f->nodes[f->outputs[k].node];
-    outputs[k] = tensor_copy(&val[f->outputs[k].node], n->dtype, n->shape);
+    outputs[k] = tensor_copy(&val[f->outputs[k].node], held_dtype(it, n->dtype), n->shape);
     if (!outputs[k].data) {
       ifail(it, "out of memory");
       goto done;

@@ -7,7 +7,14 @@
  *
  * `in[j]` are the operand tensors and `out` is already allocated with n's dtype and
  * shape and zero-filled; the interpreter has checked that the operand shapes agree
- * with n's shape rule, so kernels index without re-checking shapes. */
+ * with n's shape rule, so kernels index without re-checking shapes.
+ *
+ * The file is written once over a real type KREAL and compiled twice: here with
+ * KREAL = float, giving kernel_<op> (the op table's kernels), and by kernels64.c with
+ * KREAL = double, giving kernel64_<op> for the interpreter's f64 mode, whose f32
+ * values are IR_F64 tensors and whose state is it->state64. Integer operands (labels,
+ * codes, seeds, the step counter) are int32 in both. Whatever the type, results are
+ * rounded to KREAL once, binary ops compute in KREAL, and sums accumulate in double. */
 #include "ir/op_impl.h"
 #include "runtime/runtime.h"
 
@@ -16,8 +23,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define F32(t) ((float *)(t)->data)
+#ifndef KREAL
+#define KREAL float
+#define KNAME(op) kernel_##op
+#define KSTATE state /* the ir_interp field holding the state */
+#define KF64 0
+#endif
+
+#define FP(t) ((KREAL *)(t)->data)
 #define I32(t) ((int32_t *)(t)->data)
+
+/* Bytes per element of a tensor: 8 for the f64 mode's reals, 4 otherwise. */
+static size_t esize(const ir_tensor *t) { return t->dtype == IR_F64 ? 8 : 4; }
 
 __attribute__((format(printf, 2, 3))) static int kfail(ir_interp *it, const char *fmt, ...) {
   va_list ap;
@@ -30,15 +47,15 @@ __attribute__((format(printf, 2, 3))) static int kfail(ir_interp *it, const char
 /* ---- sources and effects ---------------------------------------------------------- */
 
 /* out is [] */
-KERNEL(kernel_const) {
+KERNEL(KNAME(const)) {
   (void)it, (void)in;
-  F32(out)[0] = (float)n->f[0];
+  FP(out)[0] = (KREAL)n->f[0];
   return 0;
 }
 
 /* The variable's slice of the flat state buffer, where it->m laid it out. */
 static int state_slice(ir_interp *it, const ir_node *n, const ir_tensor *val, int64_t *off) {
-  if (!it->m || !it->state) return kfail(it, "no module state to access");
+  if (!it->m || !it->KSTATE) return kfail(it, "no module state to access");
   if (n->var < 0 || n->var >= it->m->nvars) return kfail(it, "no state variable %d", n->var);
   const ir_var *v = &it->m->vars[n->var];
   int64_t count = shape_numel(v->shape);
@@ -51,22 +68,31 @@ static int state_slice(ir_interp *it, const ir_node *n, const ir_tensor *val, in
   return 0;
 }
 
-/* out is the variable's shape; state elements are 4 bytes whatever the dtype */
-KERNEL(kernel_load) {
+/* out is the variable's shape. State elements are KREALs whatever the dtype: with
+ * floats an i32 variable's bits alias them (4 bytes each), with doubles (f64 mode) its
+ * elements hold the integer values. */
+KERNEL(KNAME(load)) {
   (void)in;
-  int64_t off;
+  int64_t off, count = shape_numel(out->shape);
   if (state_slice(it, n, out, &off)) return 1;
-  memcpy(out->data, it->state + off, (size_t)shape_numel(out->shape) * 4);
+  const KREAL *st = it->KSTATE + off;
+  if (KF64 && out->dtype == IR_I32)
+    for (int64_t j = 0; j < count; j++) I32(out)[j] = (int32_t)st[j];
+  else
+    memcpy(out->data, st, (size_t)count * sizeof(KREAL));
   return 0;
 }
 
 /* in[0] and out are the variable's shape; the value also passes through to out */
-KERNEL(kernel_store) {
-  int64_t off;
+KERNEL(KNAME(store)) {
+  int64_t off, count = shape_numel(in[0]->shape);
   if (state_slice(it, n, in[0], &off)) return 1;
-  size_t bytes = (size_t)shape_numel(in[0]->shape) * 4;
-  memcpy(it->state + off, in[0]->data, bytes);
-  memcpy(out->data, in[0]->data, bytes);
+  KREAL *st = it->KSTATE + off;
+  if (KF64 && in[0]->dtype == IR_I32)
+    for (int64_t j = 0; j < count; j++) st[j] = (KREAL)I32(in[0])[j];
+  else
+    memcpy(st, in[0]->data, (size_t)count * sizeof(KREAL));
+  memcpy(out->data, in[0]->data, (size_t)count * esize(in[0]));
   return 0;
 }
 
@@ -91,22 +117,22 @@ static double f_sqrt(double x, double a) { (void)a; return sqrt(x); }
 
 /* y[j] = f(x[j]), computed in double and rounded once */
 static int unary(const ir_tensor *x, ir_tensor *out, double (*f)(double, double), double a) {
-  const float *xs = F32(x);
-  float *y = F32(out);
+  const KREAL *xs = FP(x);
+  KREAL *y = FP(out);
   int64_t count = shape_numel(out->shape);
-  for (int64_t j = 0; j < count; j++) y[j] = (float)f(xs[j], a);
+  for (int64_t j = 0; j < count; j++) y[j] = (KREAL)f(xs[j], a);
   return 0;
 }
 
-KERNEL(kernel_neg) { (void)it, (void)n; return unary(in[0], out, f_neg, 0); }
-KERNEL(kernel_relu) { (void)it, (void)n; return unary(in[0], out, f_relu, 0); }
-KERNEL(kernel_lrelu) { (void)it; return unary(in[0], out, f_lrelu, n->f[0]); }
-KERNEL(kernel_tanh) { (void)it, (void)n; return unary(in[0], out, f_tanh, 0); }
-KERNEL(kernel_sigmoid) { (void)it, (void)n; return unary(in[0], out, f_sigmoid, 0); }
-KERNEL(kernel_softplus) { (void)it, (void)n; return unary(in[0], out, f_softplus, 0); }
-KERNEL(kernel_exp) { (void)it, (void)n; return unary(in[0], out, f_exp, 0); }
-KERNEL(kernel_log) { (void)it, (void)n; return unary(in[0], out, f_log, 0); }
-KERNEL(kernel_sqrt) { (void)it, (void)n; return unary(in[0], out, f_sqrt, 0); }
+KERNEL(KNAME(neg)) { (void)it, (void)n; return unary(in[0], out, f_neg, 0); }
+KERNEL(KNAME(relu)) { (void)it, (void)n; return unary(in[0], out, f_relu, 0); }
+KERNEL(KNAME(lrelu)) { (void)it; return unary(in[0], out, f_lrelu, n->f[0]); }
+KERNEL(KNAME(tanh)) { (void)it, (void)n; return unary(in[0], out, f_tanh, 0); }
+KERNEL(KNAME(sigmoid)) { (void)it, (void)n; return unary(in[0], out, f_sigmoid, 0); }
+KERNEL(KNAME(softplus)) { (void)it, (void)n; return unary(in[0], out, f_softplus, 0); }
+KERNEL(KNAME(exp)) { (void)it, (void)n; return unary(in[0], out, f_exp, 0); }
+KERNEL(KNAME(log)) { (void)it, (void)n; return unary(in[0], out, f_log, 0); }
+KERNEL(KNAME(sqrt)) { (void)it, (void)n; return unary(in[0], out, f_sqrt, 0); }
 
 /* ---- elementwise binary with broadcasting ------------------------------------------- */
 
@@ -134,11 +160,11 @@ static int binary(const ir_tensor *a, const ir_tensor *b, ir_tensor *out, int op
   int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK], idx[IR_MAX_RANK] = {0};
   broadcast_strides(a->shape, o, sa);
   broadcast_strides(b->shape, o, sb);
-  const float *x = F32(a), *y = F32(b);
-  float *z = F32(out);
+  const KREAL *x = FP(a), *y = FP(b);
+  KREAL *z = FP(out);
   int64_t count = shape_numel(o), ia = 0, ib = 0;
   for (int64_t j = 0; j < count; j++) {
-    /* float arithmetic: +, -, * and / of floats round once, as PyTorch's do */
+    /* KREAL arithmetic: +, -, * and / of floats round once, as PyTorch's do */
     switch (op) {
     case BIN_ADD: z[j] = x[ia] + y[ib]; break;
     case BIN_SUB: z[j] = x[ia] - y[ib]; break;
@@ -158,20 +184,20 @@ static int binary(const ir_tensor *a, const ir_tensor *b, ir_tensor *out, int op
   return 0;
 }
 
-KERNEL(kernel_add) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_ADD); }
-KERNEL(kernel_sub) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_SUB); }
-KERNEL(kernel_mul) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_MUL); }
-KERNEL(kernel_div) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_DIV); }
+KERNEL(KNAME(add)) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_ADD); }
+KERNEL(KNAME(sub)) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_SUB); }
+KERNEL(KNAME(mul)) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_MUL); }
+KERNEL(KNAME(div)) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_DIV); }
 
 /* ---- linear algebra and convolution -------------------------------------------------- */
 
 /* a is [M,K] (stored [K,M] when i[0]), b is [K,N] (stored [N,K] when i[1]),
  * out is [M,N]: out[m,n] = sum_k a[m,k] b[k,n] */
-KERNEL(kernel_matmul) {
+KERNEL(KNAME(matmul)) {
   (void)it;
   bool ta = n->i[0] != 0, tb = n->i[1] != 0;
-  const float *a = F32(in[0]), *b = F32(in[1]);
-  float *c = F32(out);
+  const KREAL *a = FP(in[0]), *b = FP(in[1]);
+  KREAL *c = FP(out);
   int64_t M = out->shape.dim[0], N = out->shape.dim[1];
   int64_t K = ta ? in[0]->shape.dim[0] : in[0]->shape.dim[1];
   for (int64_t m = 0; m < M; m++) {
@@ -182,7 +208,7 @@ KERNEL(kernel_matmul) {
         double bv = tb ? b[j * K + k] : b[k * N + j];
         acc += av * bv;
       }
-      c[m * N + j] = (float)acc;
+      c[m * N + j] = (KREAL)acc;
     }
   }
   return 0;
@@ -191,14 +217,14 @@ KERNEL(kernel_matmul) {
 /* x is [N,C,H,W], w is [O,C,k,k], out is [N,O,Ho,Wo]; cross-correlation with zero
  * padding p and stride s (PyTorch's conv2d without bias):
  *   out[n,o,y,x] = sum_{c,ky,kx} x[n,c, y*s-p+ky, x*s-p+kx] * w[o,c,ky,kx] */
-KERNEL(kernel_conv) {
+KERNEL(KNAME(conv)) {
   (void)it;
   int64_t k = n->i[0], s = n->i[1], p = n->i[2];
   int64_t N = in[0]->shape.dim[0], C = in[0]->shape.dim[1];
   int64_t H = in[0]->shape.dim[2], W = in[0]->shape.dim[3];
   int64_t O = out->shape.dim[1], Ho = out->shape.dim[2], Wo = out->shape.dim[3];
-  const float *x = F32(in[0]), *w = F32(in[1]);
-  float *y = F32(out);
+  const KREAL *x = FP(in[0]), *w = FP(in[1]);
+  KREAL *y = FP(out);
   for (int64_t b = 0; b < N; b++)
     for (int64_t o = 0; o < O; o++)
       for (int64_t oy = 0; oy < Ho; oy++)
@@ -215,7 +241,7 @@ KERNEL(kernel_conv) {
                        w[((o * C + c) * k + ky) * k + kx];
               }
             }
-          y[((b * O + o) * Ho + oy) * Wo + ox] = (float)acc;
+          y[((b * O + o) * Ho + oy) * Wo + ox] = (KREAL)acc;
         }
   return 0;
 }
@@ -225,14 +251,14 @@ KERNEL(kernel_conv) {
  * x * w[c,o,ky,kx] to output (iy*s - p + ky, ix*s - p + kx); here each output
  * gathers instead, so it sums in one double:
  *   out[n,o,y,x] = sum over c,ky,kx with y+p-ky = iy*s, x+p-kx = ix*s in range */
-KERNEL(kernel_deconv) {
+KERNEL(KNAME(deconv)) {
   (void)it;
   int64_t k = n->i[0], s = n->i[1], p = n->i[2];
   int64_t N = in[0]->shape.dim[0], C = in[0]->shape.dim[1];
   int64_t H = in[0]->shape.dim[2], W = in[0]->shape.dim[3];
   int64_t O = out->shape.dim[1], Ho = out->shape.dim[2], Wo = out->shape.dim[3];
-  const float *x = F32(in[0]), *w = F32(in[1]);
-  float *y = F32(out);
+  const KREAL *x = FP(in[0]), *w = FP(in[1]);
+  KREAL *y = FP(out);
   for (int64_t b = 0; b < N; b++)
     for (int64_t o = 0; o < O; o++)
       for (int64_t oy = 0; oy < Ho; oy++)
@@ -251,71 +277,80 @@ KERNEL(kernel_deconv) {
                        w[((c * O + o) * k + ky) * k + kx];
               }
             }
-          y[((b * O + o) * Ho + oy) * Wo + ox] = (float)acc;
+          y[((b * O + o) * Ho + oy) * Wo + ox] = (KREAL)acc;
         }
   return 0;
 }
 
 /* ---- normalisation ------------------------------------------------------------------ */
 
-/* x is [N,C] or [N,C,H,W], seen as [N,C,S] with S = H*W (1 for rank 2); gamma, beta,
- * mean, var are [C]; y is x's shape:
- *   y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]
- * mean/var NULL: the batch's own statistics over N and S, with the biased variance
- * (divide by N*S), as PyTorch normalises in training. */
-static void batchnorm(const ir_tensor *xt, const float *gamma, const float *beta,
-                      const float *mean_in, const float *var_in, double eps, ir_tensor *out) {
+/* x is [N,C] or [N,C,H,W], seen as [N,C,S] with S = H*W (1 for rank 2): the batch
+ * statistics of channel c over N and S, with the biased variance (divide by N*S), as
+ * PyTorch normalises in training. Two passes, both in double. */
+static void batch_stats(const ir_tensor *xt, int64_t c, double *mean, double *var) {
   int64_t N = xt->shape.dim[0], C = xt->shape.dim[1];
   int64_t S = xt->shape.rank == 4 ? xt->shape.dim[2] * xt->shape.dim[3] : 1;
-  const float *x = F32(xt);
-  float *y = F32(out);
+  const KREAL *x = FP(xt);
+  double sum = 0;
+  for (int64_t b = 0; b < N; b++)
+    for (int64_t j = 0; j < S; j++) sum += x[(b * C + c) * S + j];
+  *mean = sum / (double)(N * S);
+  double sq = 0;
+  for (int64_t b = 0; b < N; b++)
+    for (int64_t j = 0; j < S; j++) {
+      double d = x[(b * C + c) * S + j] - *mean;
+      sq += d * d;
+    }
+  *var = sq / (double)(N * S);
+}
+
+/* x is [N,C] or [N,C,H,W], seen as [N,C,S]; gamma, beta, mean, var are [C]; y is x's
+ * shape:
+ *   y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]
+ * mean/var NULL: the batch's own statistics (batch_stats). */
+static void batchnorm(const ir_tensor *xt, const KREAL *gamma, const KREAL *beta,
+                      const KREAL *mean_in, const KREAL *var_in, double eps, ir_tensor *out) {
+  int64_t N = xt->shape.dim[0], C = xt->shape.dim[1];
+  int64_t S = xt->shape.rank == 4 ? xt->shape.dim[2] * xt->shape.dim[3] : 1;
+  const KREAL *x = FP(xt);
+  KREAL *y = FP(out);
   for (int64_t c = 0; c < C; c++) {
     double mean, var;
     if (mean_in) {
       mean = mean_in[c];
       var = var_in[c];
     } else {
-      double sum = 0;
-      for (int64_t b = 0; b < N; b++)
-        for (int64_t j = 0; j < S; j++) sum += x[(b * C + c) * S + j];
-      mean = sum / (double)(N * S);
-      double sq = 0;
-      for (int64_t b = 0; b < N; b++)
-        for (int64_t j = 0; j < S; j++) {
-          double d = x[(b * C + c) * S + j] - mean;
-          sq += d * d;
-        }
-      var = sq / (double)(N * S);
+      batch_stats(xt, c, &mean, &var);
     }
     double inv = 1 / sqrt(var + eps);
     for (int64_t b = 0; b < N; b++)
       for (int64_t j = 0; j < S; j++) {
         int64_t at = (b * C + c) * S + j;
-        y[at] = (float)((x[at] - mean) * inv * gamma[c] + beta[c]);
+        y[at] = (KREAL)((x[at] - mean) * inv * gamma[c] + beta[c]);
       }
   }
 }
 
 /* in: x, gamma [C], beta [C]; f[0] = eps */
-KERNEL(kernel_batchnorm) {
+KERNEL(KNAME(batchnorm)) {
   (void)it;
-  batchnorm(in[0], F32(in[1]), F32(in[2]), NULL, NULL, n->f[0], out);
+  batchnorm(in[0], FP(in[1]), FP(in[2]), NULL, NULL, n->f[0], out);
   return 0;
 }
 
 /* in: x, gamma [C], beta [C], mean [C], var [C]; f[0] = eps */
-KERNEL(kernel_batchnorm_infer) {
+KERNEL(KNAME(batchnorm_infer)) {
   (void)it;
-  batchnorm(in[0], F32(in[1]), F32(in[2]), F32(in[3]), F32(in[4]), n->f[0], out);
+  batchnorm(in[0], FP(in[1]), FP(in[2]), FP(in[3]), FP(in[4]), n->f[0], out);
   return 0;
 }
 
 /* ---- shape ---------------------------------------------------------------------------- */
 
-/* same elements in the same C order, new shape */
-KERNEL(kernel_reshape) {
+/* same elements in the same C order, new shape (any dtype) */
+KERNEL(KNAME(reshape)) {
   (void)it, (void)n;
-  memcpy(out->data, in[0]->data, (size_t)shape_numel(out->shape) * 4);
+  memcpy(out->data, in[0]->data, (size_t)shape_numel(out->shape) * esize(out));
   return 0;
 }
 
@@ -328,7 +363,7 @@ static void around_axis(ir_shape s, int axis, int64_t *outer, int64_t *inner) {
 
 /* in[j] is [..., A_j, ...], out is [..., sum A_j, ...] along axis i[0]: seen as
  * [outer, A, inner], each outer row of out is the operands' rows one after another. */
-KERNEL(kernel_concat) {
+KERNEL(KNAME(concat)) {
   int axis = (int)n->i[0];
   int64_t outer, inner;
   around_axis(out->shape, axis, &outer, &inner);
@@ -338,7 +373,7 @@ KERNEL(kernel_concat) {
   char *dst = out->data;
   for (int64_t r = 0; r < outer; r++)
     for (int j = 0; j < n->nin; j++) {
-      size_t bytes = (size_t)(in[j]->shape.dim[axis] * inner) * 4;
+      size_t bytes = (size_t)(in[j]->shape.dim[axis] * inner) * esize(out);
       memcpy(dst, src[j], bytes);
       dst += bytes;
       src[j] += bytes;
@@ -349,17 +384,18 @@ KERNEL(kernel_concat) {
 
 /* x is [outer, A, inner] around axis i[0]; out is [outer, end-start, inner] holding
  * x[:, start:end, :] */
-KERNEL(kernel_slice) {
+KERNEL(KNAME(slice)) {
   (void)it;
   int axis = (int)n->i[0];
   int64_t start = n->i[1], len = n->i[2] - n->i[1], outer, inner;
   around_axis(in[0]->shape, axis, &outer, &inner);
   int64_t A = in[0]->shape.dim[axis];
+  size_t es = esize(out);
   const char *x = in[0]->data;
   char *y = out->data;
   for (int64_t r = 0; r < outer; r++)
-    memcpy(y + (size_t)(r * len * inner) * 4, x + (size_t)((r * A + start) * inner) * 4,
-           (size_t)(len * inner) * 4);
+    memcpy(y + (size_t)(r * len * inner) * es, x + (size_t)((r * A + start) * inner) * es,
+           (size_t)(len * inner) * es);
   return 0;
 }
 
@@ -383,7 +419,7 @@ static int64_t reduce_into(const ir_tensor *xt, int64_t mask, const double *cent
       step *= s.dim[d];
     }
   }
-  const float *x = F32(xt);
+  const KREAL *x = FP(xt);
   int64_t total = shape_numel(s), o = 0;
   for (int64_t j = 0; j < total; j++) {
     double v = x[j];
@@ -420,12 +456,12 @@ static int reduce(ir_interp *it, const ir_node *n, const ir_tensor *x, ir_tensor
     for (int64_t o = 0; o < m; o++) mean[o] = acc[o] / (double)count, acc[o] = 0;
     reduce_into(x, n->i[0], mean, acc);
   }
-  float *y = F32(out);
+  KREAL *y = FP(out);
   for (int64_t o = 0; o < m; o++) {
     switch (kind) {
-    case RED_SUM: y[o] = (float)acc[o]; break;
-    case RED_MEAN: y[o] = (float)(acc[o] / (double)count); break;
-    default: y[o] = (float)(acc[o] / (double)(count - 1)); break;
+    case RED_SUM: y[o] = (KREAL)acc[o]; break;
+    case RED_MEAN: y[o] = (KREAL)(acc[o] / (double)count); break;
+    default: y[o] = (KREAL)(acc[o] / (double)(count - 1)); break;
     }
   }
   free(acc);
@@ -433,17 +469,17 @@ static int reduce(ir_interp *it, const ir_node *n, const ir_tensor *x, ir_tensor
   return 0;
 }
 
-KERNEL(kernel_sum) { return reduce(it, n, in[0], out, RED_SUM); }
-KERNEL(kernel_mean) { return reduce(it, n, in[0], out, RED_MEAN); }
-KERNEL(kernel_var) { return reduce(it, n, in[0], out, RED_VAR); }
+KERNEL(KNAME(sum)) { return reduce(it, n, in[0], out, RED_SUM); }
+KERNEL(KNAME(mean)) { return reduce(it, n, in[0], out, RED_MEAN); }
+KERNEL(KNAME(var)) { return reduce(it, n, in[0], out, RED_VAR); }
 
 /* ---- codes and randomness ------------------------------------------------------------- */
 
 /* codes is i32 [N] with values in [0, K); out is f32 [N,K], out[b, codes[b]] = 1 */
-KERNEL(kernel_onehot) {
+KERNEL(KNAME(onehot)) {
   int64_t N = out->shape.dim[0], K = out->shape.dim[1];
   const int32_t *c = I32(in[0]);
-  float *y = F32(out);
+  KREAL *y = FP(out);
   for (int64_t b = 0; b < N; b++) {
     if (c[b] < 0 || c[b] >= K)
       return kfail(it, "code %d at row %lld is outside [0, %lld)", (int)c[b], (long long)b,
@@ -458,23 +494,23 @@ KERNEL(kernel_onehot) {
  * Element j (C order) is dropped when
  *   rng_uniform(seed, RNG_STREAM_DROPOUT + site, step, j) < p
  * with seed and step read from the operand as unsigned 32-bit values, and kept
- * otherwise as y = x * (float)(1 / (1 - p)) (inverted dropout: the expectation of y
- * is x). Each dropout site has its own stream, each step its own counter, so masks
+ * otherwise as y = x * (KREAL)(1 / (1 - p)) (inverted dropout: the expectation of y
+ * is x; the mask is the same in f64 mode). Each dropout site has its own stream, each step its own counter, so masks
  * differ between layers and steps but replay exactly. p = 0 is the identity. The
  * interpreter applies the op whenever it appears: functions that do not train are
  * expected to leave dropout out. */
-KERNEL(kernel_dropout) {
+KERNEL(KNAME(dropout)) {
   (void)it;
   double p = n->f[0];
   const int32_t *sd = I32(in[1]);
   uint64_t seed = (uint32_t)sd[0], step = (uint32_t)sd[1];
   uint32_t stream = RNG_STREAM_DROPOUT + (uint32_t)n->i[0];
-  float scale = (float)(1.0 / (1.0 - p));
-  const float *x = F32(in[0]);
-  float *y = F32(out);
+  KREAL scale = (KREAL)(1.0 / (1.0 - p));
+  const KREAL *x = FP(in[0]);
+  KREAL *y = FP(out);
   int64_t count = shape_numel(out->shape);
   for (int64_t j = 0; j < count; j++)
-    y[j] = rng_uniform(seed, stream, step, (uint64_t)j) < p ? 0.0f : x[j] * scale;
+    y[j] = rng_uniform(seed, stream, step, (uint64_t)j) < p ? (KREAL)0 : x[j] * scale;
   return 0;
 }
 
@@ -483,9 +519,9 @@ KERNEL(kernel_dropout) {
 /* logits, target any equal shape: mean over all elements of
  *   max(x,0) - x*t + log1p(exp(-|x|))
  * which is -[t log sigmoid(x) + (1-t) log(1 - sigmoid(x))] without overflow. */
-KERNEL(kernel_bce_logits) {
+KERNEL(KNAME(bce_logits)) {
   (void)it, (void)n;
-  const float *x = F32(in[0]), *t = F32(in[1]);
+  const KREAL *x = FP(in[0]), *t = FP(in[1]);
   ir_shape o = in[0]->shape;
   int64_t st[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, it_ = 0;
   broadcast_strides(in[1]->shape, o, st); /* the target broadcasts to the logits */
@@ -502,7 +538,7 @@ KERNEL(kernel_bce_logits) {
       idx[d] = 0;
     }
   }
-  F32(out)[0] = (float)(sum / (double)count);
+  FP(out)[0] = (KREAL)(sum / (double)count);
   return 0;
 }
 
@@ -512,14 +548,14 @@ KERNEL(kernel_bce_logits) {
 static int mean_cross_entropy(ir_interp *it, const ir_tensor *lt, const ir_tensor *ct,
                               double *ce) {
   int64_t N = lt->shape.dim[0], K = lt->shape.dim[1];
-  const float *l = F32(lt);
+  const KREAL *l = FP(lt);
   const int32_t *c = I32(ct);
   double sum = 0;
   for (int64_t b = 0; b < N; b++) {
     if (c[b] < 0 || c[b] >= K)
       return kfail(it, "label %d at row %lld is outside [0, %lld)", (int)c[b], (long long)b,
                    (long long)K);
-    const float *row = l + b * K;
+    const KREAL *row = l + b * K;
     double mx = row[0];
     for (int64_t j = 1; j < K; j++) mx = fmax(mx, row[j]);
     double se = 0;
@@ -530,31 +566,31 @@ static int mean_cross_entropy(ir_interp *it, const ir_tensor *lt, const ir_tenso
   return 0;
 }
 
-KERNEL(kernel_softmax_ce) {
+KERNEL(KNAME(softmax_ce)) {
   (void)n;
   double ce;
   if (mean_cross_entropy(it, in[0], in[1], &ce)) return 1;
-  F32(out)[0] = (float)ce;
+  FP(out)[0] = (KREAL)ce;
   return 0;
 }
 
 /* logits [N,K], c i32 [N]: the variational lower bound on the mutual information of a
  * uniform categorical code, ln K - mean cross-entropy (InfoGAN's L_I). */
-KERNEL(kernel_info_categorical) {
+KERNEL(KNAME(info_categorical)) {
   (void)n;
   double ce;
   if (mean_cross_entropy(it, in[0], in[1], &ce)) return 1;
-  F32(out)[0] = (float)(log((double)in[0]->shape.dim[1]) - ce);
+  FP(out)[0] = (KREAL)(log((double)in[0]->shape.dim[1]) - ce);
   return 0;
 }
 
 /* mean [N,D], x [N,D], std = f[0]: the negative log-likelihood of x under
  * N(mean, std^2), summed over D and averaged over N:
  *   1/N sum_b sum_d 0.5*((x-mean)/std)^2 + log(std) + 0.5*log(2*pi) */
-KERNEL(kernel_gaussian_nll) {
+KERNEL(KNAME(gaussian_nll)) {
   (void)it;
   int64_t N = in[0]->shape.dim[0], D = in[0]->shape.dim[1];
-  const float *mu = F32(in[0]), *x = F32(in[1]);
+  const KREAL *mu = FP(in[0]), *x = FP(in[1]);
   double sd = n->f[0], half_log_2pi = 0.5 * log(2 * 3.14159265358979323846);
   double sum = 0;
   for (int64_t b = 0; b < N; b++)
@@ -562,6 +598,216 @@ KERNEL(kernel_gaussian_nll) {
       double z = ((double)x[b * D + d] - mu[b * D + d]) / sd;
       sum += 0.5 * z * z + log(sd) + half_log_2pi;
     }
-  F32(out)[0] = (float)(sum / (double)N);
+  FP(out)[0] = (KREAL)(sum / (double)N);
+  return 0;
+}
+
+/* ---- adjoints (made by autodiff) --------------------------------------------------------- */
+
+/* x and dy have one shape, out too: dy where x > 0, else 0 (PyTorch's choice at 0) */
+KERNEL(KNAME(relu_grad)) {
+  (void)it, (void)n;
+  const KREAL *x = FP(in[0]), *dy = FP(in[1]);
+  KREAL *y = FP(out);
+  int64_t count = shape_numel(out->shape);
+  for (int64_t j = 0; j < count; j++) y[j] = x[j] > 0 ? dy[j] : (KREAL)0;
+  return 0;
+}
+
+/* as relu_grad, with slope*dy (in double, rounded once) where x <= 0; f[0] = slope */
+KERNEL(KNAME(lrelu_grad)) {
+  (void)it;
+  const KREAL *x = FP(in[0]), *dy = FP(in[1]);
+  KREAL *y = FP(out);
+  double slope = n->f[0];
+  int64_t count = shape_numel(out->shape);
+  for (int64_t j = 0; j < count; j++) y[j] = x[j] > 0 ? dy[j] : (KREAL)(slope * dy[j]);
+  return 0;
+}
+
+/* dy is [N,O,Ho,Wo], w is [O,C,k,k], out is [N,C,H,W]: the gradient of conv's input,
+ *   dx[n,c,h,w] = sum over o,ky,kx with h = oy*s-p+ky, w = ox*s-p+kx, (oy,ox) in range
+ *                 of dy[n,o,oy,ox] * w[o,c,ky,kx]
+ * gathered per input pixel, as kernel_deconv gathers (this is deconv of dy with w,
+ * except that H and W come from the target: rows the conv never read get 0). */
+KERNEL(KNAME(conv_grad_x)) {
+  (void)it;
+  int64_t k = n->i[0], s = n->i[1], p = n->i[2];
+  int64_t N = out->shape.dim[0], C = out->shape.dim[1];
+  int64_t H = out->shape.dim[2], W = out->shape.dim[3];
+  int64_t O = in[0]->shape.dim[1], Ho = in[0]->shape.dim[2], Wo = in[0]->shape.dim[3];
+  const KREAL *dy = FP(in[0]), *w = FP(in[1]);
+  KREAL *dx = FP(out);
+  for (int64_t b = 0; b < N; b++)
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t iy = 0; iy < H; iy++)
+        for (int64_t ix = 0; ix < W; ix++) {
+          double acc = 0;
+          for (int64_t o = 0; o < O; o++)
+            for (int64_t ky = 0; ky < k; ky++) {
+              int64_t ty = iy + p - ky; /* = oy*s */
+              if (ty < 0 || ty % s != 0 || ty / s >= Ho) continue;
+              int64_t oy = ty / s;
+              for (int64_t kx = 0; kx < k; kx++) {
+                int64_t tx = ix + p - kx;
+                if (tx < 0 || tx % s != 0 || tx / s >= Wo) continue;
+                int64_t ox = tx / s;
+                acc += (double)dy[((b * O + o) * Ho + oy) * Wo + ox] *
+                       w[((o * C + c) * k + ky) * k + kx];
+              }
+            }
+          dx[((b * C + c) * H + iy) * W + ix] = (KREAL)acc;
+        }
+  return 0;
+}
+
+/* x is [N,C,H,W], dy is [N,O,Ho,Wo], out is [O,C,k,k]: the gradient of conv's weight,
+ *   dw[o,c,ky,kx] = sum over n,oy,ox of dy[n,o,oy,ox] * x[n,c, oy*s-p+ky, ox*s-p+kx]
+ * with zero padding. With x the gradient of a deconv's output [N,O',Ho',Wo'] and dy the
+ * deconv's input [N,C',H',W'], out [C',O',k,k] is the deconv weight's gradient. */
+KERNEL(KNAME(conv_grad_w)) {
+  (void)it;
+  int64_t k = n->i[0], s = n->i[1], p = n->i[2];
+  int64_t N = in[0]->shape.dim[0], C = in[0]->shape.dim[1];
+  int64_t H = in[0]->shape.dim[2], W = in[0]->shape.dim[3];
+  int64_t O = in[1]->shape.dim[1], Ho = in[1]->shape.dim[2], Wo = in[1]->shape.dim[3];
+  const KREAL *x = FP(in[0]), *dy = FP(in[1]);
+  KREAL *dw = FP(out);
+  for (int64_t o = 0; o < O; o++)
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t ky = 0; ky < k; ky++)
+        for (int64_t kx = 0; kx < k; kx++) {
+          double acc = 0;
+          for (int64_t b = 0; b < N; b++)
+            for (int64_t oy = 0; oy < Ho; oy++) {
+              int64_t iy = oy * s - p + ky;
+              if (iy < 0 || iy >= H) continue;
+              for (int64_t ox = 0; ox < Wo; ox++) {
+                int64_t ix = ox * s - p + kx;
+                if (ix < 0 || ix >= W) continue;
+                acc += (double)dy[((b * O + o) * Ho + oy) * Wo + ox] *
+                       x[((b * C + c) * H + iy) * W + ix];
+              }
+            }
+          dw[((o * C + c) * k + ky) * k + kx] = (KREAL)acc;
+        }
+  return 0;
+}
+
+/* x and dy are [N,C] or [N,C,H,W], seen as [N,C,S]; gamma is [C]; out is x's shape: the
+ * gradient of training batchnorm's input through the batch statistics (biased variance
+ * over N and S, M = N*S elements per channel). With inv = 1/sqrt(var + eps),
+ * xhat = (x - mean)*inv and g = dy*gamma[c]:
+ *   dx = inv * (g - mean(g) - xhat * mean(g * xhat))
+ * all in double. */
+KERNEL(KNAME(batchnorm_grad)) {
+  (void)it;
+  const ir_tensor *xt = in[0];
+  int64_t N = xt->shape.dim[0], C = xt->shape.dim[1];
+  int64_t S = xt->shape.rank == 4 ? xt->shape.dim[2] * xt->shape.dim[3] : 1;
+  double M = (double)(N * S);
+  const KREAL *x = FP(xt), *gamma = FP(in[1]), *dy = FP(in[2]);
+  KREAL *dx = FP(out);
+  for (int64_t c = 0; c < C; c++) {
+    double mean, var;
+    batch_stats(xt, c, &mean, &var);
+    double inv = 1 / sqrt(var + n->f[0]), g_sum = 0, gx_sum = 0;
+    for (int64_t b = 0; b < N; b++)
+      for (int64_t j = 0; j < S; j++) {
+        int64_t at = (b * C + c) * S + j;
+        double g = (double)dy[at] * gamma[c];
+        g_sum += g;
+        gx_sum += g * ((x[at] - mean) * inv);
+      }
+    double g_mean = g_sum / M, gx_mean = gx_sum / M;
+    for (int64_t b = 0; b < N; b++)
+      for (int64_t j = 0; j < S; j++) {
+        int64_t at = (b * C + c) * S + j;
+        double g = (double)dy[at] * gamma[c], xhat = (x[at] - mean) * inv;
+        dx[at] = (KREAL)(inv * (g - g_mean - xhat * gx_mean));
+      }
+  }
+  return 0;
+}
+
+/* x and dy are [N,C] or [N,C,H,W] ([N,C,S]), out is [C]: gamma's gradient,
+ *   dgamma[c] = sum over n and s of dy * xhat,  xhat = (x - mean)/sqrt(var + eps) */
+KERNEL(KNAME(batchnorm_grad_gamma)) {
+  (void)it;
+  const ir_tensor *xt = in[0];
+  int64_t N = xt->shape.dim[0], C = xt->shape.dim[1];
+  int64_t S = xt->shape.rank == 4 ? xt->shape.dim[2] * xt->shape.dim[3] : 1;
+  const KREAL *x = FP(xt), *dy = FP(in[1]);
+  KREAL *dg = FP(out);
+  for (int64_t c = 0; c < C; c++) {
+    double mean, var;
+    batch_stats(xt, c, &mean, &var);
+    double inv = 1 / sqrt(var + n->f[0]), acc = 0;
+    for (int64_t b = 0; b < N; b++)
+      for (int64_t j = 0; j < S; j++) {
+        int64_t at = (b * C + c) * S + j;
+        acc += (double)dy[at] * ((x[at] - mean) * inv);
+      }
+    dg[c] = (KREAL)acc;
+  }
+  return 0;
+}
+
+/* x broadcasts to out (numpy rules, checked by the shape rule): walks out in C order
+ * with an odometer, x's offset moving by its broadcast strides (0 where it repeats). */
+KERNEL(KNAME(expand)) {
+  (void)it, (void)n;
+  ir_shape o = out->shape;
+  int64_t st[IR_MAX_RANK], idx[IR_MAX_RANK] = {0}, ix = 0;
+  broadcast_strides(in[0]->shape, o, st);
+  const KREAL *x = FP(in[0]);
+  KREAL *y = FP(out);
+  int64_t count = shape_numel(o);
+  for (int64_t j = 0; j < count; j++) {
+    y[j] = x[ix];
+    for (int d = o.rank - 1; d >= 0; d--) {
+      idx[d]++;
+      ix += st[d];
+      if (idx[d] < o.dim[d]) break;
+      ix -= st[d] * o.dim[d];
+      idx[d] = 0;
+    }
+  }
+  return 0;
+}
+
+/* dy is [outer, end-start, inner] around axis i[0], out is [outer, A, inner] (zeros):
+ * out[:, start:end, :] = dy, slice's adjoint */
+KERNEL(KNAME(unslice)) {
+  (void)it;
+  int axis = (int)n->i[0];
+  int64_t start = n->i[1], len = n->i[2] - n->i[1], outer, inner;
+  around_axis(out->shape, axis, &outer, &inner);
+  int64_t A = out->shape.dim[axis];
+  size_t es = esize(out);
+  const char *x = in[0]->data;
+  char *y = out->data;
+  for (int64_t r = 0; r < outer; r++)
+    memcpy(y + (size_t)((r * A + start) * inner) * es, x + (size_t)(r * len * inner) * es,
+           (size_t)(len * inner) * es);
+  return 0;
+}
+
+/* x and out have one shape of rank >= 1, seen as [rows, K] with K the last dim:
+ *   y[r,j] = exp(x[r,j] - max_r) / sum_j' exp(x[r,j'] - max_r)
+ * in double, the row maximum subtracted first so nothing overflows. */
+KERNEL(KNAME(softmax)) {
+  (void)it, (void)n;
+  ir_shape s = out->shape;
+  int64_t K = s.dim[s.rank - 1], rows = K > 0 ? shape_numel(s) / K : 0;
+  const KREAL *x = FP(in[0]);
+  KREAL *y = FP(out);
+  for (int64_t r = 0; r < rows; r++) {
+    const KREAL *row = x + r * K;
+    double mx = row[0], se = 0;
+    for (int64_t j = 1; j < K; j++) mx = fmax(mx, row[j]);
+    for (int64_t j = 0; j < K; j++) se += exp(row[j] - mx);
+    for (int64_t j = 0; j < K; j++) y[r * K + j] = (KREAL)(exp(row[j] - mx) / se);
+  }
   return 0;
 }

@@ -439,3 +439,248 @@ SHAPE_RULE(rule_gaussian_nll) {
   n->shape = shape_scalar();
   return true;
 }
+
+
+/* ---- adjoints (made by autodiff) ------------------------------------------------------
+ * Ops whose result shape is an attribute (conv_grad_x, conv_grad_w, expand, unslice)
+ * take it from n->ashape, batched flag included, as reshape does. */
+
+/* n->ashape is a shape migc can hold: rank in range, every dimension positive. */
+static bool check_ashape(const ir_node *n, char *err, size_t errn, int *bad) {
+  char s0[SHAPE_BUF];
+  ir_shape t = n->ashape;
+  if (t.rank < 0 || t.rank > IR_MAX_RANK)
+    return fail(err, errn, bad, -1, "%s to rank %d exceeds the %d dimensions migc supports",
+                op_name(n), t.rank, IR_MAX_RANK);
+  for (int d = 0; d < t.rank; d++)
+    if (t.dim[d] <= 0)
+      return fail(err, errn, bad, -1, "%s target %s has a dimension that is not positive",
+                  op_name(n), ustr(t, s0));
+  return true;
+}
+
+static ir_shape target(const ir_node *n) {
+  ir_shape t = n->ashape;
+  t.batched = t.batched && t.rank > 0;
+  return t;
+}
+
+/* relu_grad, lrelu_grad: the forward input x and the gradient dy, of one shape. */
+SHAPE_RULE(rule_act_grad) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF];
+  if (!want_f32(n, in, 0, err, errn, bad) || !want_f32(n, in, 1, err, errn, bad))
+    return false;
+  if (!shape_equal(in[0]->shape, in[1]->shape))
+    return fail(err, errn, bad, 1, "%s: the input %s and its gradient %s differ in shape",
+                op_name(n), ustr(in[0]->shape, s0), ustr(in[1]->shape, s1));
+  n->dtype = IR_F32;
+  n->shape = in[1]->shape;
+  return true;
+}
+
+/* Kernel size, stride and padding, checked as conv checks them. */
+static bool check_ksp(const ir_node *n, char *err, size_t errn, int *bad) {
+  const char *op = op_name(n);
+  int64_t k = n->i[0], s = n->i[1], p = n->i[2];
+  if (k < 1)
+    return fail(err, errn, bad, -1, "%s kernel size must be at least 1, got %lld", op,
+                (long long)k);
+  if (s < 1)
+    return fail(err, errn, bad, -1, "%s stride must be at least 1, got %lld", op, (long long)s);
+  if (p < 0)
+    return fail(err, errn, bad, -1, "%s padding must not be negative, got %lld", op,
+                (long long)p);
+  return true;
+}
+
+/* The conv with n's k, s, p of an input x [.,.,H,W] (operand xj, -1: the target) gives
+ * dy's [.,.,Ho,Wo] (operand dyj): Ho = (H + 2p - k)/s + 1, likewise Wo. */
+static bool check_conv_out(const ir_node *n, ir_shape x, int xj, ir_shape dy, int dyj,
+                           char *err, size_t errn, int *bad) {
+  int64_t k = n->i[0], s = n->i[1], p = n->i[2];
+  if (x.dim[2] + 2 * p < k || x.dim[3] + 2 * p < k)
+    return fail(err, errn, bad, xj,
+                "%s kernel %lld does not fit a %lldx%lld input with padding %lld", op_name(n),
+                (long long)k, (long long)x.dim[2], (long long)x.dim[3], (long long)p);
+  int64_t ho = (x.dim[2] + 2 * p - k) / s + 1, wo = (x.dim[3] + 2 * p - k) / s + 1;
+  if (dy.dim[2] != ho || dy.dim[3] != wo)
+    return fail(err, errn, bad, dyj,
+                "%s: a %lldx%lld input with kernel %lld, stride %lld and padding %lld gives "
+                "%lldx%lld, but the gradient is %lldx%lld",
+                op_name(n), (long long)x.dim[2], (long long)x.dim[3], (long long)k,
+                (long long)s, (long long)p, (long long)ho, (long long)wo,
+                (long long)dy.dim[2], (long long)dy.dim[3]);
+  return true;
+}
+
+/* dy [N,O,Ho,Wo], w [O,C,k,k] -> the conv input's gradient, ashape [N,C,H,W]. H may
+ * exceed what the conv reads (rows it never reads get zero gradient). */
+SHAPE_RULE(rule_conv_grad_x) {
+  char s0[SHAPE_BUF];
+  const char *op = op_name(n);
+  if (!want_f32(n, in, 0, err, errn, bad) || !want_f32(n, in, 1, err, errn, bad) ||
+      !check_ashape(n, err, errn, bad) || !check_ksp(n, err, errn, bad))
+    return false;
+  ir_shape dy = in[0]->shape, w = in[1]->shape, x = target(n);
+  int64_t k = n->i[0];
+  if (dy.rank != 4)
+    return fail(err, errn, bad, 0, "%s expects a %s gradient, got %s", op,
+                dy.batched ? "[O,Ho,Wo]" : "[N,O,Ho,Wo]", ustr(dy, s0));
+  if (w.rank != 4)
+    return fail(err, errn, bad, 1, "%s weight must be [O,C,k,k], got %s", op, ustr(w, s0));
+  if (x.rank != 4)
+    return fail(err, errn, bad, -1, "%s target must be %s, got %s", op,
+                x.batched ? "[C,H,W]" : "[N,C,H,W]", ustr(x, s0));
+  if (w.dim[2] != k || w.dim[3] != k)
+    return fail(err, errn, bad, 1, "%s weight %s does not have kernel size %lld", op,
+                ustr(w, s0), (long long)k);
+  if (w.dim[0] != dy.dim[1])
+    return fail(err, errn, bad, 0, "%s: the weight has %lld output channels, the gradient %lld",
+                op, (long long)w.dim[0], (long long)dy.dim[1]);
+  if (w.dim[1] != x.dim[1])
+    return fail(err, errn, bad, -1, "%s: the weight has %lld input channels, the target %lld",
+                op, (long long)w.dim[1], (long long)x.dim[1]);
+  if (x.dim[0] != dy.dim[0])
+    return fail(err, errn, bad, 0, "%s: the gradient has a batch of %lld, the target %lld", op,
+                (long long)dy.dim[0], (long long)x.dim[0]);
+  if (!check_conv_out(n, x, -1, dy, 0, err, errn, bad)) return false;
+  n->dtype = IR_F32;
+  n->shape = x;
+  return true;
+}
+
+/* x [N,C,H,W], dy [N,O,Ho,Wo] -> the conv weight's gradient, ashape [O,C,k,k]. With the
+ * roles swapped (x: the deconv output's gradient, dy: the deconv input) it is the
+ * deconv weight's gradient [C,O,k,k]. */
+SHAPE_RULE(rule_conv_grad_w) {
+  char s0[SHAPE_BUF];
+  const char *op = op_name(n);
+  if (!want_f32(n, in, 0, err, errn, bad) || !want_f32(n, in, 1, err, errn, bad) ||
+      !check_ashape(n, err, errn, bad) || !check_ksp(n, err, errn, bad))
+    return false;
+  ir_shape x = in[0]->shape, dy = in[1]->shape, w = target(n);
+  int64_t k = n->i[0];
+  if (x.rank != 4)
+    return fail(err, errn, bad, 0, "%s expects a %s input, got %s", op,
+                x.batched ? "[C,H,W]" : "[N,C,H,W]", ustr(x, s0));
+  if (dy.rank != 4)
+    return fail(err, errn, bad, 1, "%s expects a %s gradient, got %s", op,
+                dy.batched ? "[O,Ho,Wo]" : "[N,O,Ho,Wo]", ustr(dy, s0));
+  if (w.rank != 4)
+    return fail(err, errn, bad, -1, "%s target must be [O,C,k,k], got %s", op, ustr(w, s0));
+  if (w.dim[2] != k || w.dim[3] != k)
+    return fail(err, errn, bad, -1, "%s target %s does not have kernel size %lld", op,
+                ustr(w, s0), (long long)k);
+  if (x.dim[0] != dy.dim[0])
+    return fail(err, errn, bad, 1, "%s: the input has a batch of %lld, the gradient %lld", op,
+                (long long)x.dim[0], (long long)dy.dim[0]);
+  if (w.dim[0] != dy.dim[1])
+    return fail(err, errn, bad, 1, "%s: the target has %lld output channels, the gradient %lld",
+                op, (long long)w.dim[0], (long long)dy.dim[1]);
+  if (w.dim[1] != x.dim[1])
+    return fail(err, errn, bad, 0, "%s: the target has %lld input channels, the input %lld", op,
+                (long long)w.dim[1], (long long)x.dim[1]);
+  if (!check_conv_out(n, x, 0, dy, 1, err, errn, bad)) return false;
+  n->dtype = IR_F32;
+  n->shape = w;
+  return true;
+}
+
+/* x [N,C] or [N,C,H,W] and the gradient dy of x's shape, at operand dyj. */
+static bool check_bn_grad(const ir_node *n, const ir_node *const *in, int dyj, char *err,
+                          size_t errn, int *bad) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF];
+  const char *op = op_name(n);
+  for (int j = 0; j < n->nin; j++)
+    if (!want_f32(n, in, j, err, errn, bad)) return false;
+  ir_shape x = in[0]->shape, dy = in[dyj]->shape;
+  if (x.rank != 2 && x.rank != 4)
+    return fail(err, errn, bad, 0, "%s expects a %s input, got %s", op,
+                x.batched ? "[C] or [C,H,W]" : "[N,C] or [N,C,H,W]", ustr(x, s0));
+  if (!shape_equal(x, dy))
+    return fail(err, errn, bad, dyj, "%s: the input %s and its gradient %s differ in shape", op,
+                ustr(x, s0), ustr(dy, s1));
+  if (!(n->f[0] >= 0))
+    return fail(err, errn, bad, -1, "%s eps must not be negative, got %g", op, n->f[0]);
+  return true;
+}
+
+/* x, gamma [C], dy -> dx of x's shape */
+SHAPE_RULE(rule_batchnorm_grad) {
+  char s0[SHAPE_BUF];
+  if (!check_bn_grad(n, in, 2, err, errn, bad)) return false;
+  ir_shape x = in[0]->shape, g = in[1]->shape;
+  if (g.rank != 1 || g.dim[0] != x.dim[1])
+    return fail(err, errn, bad, 1, "%s gamma must be a float [%lld], got %s", op_name(n),
+                (long long)x.dim[1], ustr(g, s0));
+  n->dtype = IR_F32;
+  n->shape = x;
+  return true;
+}
+
+/* x, dy -> [C] */
+SHAPE_RULE(rule_batchnorm_grad_gamma) {
+  if (!check_bn_grad(n, in, 1, err, errn, bad)) return false;
+  int64_t c = in[0]->shape.dim[1];
+  n->dtype = IR_F32;
+  n->shape = shape_make(1, &c, false);
+  return true;
+}
+
+/* x -> ashape, numpy's broadcasting: x right-aligned, its dims equal to the target's
+ * or 1, missing leading dims repeating. Unlike the binary ops, an unbatched [1,K] may
+ * expand to a batched [N,K] (the gradient of a mean over the batch). */
+SHAPE_RULE(rule_expand) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF];
+  if (!want_f32(n, in, 0, err, errn, bad) || !check_ashape(n, err, errn, bad)) return false;
+  ir_shape x = in[0]->shape, t = target(n);
+  bool ok = x.rank <= t.rank;
+  for (int d = 0; ok && d < x.rank; d++) {
+    int64_t xd = x.dim[d], td = t.dim[d + t.rank - x.rank];
+    ok = xd == td || xd == 1;
+  }
+  if (!ok)
+    return fail(err, errn, bad, 0, "expand: cannot broadcast %s to %s", ustr(x, s0),
+                ustr(t, s1));
+  n->dtype = IR_F32;
+  n->shape = t;
+  return true;
+}
+
+/* dy -> ashape: zeros with dy at [i[1], i[2]) of axis i[0] (slice's adjoint). */
+SHAPE_RULE(rule_unslice) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF], ax[SHAPE_BUF];
+  if (!want_f32(n, in, 0, err, errn, bad) || !check_ashape(n, err, errn, bad)) return false;
+  ir_shape dy = in[0]->shape, t = target(n);
+  int64_t axis = n->i[0], start = n->i[1], end = n->i[2];
+  if (axis < 0 || axis >= t.rank)
+    return fail(err, errn, bad, -1, "unslice: %s is out of range for %s", axis_name(t, axis, ax),
+                ustr(t, s0));
+  if (start < 0 || start >= end || end > t.dim[axis])
+    return fail(err, errn, bad, -1, "unslice [%lld, %lld) is out of range for %s of %s",
+                (long long)start, (long long)end, axis_name(t, axis, ax), ustr(t, s0));
+  bool same = dy.rank == t.rank;
+  for (int d = 0; same && d < t.rank; d++)
+    if (d != axis && dy.dim[d] != t.dim[d]) same = false;
+  if (!same)
+    return fail(err, errn, bad, 0, "unslice: shapes %s and %s differ outside %s", ustr(dy, s0),
+                ustr(t, s1), axis_name(t, axis, ax));
+  if (dy.dim[axis] != end - start)
+    return fail(err, errn, bad, 0,
+                "unslice: the gradient has %lld elements along %s, the range [%lld, %lld) %lld",
+                (long long)dy.dim[axis], axis_name(t, axis, ax), (long long)start,
+                (long long)end, (long long)(end - start));
+  n->dtype = IR_F32;
+  n->shape = t;
+  return true;
+}
+
+/* softmax over the last axis: any rank >= 1, same shape */
+SHAPE_RULE(rule_softmax) {
+  if (!want_f32(n, in, 0, err, errn, bad)) return false;
+  if (in[0]->shape.rank < 1)
+    return fail(err, errn, bad, 0, "softmax expects at least one axis, got a scalar");
+  n->dtype = IR_F32;
+  n->shape = in[0]->shape;
+  return true;
+}

@@ -751,6 +751,278 @@ static void test_run(void) {
   interp.state = NULL;
 }
 
+/* ---- adjoints (made by autodiff) ------------------------------------------------------ */
+
+static void test_act_grads(void) {
+  ir_tensor x = tf(sh(true, 2, 1, 5), -2.0, -0.5, 0.0, 0.5, 3.0);
+  ir_tensor dy = tf(sh(true, 2, 1, 5), 1.0, 2.0, 3.0, 4.0, 5.0);
+  ir_tensor y = run(mk(IR_OP_RELU_GRAD), 2, &x, &dy);
+  expect("relu_grad", &y, sh(true, 2, 1, 5), 0.0, 0.0, 0.0, 4.0, 5.0); /* 0 at x = 0 */
+  ir_tensor_free(&y);
+  ir_node lr = mk(IR_OP_LRELU_GRAD);
+  lr.f[0] = 0.2;
+  y = run(lr, 2, &x, &dy);
+  expect("lrelu_grad", &y, sh(true, 2, 1, 5), 0.2, 0.4, 0.6, 4.0, 5.0);
+  CHECK(y.shape.batched);
+  ir_tensor_free(&y), ir_tensor_free(&x), ir_tensor_free(&dy);
+}
+
+static void test_conv_grads(void) {
+  /* conv_grad_x of conv k2 s1 p0 with w = [[1,0],[0,-1]] on a 3x3 input, dy = [[1,2],[3,4]]:
+   * w[0,0] puts dy at (h,w), w[1,1] puts -dy at (h+1,w+1) */
+  ir_tensor w = tf(sh(false, 4, 1, 1, 2, 2), 1.0, 0.0, 0.0, -1.0);
+  ir_tensor dy = tf(sh(true, 4, 1, 1, 2, 2), 1.0, 2.0, 3.0, 4.0);
+  ir_node gx = conv(IR_OP_CONV_GRAD_X, 2, 1, 0);
+  gx.ashape = sh(true, 4, 1, 1, 3, 3);
+  ir_tensor y = run(gx, 2, &dy, &w);
+  expect("conv_grad_x k2 s1 p0", &y, sh(true, 4, 1, 1, 3, 3), 1.0, 2.0, 0.0, 3.0, 3.0, -2.0, 0.0,
+         -3.0, -4.0);
+  CHECK(y.shape.batched);
+  ir_tensor_free(&y);
+  /* k3 s2 p0 reads rows and columns 0..2 of a 4x4 input: the 4th get zero gradient */
+  ir_tensor w9 = tf(sh(false, 4, 1, 1, 3, 3), 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0);
+  ir_tensor dy1 = tf(sh(false, 4, 1, 1, 1, 1), 2.0);
+  gx = conv(IR_OP_CONV_GRAD_X, 3, 2, 0);
+  gx.ashape = sh(false, 4, 1, 1, 4, 4);
+  y = run(gx, 2, &dy1, &w9);
+  expect("conv_grad_x unread rows", &y, sh(false, 4, 1, 1, 4, 4), 2.0, 4.0, 6.0, 0.0, 8.0, 10.0,
+         12.0, 0.0, 14.0, 16.0, 18.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+  ir_tensor_free(&y);
+  /* channels: dy [1,2,1,1] = (1, 10), w [O=2,C=3,1,1]: dx[c] = w[0,c] + 10 w[1,c] */
+  ir_tensor dy2 = tf(sh(false, 4, 1, 2, 1, 1), 1.0, 10.0);
+  ir_tensor w23 = tf(sh(false, 4, 2, 3, 1, 1), 1.0, 2.0, 3.0, 4.0, 5.0, 6.0);
+  gx = conv(IR_OP_CONV_GRAD_X, 1, 1, 0);
+  gx.ashape = sh(false, 4, 1, 3, 1, 1);
+  y = run(gx, 2, &dy2, &w23);
+  expect("conv_grad_x channels", &y, sh(false, 4, 1, 3, 1, 1), 41.0, 52.0, 63.0);
+  ir_tensor_free(&y);
+
+  /* conv_grad_w, x = 1..9 in a 3x3, k2 s1 p0, dy = [[1,0],[0,1]]:
+   * dw[ky,kx] = x[ky,kx] + x[1+ky,1+kx] */
+  ir_tensor x = tf(sh(true, 4, 1, 1, 3, 3), 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0);
+  ir_tensor eye = tf(sh(true, 4, 1, 1, 2, 2), 1.0, 0.0, 0.0, 1.0);
+  ir_node gw = conv(IR_OP_CONV_GRAD_W, 2, 1, 0);
+  gw.ashape = sh(false, 4, 1, 1, 2, 2);
+  y = run(gw, 2, &x, &eye);
+  expect("conv_grad_w k2 s1 p0", &y, sh(false, 4, 1, 1, 2, 2), 6.0, 8.0, 12.0, 14.0);
+  CHECK(!y.shape.batched);
+  ir_tensor_free(&y);
+  /* k2 s2 p1, dy all ones: windows at -1 and 1, the padding contributes nothing.
+   * dw[0,0] = x[1,1]; dw[0,1] = x[1,0]+x[1,2]; dw[1,0] = x[0,1]+x[2,1]; dw[1,1] = corners */
+  ir_tensor ones = tf(sh(true, 4, 1, 1, 2, 2), 1.0, 1.0, 1.0, 1.0);
+  gw = conv(IR_OP_CONV_GRAD_W, 2, 2, 1);
+  gw.ashape = sh(false, 4, 1, 1, 2, 2);
+  y = run(gw, 2, &x, &ones);
+  expect("conv_grad_w k2 s2 p1", &y, sh(false, 4, 1, 1, 2, 2), 5.0, 10.0, 10.0, 20.0);
+  ir_tensor_free(&y);
+  /* channels and batch: x [2,2,1,1], dy [2,1,1,1]: dw[0,c] = sum_n dy[n] x[n,c] */
+  ir_tensor xc = tf(sh(true, 4, 2, 2, 1, 1), 1.0, 2.0, 3.0, 4.0);
+  ir_tensor dyc = tf(sh(true, 4, 2, 1, 1, 1), 10.0, 100.0);
+  gw = conv(IR_OP_CONV_GRAD_W, 1, 1, 0);
+  gw.ashape = sh(false, 4, 1, 2, 1, 1);
+  y = run(gw, 2, &xc, &dyc);
+  expect("conv_grad_w channels", &y, sh(false, 4, 1, 2, 1, 1), 310.0, 420.0);
+  ir_tensor *all[] = {&y, &w, &dy, &w9, &dy1, &dy2, &w23, &x, &eye, &ones, &xc, &dyc};
+  for (size_t j = 0; j < sizeof all / sizeof *all; j++) ir_tensor_free(all[j]);
+}
+
+static void test_batchnorm_grads(void) {
+  /* [N=3,C=1], x = {0,0,3}, eps 0: mean 1, var 2, xhat = {-1,-1,2}/sqrt2; gamma 2,
+   * dy = {1,0,0}: g = {2,0,0}, mean(g) = 2/3, mean(g xhat) = -2/(3 sqrt2), so
+   * dx = (g - 2/3 + xhat*2/(3 sqrt2))/sqrt2 = {1, -1, 0}/sqrt2 */
+  ir_tensor x = tf(sh(true, 2, 3, 1), 0.0, 0.0, 3.0);
+  ir_tensor g = tf(sh(false, 1, 1), 2.0), dy = tf(sh(true, 2, 3, 1), 1.0, 0.0, 0.0);
+  ir_node n = mk(IR_OP_BATCHNORM_GRAD);
+  n.f[0] = 0;
+  ir_tensor y = run(n, 3, &x, &g, &dy);
+  expect("batchnorm_grad [3,1]", &y, sh(true, 2, 3, 1), 1 / sqrt(2.0), -1 / sqrt(2.0), 0.0);
+  ir_tensor_free(&y);
+  n = mk(IR_OP_BATCHNORM_GRAD_GAMMA);
+  y = run(n, 2, &x, &dy);
+  expect("batchnorm_grad_gamma [3,1]", &y, sh(false, 1, 1), -1 / sqrt(2.0));
+  ir_tensor_free(&y);
+  ir_tensor_free(&x), ir_tensor_free(&g), ir_tensor_free(&dy);
+
+  /* [N=1,C=2,H=1,W=2]: statistics per channel over H and W; channel 0 is {1,3}
+   * (xhat = {-1,1}/sqrt(1+eps)), channel 1 is {5,5} (var 0, xhat 0). dy = {2,0, 1,4}:
+   * dgamma = {-2 s, 0}; dx of channel 1 is (g - mean g)/sqrt(eps) */
+  double eps = 1e-5, s = 1 / sqrt(1 + eps);
+  ir_tensor x4 = tf(sh(true, 4, 1, 2, 1, 2), 1.0, 3.0, 5.0, 5.0);
+  ir_tensor g2 = tf(sh(false, 1, 2), 1.0, 0.5), dy4 = tf(sh(true, 4, 1, 2, 1, 2), 2.0, 0.0, 1.0, 4.0);
+  n = mk(IR_OP_BATCHNORM_GRAD_GAMMA);
+  n.f[0] = eps;
+  y = run(n, 2, &x4, &dy4);
+  expect("batchnorm_grad_gamma 4d", &y, sh(false, 1, 2), -2 * s, 0.0);
+  ir_tensor_free(&y);
+  /* channel 0: g = {2,0}, mean 1, mean(g xhat) = -s: dx = s (g - 1 - xhat (-s))
+   * = s {2 - 1 - s^2, 0 - 1 + s^2}; channel 1: g = {0.5, 2}, dx = {-0.75, 0.75}/sqrt(eps) */
+  n = mk(IR_OP_BATCHNORM_GRAD);
+  n.f[0] = eps;
+  y = run(n, 3, &x4, &g2, &dy4);
+  expect("batchnorm_grad 4d", &y, sh(true, 4, 1, 2, 1, 2), s * (1 - s * s), s * (s * s - 1),
+         -0.75 / sqrt(eps), 0.75 / sqrt(eps));
+  ir_tensor_free(&y);
+  ir_tensor_free(&x4), ir_tensor_free(&g2), ir_tensor_free(&dy4);
+}
+
+static void test_expand_unslice(void) {
+  ir_tensor row = tf(sh(false, 1, 3), 1.0, 2.0, 3.0);
+  ir_node e = mk(IR_OP_EXPAND);
+  e.ashape = sh(true, 2, 2, 3);
+  ir_tensor y = run(e, 1, &row);
+  expect("expand [3] to [2,3]", &y, sh(true, 2, 2, 3), 1.0, 2.0, 3.0, 1.0, 2.0, 3.0);
+  CHECK(y.shape.batched);
+  ir_tensor_free(&y);
+  ir_tensor col = tf(sh(true, 2, 2, 1), 7.0, 8.0);
+  y = run(e, 1, &col);
+  expect("expand [2,1] to [2,3]", &y, sh(true, 2, 2, 3), 7.0, 7.0, 7.0, 8.0, 8.0, 8.0);
+  ir_tensor_free(&y);
+  ir_tensor row1 = tf(sh(false, 2, 1, 3), 4.0, 5.0, 6.0); /* a mean over the batch, kept */
+  y = run(e, 1, &row1);
+  expect("expand [1,3] to [2,3]", &y, sh(true, 2, 2, 3), 4.0, 5.0, 6.0, 4.0, 5.0, 6.0);
+  ir_tensor_free(&y);
+  ir_tensor k = tf(shape_scalar(), -1.5);
+  e.ashape = sh(false, 3, 2, 1, 2);
+  y = run(e, 1, &k);
+  expect("expand [] to [2,1,2]", &y, sh(false, 3, 2, 1, 2), -1.5, -1.5, -1.5, -1.5);
+  ir_tensor_free(&y);
+  /* per-channel [2,1,1] over [1,2,2,2] */
+  ir_tensor ch = tf(sh(false, 3, 2, 1, 1), 1.0, 2.0);
+  e.ashape = sh(true, 4, 1, 2, 2, 2);
+  y = run(e, 1, &ch);
+  expect("expand [2,1,1] to [1,2,2,2]", &y, sh(true, 4, 1, 2, 2, 2), 1.0, 1.0, 1.0, 1.0, 2.0, 2.0,
+         2.0, 2.0);
+  ir_tensor_free(&y);
+
+  ir_tensor dy = tf(sh(true, 2, 2, 2), 1.0, 2.0, 3.0, 4.0);
+  ir_node u = mk(IR_OP_UNSLICE);
+  u.i[0] = 1, u.i[1] = 1, u.i[2] = 3;
+  u.ashape = sh(true, 2, 2, 4);
+  y = run(u, 1, &dy);
+  expect("unslice axis 1 [1,3)", &y, sh(true, 2, 2, 4), 0.0, 1.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0);
+  ir_tensor_free(&y);
+  ir_tensor dr = tf(sh(true, 2, 1, 3), 5.0, 6.0, 7.0);
+  u.i[0] = 0, u.i[1] = 1, u.i[2] = 2;
+  u.ashape = sh(true, 2, 3, 3);
+  y = run(u, 1, &dr);
+  expect("unslice axis 0 [1,2)", &y, sh(true, 2, 3, 3), 0.0, 0.0, 0.0, 5.0, 6.0, 7.0, 0.0, 0.0,
+         0.0);
+  ir_tensor_free(&y);
+  /* the whole axis: a copy */
+  u.i[0] = 1, u.i[1] = 0, u.i[2] = 2;
+  u.ashape = sh(true, 2, 2, 2);
+  y = run(u, 1, &dy);
+  expect("unslice whole axis", &y, sh(true, 2, 2, 2), 1.0, 2.0, 3.0, 4.0);
+  ir_tensor *all[] = {&y, &row, &col, &row1, &k, &ch, &dy, &dr};
+  for (size_t j = 0; j < sizeof all / sizeof *all; j++) ir_tensor_free(all[j]);
+}
+
+static void test_softmax(void) {
+  ir_tensor x = tf(sh(true, 2, 2, 3), 0.0, 0.0, 0.0, 1.0, 2.0, 3.0);
+  ir_tensor y = run(mk(IR_OP_SOFTMAX), 1, &x);
+  double z = exp(1.0) + exp(2.0) + exp(3.0);
+  expect("softmax [2,3]", &y, sh(true, 2, 2, 3), 1 / 3.0, 1 / 3.0, 1 / 3.0, exp(1.0) / z,
+         exp(2.0) / z, exp(3.0) / z);
+  ir_tensor_free(&y), ir_tensor_free(&x);
+  /* rank 1, and huge logits stay finite */
+  x = tf(sh(false, 1, 2), 0.0, log(3.0));
+  y = run(mk(IR_OP_SOFTMAX), 1, &x);
+  expect("softmax [2]", &y, sh(false, 1, 2), 0.25, 0.75);
+  ir_tensor_free(&y), ir_tensor_free(&x);
+  x = tf(sh(false, 2, 2, 2), 1000.0, 0.0, -1000.0, -1000.0);
+  y = run(mk(IR_OP_SOFTMAX), 1, &x);
+  expect("softmax saturated", &y, sh(false, 2, 2, 2), 1.0, 0.0, 0.5, 0.5);
+  ir_tensor_free(&y), ir_tensor_free(&x);
+  /* rank 3: over the last axis only */
+  x = tf(sh(false, 3, 2, 1, 2), 0.0, log(4.0), log(2.0), log(2.0));
+  y = run(mk(IR_OP_SOFTMAX), 1, &x);
+  expect("softmax rank 3", &y, sh(false, 3, 2, 1, 2), 0.2, 0.8, 0.5, 0.5);
+  ir_tensor_free(&y), ir_tensor_free(&x);
+}
+
+/* ---- adjoint identities: <A x, y> = <x, A^T y> on random data -------------------------- */
+
+static uint64_t lcg_state = 12345;
+static double rnd(void) { /* uniform in [-1, 1) */
+  lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (double)(lcg_state >> 11) / 9007199254740992.0 * 2 - 1;
+}
+static ir_tensor trand(ir_shape s) {
+  ir_tensor t = ir_tensor_alloc(IR_F32, s);
+  for (int64_t j = 0; j < shape_numel(s); j++) ((float *)t.data)[j] = (float)rnd();
+  return t;
+}
+static double dot(const ir_tensor *a, const ir_tensor *b) {
+  double acc = 0;
+  if (!a->data || !b->data || !shape_equal(a->shape, b->shape)) return NAN;
+  for (int64_t j = 0; j < shape_numel(a->shape); j++) acc += (double)at(a, j) * at(b, j);
+  return acc;
+}
+
+static void test_adjoint_identities(void) {
+  /* conv y = conv(x, w): <y, dy> = <x, conv_grad_x(dy, w)> = <w, conv_grad_w(x, dy)>;
+   * k3 s2 p0 on 8x6 and k4 s3 p1 on 9x10 leave rows or columns the conv never reads */
+  static const int cs[][5] = {/* k, s, p, H, W */
+                               {4, 2, 1, 8, 8}, {3, 1, 1, 5, 6}, {3, 2, 0, 7, 7},
+                               {1, 1, 0, 4, 3}, {3, 2, 0, 8, 6}, {4, 3, 1, 9, 10},
+                               {5, 1, 2, 4, 4}};
+  for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+    int k = cs[c][0], s = cs[c][1], p = cs[c][2], H = cs[c][3], W = cs[c][4];
+    ir_tensor x = trand(sh(true, 4, 2, 3, H, W)), w = trand(sh(false, 4, 4, 3, k, k));
+    ir_tensor y = run(conv(IR_OP_CONV, k, s, p), 2, &x, &w);
+    ir_tensor dy = trand(y.shape);
+    ir_node gx = conv(IR_OP_CONV_GRAD_X, k, s, p), gw = conv(IR_OP_CONV_GRAD_W, k, s, p);
+    gx.ashape = x.shape, gw.ashape = w.shape;
+    ir_tensor dx = run(gx, 2, &dy, &w), dw = run(gw, 2, &x, &dy);
+    double ref = dot(&y, &dy);
+    CHECK_NEAR(dot(&x, &dx), ref, 1e-5, 1e-5);
+    CHECK_NEAR(dot(&w, &dw), ref, 1e-5, 1e-5);
+    ir_tensor *all[] = {&x, &w, &y, &dy, &dx, &dw};
+    for (size_t j = 0; j < sizeof all / sizeof *all; j++) ir_tensor_free(all[j]);
+
+    /* deconv y = deconv(x, w [C,O,k,k]): <y, dy> = <x, conv(dy, w)> = <w, conv_grad_w(dy, x)> */
+    x = trand(sh(true, 4, 2, 3, H / 2 + 1, W / 2 + 1)), w = trand(sh(false, 4, 3, 4, k, k));
+    ir_node dc = conv(IR_OP_DECONV, k, s, p);
+    y = run(dc, 2, &x, &w);
+    dy = trand(y.shape);
+    dx = run(conv(IR_OP_CONV, k, s, p), 2, &dy, &w);
+    gw.ashape = w.shape;
+    dw = run(gw, 2, &dy, &x);
+    ref = dot(&y, &dy);
+    CHECK_NEAR(dot(&x, &dx), ref, 1e-5, 1e-5);
+    CHECK_NEAR(dot(&w, &dw), ref, 1e-5, 1e-5);
+    for (size_t j = 0; j < sizeof all / sizeof *all; j++) ir_tensor_free(all[j]);
+  }
+
+  /* expand and sum: <expand(x), y> = <x, sum of y over the expanded axes> */
+  ir_tensor x = trand(sh(false, 3, 3, 1, 4)), y = trand(sh(true, 4, 2, 3, 5, 4));
+  ir_node e = mk(IR_OP_EXPAND);
+  e.ashape = y.shape;
+  ir_tensor ex = run(e, 1, &x);
+  ir_node sm = mk(IR_OP_SUM);
+  sm.i[0] = 1 | 4, sm.i[1] = 1; /* axes 0 and 2, kept: [1,3,1,4] */
+  ir_tensor sy = run(sm, 1, &y);
+  ir_node r = mk(IR_OP_RESHAPE);
+  r.ashape = x.shape;
+  ir_tensor sy3 = run(r, 1, &sy);
+  CHECK_NEAR(dot(&ex, &y), dot(&x, &sy3), 1e-5, 1e-5);
+  ir_tensor_free(&x), ir_tensor_free(&y), ir_tensor_free(&ex), ir_tensor_free(&sy),
+      ir_tensor_free(&sy3);
+
+  /* slice and unslice: <slice(x), dy> = <x, unslice(dy)> */
+  x = trand(sh(true, 3, 2, 7, 3));
+  ir_node sl = mk(IR_OP_SLICE);
+  sl.i[0] = 1, sl.i[1] = 2, sl.i[2] = 6;
+  ir_tensor xs = run(sl, 1, &x);
+  ir_tensor dy = trand(xs.shape);
+  ir_node u = mk(IR_OP_UNSLICE);
+  u.i[0] = 1, u.i[1] = 2, u.i[2] = 6;
+  u.ashape = x.shape;
+  ir_tensor ux = run(u, 1, &dy);
+  CHECK_NEAR(dot(&x, &ux), dot(&xs, &dy), 1e-5, 1e-5);
+  ir_tensor_free(&x), ir_tensor_free(&xs), ir_tensor_free(&dy), ir_tensor_free(&ux);
+}
+
 int main(void) {
   test_unary();
   test_binary();
@@ -765,5 +1037,11 @@ int main(void) {
   test_state();
   test_node_checks();
   test_run();
+  test_act_grads();
+  test_conv_grads();
+  test_batchnorm_grads();
+  test_expand_unslice();
+  test_softmax();
+  test_adjoint_identities();
   return check_done();
 }

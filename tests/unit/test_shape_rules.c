@@ -478,6 +478,229 @@ static void test_losses(void) {
               "gaussian_nll std must be positive, got 0", -1);
 }
 
+/* ---- adjoints (made by autodiff) ------------------------------------------------------ */
+
+static void test_act_grad(void) {
+  ir_node n = mk(IR_OP_RELU_GRAD);
+  CHECK_RESULT(rule(&n, 2, f32(sh(true, 2, B, 7)), f32(sh(true, 2, B, 7))), n, IR_F32,
+               sh(true, 2, B, 7));
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 2, B, 7)), f32(sh(true, 2, B, 8))),
+              "relu_grad: the input [7] and its gradient [8] differ in shape", 1);
+  CHECK_ERROR(rule(&n, 2, i32(sh(true, 1, B)), f32(sh(true, 1, B))),
+              "relu_grad expects a float tensor, got an integer tensor", 0);
+  n = mk(IR_OP_LRELU_GRAD);
+  n.f[0] = 0.2;
+  CHECK_RESULT(rule(&n, 2, f32(sh(true, 4, B, 8, 7, 7)), f32(sh(true, 4, B, 8, 7, 7))), n,
+               IR_F32, sh(true, 4, B, 8, 7, 7));
+  CHECK_RESULT(rule(&n, 2, f32(shape_scalar()), f32(shape_scalar())), n, IR_F32, shape_scalar());
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 2, B, 7)), i32(sh(true, 2, B, 7))),
+              "lrelu_grad expects a float tensor, got an integer tensor", 1);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 2, B, 6)), f32(sh(true, 3, B, 2, 3))),
+              "lrelu_grad: the input [6] and its gradient [2,3] differ in shape", 1);
+}
+
+/* conv's input gradient: dy [N,O,Ho,Wo], w [O,C,k,k] -> ashape [N,C,H,W] */
+static void test_conv_grad_x(void) {
+  ir_node n = conv(IR_OP_CONV_GRAD_X, 4, 2, 1);
+  n.ashape = sh(true, 4, B, 1, 28, 28);
+  CHECK_RESULT(rule(&n, 2, f32(sh(true, 4, B, 64, 14, 14)), f32(sh(false, 4, 64, 1, 4, 4))), n,
+               IR_F32, sh(true, 4, B, 1, 28, 28));
+  /* (8 + 0 - 3)/2 + 1 = 3: row 7 is never read, and a 7-row input gives 3 too */
+  n = conv(IR_OP_CONV_GRAD_X, 3, 2, 0);
+  n.ashape = sh(false, 4, 2, 3, 8, 7);
+  CHECK_RESULT(rule(&n, 2, f32(sh(false, 4, 2, 4, 3, 3)), f32(sh(false, 4, 4, 3, 3, 3))), n,
+               IR_F32, sh(false, 4, 2, 3, 8, 7));
+  n.ashape = sh(false, 4, 2, 3, 9, 7);
+  CHECK_ERROR(rule(&n, 2, f32(sh(false, 4, 2, 4, 3, 3)), f32(sh(false, 4, 4, 3, 3, 3))),
+              "conv_grad_x: a 9x7 input with kernel 3, stride 2 and padding 0 gives 4x3, but the "
+              "gradient is 3x3",
+              0);
+
+  n = conv(IR_OP_CONV_GRAD_X, 4, 2, 1);
+  n.ashape = sh(true, 4, B, 1, 28, 28);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 2, B, 64)), f32(sh(false, 4, 64, 1, 4, 4))),
+              "conv_grad_x expects a [O,Ho,Wo] gradient, got [64]", 0);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 64, 14, 14)), f32(sh(false, 2, 64, 16))),
+              "conv_grad_x weight must be [O,C,k,k], got [64,16]", 1);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 64, 14, 14)), f32(sh(false, 4, 64, 1, 3, 3))),
+              "conv_grad_x weight [64,1,3,3] does not have kernel size 4", 1);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 32, 14, 14)), f32(sh(false, 4, 64, 1, 4, 4))),
+              "conv_grad_x: the weight has 64 output channels, the gradient 32", 0);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 64, 14, 14)), f32(sh(false, 4, 64, 3, 4, 4))),
+              "conv_grad_x: the weight has 3 input channels, the target 1", -1);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, 32, 64, 14, 14)), f32(sh(false, 4, 64, 1, 4, 4))),
+              "conv_grad_x: the gradient has a batch of 32, the target 64", 0);
+  CHECK_ERROR(rule(&n, 2, i32(sh(true, 4, B, 64, 14, 14)), f32(sh(false, 4, 64, 1, 4, 4))),
+              "conv_grad_x expects a float tensor, got an integer tensor", 0);
+  n.ashape = sh(true, 2, B, 784);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 64, 14, 14)), f32(sh(false, 4, 64, 1, 4, 4))),
+              "conv_grad_x target must be [C,H,W], got [784]", -1);
+  n.ashape = sh(true, 4, B, 1, 0, 28);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 64, 14, 14)), f32(sh(false, 4, 64, 1, 4, 4))),
+              "conv_grad_x target [1,0,28] has a dimension that is not positive", -1);
+  n.ashape = sh(true, 4, B, 1, 1, 1);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 64, 1, 1)), f32(sh(false, 4, 64, 1, 4, 4))),
+              "conv_grad_x kernel 4 does not fit a 1x1 input with padding 1", -1);
+  n.ashape = sh(true, 4, B, 1, 28, 28);
+  n.i[1] = 0;
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 64, 14, 14)), f32(sh(false, 4, 64, 1, 4, 4))),
+              "conv_grad_x stride must be at least 1, got 0", -1);
+  n.i[1] = 2, n.i[2] = -1;
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 64, 14, 14)), f32(sh(false, 4, 64, 1, 4, 4))),
+              "conv_grad_x padding must not be negative, got -1", -1);
+  n.i[2] = 1, n.i[0] = 0;
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 64, 14, 14)), f32(sh(false, 4, 64, 1, 4, 4))),
+              "conv_grad_x kernel size must be at least 1, got 0", -1);
+}
+
+/* conv's weight gradient: x [N,C,H,W], dy [N,O,Ho,Wo] -> ashape [O,C,k,k] */
+static void test_conv_grad_w(void) {
+  ir_node n = conv(IR_OP_CONV_GRAD_W, 4, 2, 1);
+  n.ashape = sh(false, 4, 64, 1, 4, 4);
+  CHECK_RESULT(rule(&n, 2, f32(sh(true, 4, B, 1, 28, 28)), f32(sh(true, 4, B, 64, 14, 14))), n,
+               IR_F32, sh(false, 4, 64, 1, 4, 4));
+  /* a deconv's weight gradient, roles swapped: deconv [128,7,7] -> [64,14,14] with
+   * w [128,64,4,4] is conv_grad_w(dy [64,14,14], x [128,7,7]) */
+  n.ashape = sh(false, 4, 128, 64, 4, 4);
+  CHECK_RESULT(rule(&n, 2, f32(sh(true, 4, B, 64, 14, 14)), f32(sh(true, 4, B, 128, 7, 7))), n,
+               IR_F32, sh(false, 4, 128, 64, 4, 4));
+
+  n.ashape = sh(false, 4, 64, 1, 4, 4);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 2, B, 784)), f32(sh(true, 4, B, 64, 14, 14))),
+              "conv_grad_w expects a [C,H,W] input, got [784]", 0);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 1, 28, 28)), f32(sh(true, 2, B, 64))),
+              "conv_grad_w expects a [O,Ho,Wo] gradient, got [64]", 1);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 1, 28, 28)), f32(sh(true, 4, 32, 64, 14, 14))),
+              "conv_grad_w: the input has a batch of 64, the gradient 32", 1);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 1, 28, 28)), f32(sh(true, 4, B, 32, 14, 14))),
+              "conv_grad_w: the target has 64 output channels, the gradient 32", 1);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 3, 28, 28)), f32(sh(true, 4, B, 64, 14, 14))),
+              "conv_grad_w: the target has 1 input channels, the input 3", 0);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 1, 28, 28)), f32(sh(true, 4, B, 64, 13, 14))),
+              "conv_grad_w: a 28x28 input with kernel 4, stride 2 and padding 1 gives 14x14, "
+              "but the gradient is 13x14",
+              1);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 1, 1, 1)), f32(sh(true, 4, B, 64, 1, 1))),
+              "conv_grad_w kernel 4 does not fit a 1x1 input with padding 1", 0);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 1, 28, 28)), i32(sh(true, 4, B, 64, 14, 14))),
+              "conv_grad_w expects a float tensor, got an integer tensor", 1);
+  n.ashape = sh(false, 4, 64, 1, 3, 3);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 1, 28, 28)), f32(sh(true, 4, B, 64, 14, 14))),
+              "conv_grad_w target [64,1,3,3] does not have kernel size 4", -1);
+  n.ashape = sh(false, 2, 64, 16);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 1, 28, 28)), f32(sh(true, 4, B, 64, 14, 14))),
+              "conv_grad_w target must be [O,C,k,k], got [64,16]", -1);
+  n.ashape = sh(false, 4, 64, 1, 4, 4);
+  n.ashape.rank = IR_MAX_RANK + 1;
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 4, B, 1, 28, 28)), f32(sh(true, 4, B, 64, 14, 14))),
+              "conv_grad_w to rank 7 exceeds the 6 dimensions migc supports", -1);
+}
+
+static void test_batchnorm_grad(void) {
+  ir_node n = mk(IR_OP_BATCHNORM_GRAD);
+  n.f[0] = 1e-5;
+  ir_node x = f32(sh(true, 4, B, 8, 7, 7)), g = f32(sh(false, 1, 8));
+  CHECK_RESULT(rule(&n, 3, x, g, x), n, IR_F32, sh(true, 4, B, 8, 7, 7));
+  CHECK_RESULT(rule(&n, 3, f32(sh(true, 2, B, 1024)), f32(sh(false, 1, 1024)),
+                    f32(sh(true, 2, B, 1024))),
+               n, IR_F32, sh(true, 2, B, 1024));
+  CHECK_ERROR(rule(&n, 3, x, f32(sh(false, 1, 9)), x),
+              "batchnorm_grad gamma must be a float [8], got [9]", 1);
+  CHECK_ERROR(rule(&n, 3, x, g, f32(sh(true, 4, B, 8, 7, 6))),
+              "batchnorm_grad: the input [8,7,7] and its gradient [8,7,6] differ in shape", 2);
+  CHECK_ERROR(rule(&n, 3, f32(sh(true, 3, B, 8, 7)), g, f32(sh(true, 3, B, 8, 7))),
+              "batchnorm_grad expects a [C] or [C,H,W] input, got [8,7]", 0);
+  CHECK_ERROR(rule(&n, 3, x, i32(sh(false, 1, 8)), x),
+              "batchnorm_grad expects a float tensor, got an integer tensor", 1);
+  n.f[0] = -1;
+  CHECK_ERROR(rule(&n, 3, x, g, x), "batchnorm_grad eps must not be negative, got -1", -1);
+
+  n = mk(IR_OP_BATCHNORM_GRAD_GAMMA);
+  n.f[0] = 1e-5;
+  CHECK_RESULT(rule(&n, 2, x, x), n, IR_F32, sh(false, 1, 8));
+  CHECK_RESULT(rule(&n, 2, f32(sh(true, 2, B, 1024)), f32(sh(true, 2, B, 1024))), n, IR_F32,
+               sh(false, 1, 1024));
+  CHECK_ERROR(rule(&n, 2, x, f32(sh(true, 2, B, 8))),
+              "batchnorm_grad_gamma: the input [8,7,7] and its gradient [8] differ in shape", 1);
+  CHECK_ERROR(rule(&n, 2, f32(sh(true, 1, B)), f32(sh(true, 1, B))),
+              "batchnorm_grad_gamma expects a [C] or [C,H,W] input, got []", 0);
+}
+
+static void test_expand(void) {
+  ir_node n = mk(IR_OP_EXPAND);
+  n.ashape = sh(true, 2, B, 10);
+  CHECK_RESULT(rule(&n, 1, f32(sh(false, 1, 10))), n, IR_F32, sh(true, 2, B, 10));
+  /* the gradient of a mean over the batch kept as [1,10]: plain numpy rules */
+  CHECK_RESULT(rule(&n, 1, f32(sh(false, 2, 1, 10))), n, IR_F32, sh(true, 2, B, 10));
+  CHECK_RESULT(rule(&n, 1, f32(shape_scalar())), n, IR_F32, sh(true, 2, B, 10));
+  CHECK_RESULT(rule(&n, 1, f32(sh(true, 2, B, 1))), n, IR_F32, sh(true, 2, B, 10));
+  CHECK_RESULT(rule(&n, 1, f32(sh(true, 2, B, 10))), n, IR_F32, sh(true, 2, B, 10));
+  n.ashape = sh(true, 4, B, 8, 7, 7);
+  CHECK_RESULT(rule(&n, 1, f32(sh(false, 3, 8, 1, 1))), n, IR_F32, sh(true, 4, B, 8, 7, 7));
+  CHECK_ERROR(rule(&n, 1, f32(sh(false, 3, 8, 1, 2))), "expand: cannot broadcast [8,1,2] to [8,7,7]",
+              0);
+  n.ashape = sh(true, 2, B, 10);
+  CHECK_ERROR(rule(&n, 1, f32(sh(true, 3, B, 1, 10))), "expand: cannot broadcast [1,10] to [10]",
+              0);
+  CHECK_ERROR(rule(&n, 1, f32(sh(false, 1, 5))), "expand: cannot broadcast [5] to [10]", 0);
+  CHECK_ERROR(rule(&n, 1, i32(sh(false, 1, 10))),
+              "expand expects a float tensor, got an integer tensor", 0);
+  n.ashape = sh(false, 2, 3, -2);
+  CHECK_ERROR(rule(&n, 1, f32(sh(false, 1, 3))),
+              "expand target [3,-2] has a dimension that is not positive", -1);
+}
+
+static void test_unslice(void) {
+  ir_node n = mk(IR_OP_UNSLICE);
+  n.i[0] = 1, n.i[1] = 62, n.i[2] = 72;
+  n.ashape = sh(true, 2, B, 74);
+  CHECK_RESULT(rule(&n, 1, f32(sh(true, 2, B, 10))), n, IR_F32, sh(true, 2, B, 74));
+  /* the real half of a concatenated real+fake batch */
+  n.i[0] = 0, n.i[1] = 0, n.i[2] = B;
+  n.ashape = sh(true, 2, 2 * B, 1);
+  CHECK_RESULT(rule(&n, 1, f32(sh(true, 2, B, 1))), n, IR_F32, sh(true, 2, 2 * B, 1));
+  n.i[1] = B, n.i[2] = 2 * B;
+  CHECK_RESULT(rule(&n, 1, f32(sh(true, 2, B, 1))), n, IR_F32, sh(true, 2, 2 * B, 1));
+
+  n.i[0] = 1, n.i[1] = 62, n.i[2] = 72;
+  n.ashape = sh(true, 2, B, 74);
+  CHECK_ERROR(rule(&n, 1, f32(sh(true, 2, B, 9))),
+              "unslice: the gradient has 9 elements along axis 0, the range [62, 72) 10", 0);
+  CHECK_ERROR(rule(&n, 1, f32(sh(true, 3, B, 10, 1))),
+              "unslice: shapes [10,1] and [74] differ outside axis 0", 0);
+  CHECK_ERROR(rule(&n, 1, f32(sh(true, 2, 32, 10))),
+              "unslice: shapes [10] and [74] differ outside axis 0", 0);
+  n.i[1] = 70, n.i[2] = 80;
+  CHECK_ERROR(rule(&n, 1, f32(sh(true, 2, B, 10))),
+              "unslice [70, 80) is out of range for axis 0 of [74]", -1);
+  n.i[1] = 5, n.i[2] = 5;
+  CHECK_ERROR(rule(&n, 1, f32(sh(true, 2, B, 0))),
+              "unslice [5, 5) is out of range for axis 0 of [74]", -1);
+  n.i[1] = -1, n.i[2] = 9;
+  CHECK_ERROR(rule(&n, 1, f32(sh(true, 2, B, 10))),
+              "unslice [-1, 9) is out of range for axis 0 of [74]", -1);
+  n.i[0] = 2, n.i[1] = 0, n.i[2] = 1;
+  CHECK_ERROR(rule(&n, 1, f32(sh(true, 2, B, 1))), "unslice: axis 1 is out of range for [74]",
+              -1);
+  n.i[0] = 0, n.i[1] = 0, n.i[2] = 80;
+  CHECK_ERROR(rule(&n, 1, f32(sh(true, 2, 80, 74))),
+              "unslice [0, 80) is out of range for the batch axis of [74]", -1);
+  n.i[2] = 1;
+  CHECK_ERROR(rule(&n, 1, i32(sh(true, 2, 1, 74))),
+              "unslice expects a float tensor, got an integer tensor", 0);
+}
+
+static void test_softmax(void) {
+  ir_node n = mk(IR_OP_SOFTMAX);
+  CHECK_RESULT(rule(&n, 1, f32(sh(true, 2, B, 10))), n, IR_F32, sh(true, 2, B, 10));
+  CHECK_RESULT(rule(&n, 1, f32(sh(false, 1, 3))), n, IR_F32, sh(false, 1, 3));
+  CHECK_RESULT(rule(&n, 1, f32(sh(true, 4, B, 2, 3, 4))), n, IR_F32, sh(true, 4, B, 2, 3, 4));
+  CHECK_ERROR(rule(&n, 1, f32(shape_scalar())), "softmax expects at least one axis, got a scalar",
+              0);
+  CHECK_ERROR(rule(&n, 1, i32(sh(true, 2, B, 10))),
+              "softmax expects a float tensor, got an integer tensor", 0);
+}
+
 int main(void) {
   test_shapes();
   test_broadcast();
@@ -491,5 +714,12 @@ int main(void) {
   test_reduce();
   test_codes();
   test_losses();
+  test_act_grad();
+  test_conv_grad_x();
+  test_conv_grad_w();
+  test_batchnorm_grad();
+  test_expand();
+  test_unslice();
+  test_softmax();
   return check_done();
 }
