@@ -604,8 +604,8 @@ static value b_dropout(elab *e, call_args *a) {
     e->input_node = realloc(e->input_node, (size_t)(e->m->ninputs + 1) * sizeof(int));
     e->input_node[seed] = -1;
   }
-  ast_expr name = {.kind = EXPR_NAME, .name = "seed", .span = a->call->span};
-  value sv = eval_expr(e, &name);
+  /* The seed is the run's, not the net's: bound directly, not looked up by name. */
+  value sv = input_value(e, seed, a->call->span);
   ir_attrs at = {.f = {p}, .i = {e->dropout_sites++}};
   return op2(e, a, IR_OP_DROPOUT, &at, a->args[0], sv);
 }

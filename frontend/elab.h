@@ -116,6 +116,8 @@ const ir_node *node_of(elab *e, value v);
 const char *pool_printf(elab *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int current_net(elab *e);
 void user_shape(elab *e, value v, char *buf, size_t n);
+/* The INPUT node of module input idx in the current function, made on first use. */
+value input_value(elab *e, int idx, ir_span at);
 /* The module input a value comes straight from, or -1. */
 int input_of(elab *e, value v);
 

@@ -263,7 +263,7 @@ static int find_net(elab *e, const char *name) {
   return -1;
 }
 
-static value input_value(elab *e, int idx, ir_span at) {
+value input_value(elab *e, int idx, ir_span at) {
   const ir_input *in = &e->m->inputs[idx];
   if (e->input_node[idx] < 0) {
     ir_func *f = e->f;

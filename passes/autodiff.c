@@ -27,8 +27,12 @@ static int accumulate(ir_func *f, int block, int have, int add) {
 
 int pass_autodiff(const ir_module *m, ir_func *f, int s, int *grads, char *err, size_t errn) {
   const ir_step st = f->steps[s];
-  int n = st.loss + 1; /* nothing after the loss can reach it */
   for (int v = 0; v < m->nvars; v++) grads[v] = -1;
+  if (st.loss < 0 || st.loss >= f->nnodes) {
+    snprintf(err, errn, "step %s: its loss is not a node of %s", st.name, f->name);
+    return -1;
+  }
+  int n = st.loss + 1; /* nothing after the loss can reach it */
 
   /* active: f32 values that depend on a trained parameter and that the loss uses. */
   char *from_param = calloc((size_t)n, 1), *to_loss = calloc((size_t)n, 1);

@@ -76,7 +76,7 @@ static uint64_t next_rand(void) { /* xorshift64*: a fixed sequence for this test
 }
 
 static void mangle(const char *path, const char *text, size_t n) {
-  char what[512];
+  char what[1200];
   for (int round = 0; round < 40; round++) {
     char *b = malloc(n + 1);
     memcpy(b, text, n + 1);
