@@ -58,7 +58,7 @@ typedef struct {
  * sampled inputs, and compares each parameter tensor's gradient with central
  * differences of the step's loss: along one random direction, and at single elements
  * (the largest-magnitude one first, then random ones). The relative error of a
- * comparison is |a - d| / max(|a|, |d|, 1000 DBL_EPSILON |L| / h): derivatives
+ * comparison is |a - d| / max(|a|, |d|, 1e5 DBL_EPSILON |L| / h): derivatives
  * smaller than the differences' rounding noise are compared absolutely. m gains two functions. Returns the
  * number of results (in *out, freed with gradcheck_free), or -1 with a message. */
 int gradcheck(ir_module *m, const gradcheck_options *o, gradcheck_result **out, char *err,

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `migc dump --grad` prints, for every model, the whole training step: every step
+# lowered (forward, gradients, optimizer update), the optimizer state it adds, and
+# stores of every trained parameter; the IR verifies (the command checks it).
+set -u
+migc=$1 root=$2
+fail=0 pass=0
+ok()  { pass=$((pass+1)); }
+bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+for f in "$root"/models/*.mig; do
+  out=$("$migc" dump --grad "$f" 2>&1); st=$?
+  [ $st -eq 0 ] || { bad "dump --grad $f exits $st: $(head -5 <<<"$out")"; continue; }
+  steps=$(grep -c "^block [0-9]*: step " <<<"$out")
+  lowered=$(grep -c "^block [0-9]*: step .*(lowered)$" <<<"$out")
+  [ "$steps" -ge 1 ] && [ "$steps" -eq "$lowered" ] && ok || bad "$f: $lowered of $steps steps lowered"
+  # every parameter is stored by some step, with Adam moments beside it
+  for p in $(grep -E "^  @[^ ]+ +param " <<<"$out" | awk '{print substr($1,2)}'); do
+    grep -q "store @$p, " <<<"$out" || { bad "$f: $p is never updated"; continue; }
+    grep -qE "^  @$p@[a-z_]+\.m " <<<"$out" || bad "$f: $p has no Adam moment"
+  done
+  ok
+done
+out=$("$migc" dump --grad "$root/models/infogan_mnist.mig")
+grep -q "^  @disc.t .*step" <<<"$out" && grep -q "^  @G.dense0.weight@gen.v " <<<"$out" && ok \
+  || bad "infogan_mnist: step counters and moments"
+grep -q "conv_grad_w" <<<"$out" && grep -q "batchnorm_grad" <<<"$out" && ok || bad "adjoint ops"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
