@@ -595,9 +595,13 @@ static value b_dropout(elab *e, call_args *a) {
     return val_poison();
   }
   if (!e->f->training) return a->args[0];
-  int seed = ir_find_input(e->m, "seed");
+  int seed = -1;
+  for (int i = 0; i < e->m->ninputs; i++)
+    if (e->m->inputs[i].kind == INPUT_SEED) seed = i;
   if (seed < 0) {
-    ir_input in = {.name = "seed", .kind = INPUT_SEED, .dtype = IR_I32};
+    /* The run's (seed, step) pair; named so it cannot clash with a declared input. */
+    ir_input in = {.name = ir_find_input(e->m, "seed") < 0 ? "seed" : "run_seed",
+                   .kind = INPUT_SEED, .dtype = IR_I32};
     int64_t two = 2;
     in.shape = shape_make(1, &two, false);
     seed = ir_add_input(e->m, &in);

@@ -301,9 +301,9 @@ static value lookup(elab *e, const char *name, ir_span at) {
   int idx = ir_find_input(e->m, name);
   if (idx >= 0) {
     if (e->depth > 0) {
+      static const char *kinds[] = {"input", "latent", "code", "seed"};
       diag_error(e->d, at, "net %s uses the %s '%s' without taking it as a parameter",
-                 e->stack[e->depth - 1].decl->name.name,
-                 e->m->inputs[idx].kind == INPUT_DATA ? "input" : "latent", name);
+                 e->stack[e->depth - 1].decl->name.name, kinds[e->m->inputs[idx].kind], name);
       diag_note(e->d, e->stack[e->depth - 1].decl->name.span,
                 "add '%s' to %s's parameters and pass it in the call", name,
                 e->stack[e->depth - 1].decl->name.name);
@@ -665,6 +665,9 @@ static value run_net_body(elab *e, const ast_decl *d, scope *sc) {
       break;
     }
     case STMT_RETURN:
+      if (i + 1 < d->nbody)
+        diag_error(e->d, d->body[i + 1].span, "this comes after 'return' in net %s and would "
+                                              "never run", d->name.name);
       return returned(e, d, s);
     case STMT_STEP:
     case STMT_REPORT:
@@ -1299,6 +1302,19 @@ static void build_entry(elab *e, const ast_decl *d, const char *name) {
   }
 }
 
+/* A net with parameters that no step names stays as initialised: worth a warning. */
+static bool net_trained(elab *e, int net) {
+  bool has_params = false;
+  for (int v = 0; v < e->m->nvars; v++)
+    has_params |= e->m->vars[v].kind == VAR_PARAM && e->m->vars[v].net == net;
+  ir_func *t = ir_find_func(e->m, "train_step");
+  if (!has_params || !t) return true;
+  for (int s = 0; s < t->nsteps; s++)
+    for (int j = 0; j < t->steps[s].nnets; j++)
+      if (t->steps[s].nets[j] == net) return true;
+  return false;
+}
+
 /* ---- the entry point ---------------------------------------------------------------- */
 
 static void free_elab(elab *e) {
@@ -1373,6 +1389,9 @@ ir_module *elaborate(const ast_file *file, const elab_options *opt, diag_sink *d
   for (int i = 0; i < e.m->nnets && d->nerrors == errors_before; i++)
     if (!e.net_used[i])
       diag_warning(d, e.nets[i]->name.span, "net %s is never called", e.m->nets[i]);
+    else if (train && !net_trained(&e, i))
+      diag_warning(d, e.nets[i]->name.span, "net %s has parameters but no step trains it; "
+                   "name it in a step, e.g. step s(%s, ...)", e.m->nets[i], e.m->nets[i]);
   for (int f = 0; f < e.m->nfuncs; f++) sort_func_inputs(e.m->funcs[f]);
   ir_layout(e.m);
   free_elab(&e);

@@ -29,8 +29,10 @@ bool overrides_add(const_overrides *o, const char *arg, char *err, size_t errn) 
   char *end;
   errno = 0;
   double v = strtod(val, &end);
-  if (end == val || *end || errno == ERANGE || !isfinite(v) || isspace((unsigned char)*val)) {
-    snprintf(err, errn, "-D %s: '%s' is not a finite number", arg, val);
+  /* Decimal only, as the language writes numbers: strtod would also take 0x10. */
+  if (end == val || *end || errno == ERANGE || !isfinite(v) || isspace((unsigned char)*val) ||
+      strpbrk(val, "xXpP")) {
+    snprintf(err, errn, "-D %s: '%s' is not a decimal number such as 0.5 or 2e-4", arg, val);
     return false;
   }
   for (int i = 0; i < o->n; i++)

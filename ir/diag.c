@@ -37,7 +37,19 @@ const char *diag_add_source(diag_sink *d, const char *name, const char *text) {
 
 static void add(diag_sink *d, diag_level level, ir_span span, const char *fmt, va_list ap) {
   if (level == DIAG_NOTE && d->dropping) return;
+  char buf[1024];
+  vsnprintf(buf, sizeof buf, fmt, ap);
   if (level == DIAG_ERROR) {
+    /* The same error at the same place, as a net called several times repeats its
+     * body's mistake: report it once, notes included. */
+    for (int i = 0; i < d->n; i++) {
+      const diag_entry *e = &d->entries[i];
+      if (e->level == DIAG_ERROR && e->span.file == span.file && e->span.line == span.line &&
+          e->span.col == span.col && e->span.end_col == span.end_col && !strcmp(e->msg, buf)) {
+        d->dropping = true;
+        return;
+      }
+    }
     int limit = d->max_errors > 0 ? d->max_errors : 50;
     d->nerrors++;
     d->dropping = d->nerrors > limit;
@@ -49,8 +61,6 @@ static void add(diag_sink *d, diag_level level, ir_span span, const char *fmt, v
     d->cap = d->cap ? d->cap * 2 : 16;
     d->entries = realloc(d->entries, (size_t)d->cap * sizeof *d->entries);
   }
-  char buf[1024];
-  vsnprintf(buf, sizeof buf, fmt, ap);
   d->entries[d->n++] = (diag_entry){level, span, strdup(buf)};
 }
 

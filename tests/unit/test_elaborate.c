@@ -352,7 +352,7 @@ static void test_decl_errors(void) {
   CHECK(!overrides_add(&ov, "w", err, sizeof err));
   CHECK_STR(err, "-D expects name=value, e.g. -D lambda=0.5; got 'w'");
   CHECK(!overrides_add(&ov, "w=1x", err, sizeof err));
-  CHECK_STR(err, "-D w=1x: '1x' is not a finite number");
+  CHECK_STR(err, "-D w=1x: '1x' is not a decimal number such as 0.5 or 2e-4");
   CHECK(!overrides_add(&ov, "9w=1", err, sizeof err));
   CHECK(!overrides_add(&ov, "w=inf", err, sizeof err));
   CHECK(overrides_add(&ov, "lr=0.5", err, sizeof err));
@@ -369,6 +369,46 @@ static void test_decl_errors(void) {
   CHECK(m && m->batch == 16 && m->inputs[0].shape.dim[0] == 16);
   ir_module_free(m);
   diag_free(&d);
+  /* Statements after return; the kind of input named; one error per place even when
+   * a net's body runs for several calls. */
+  const char *after =
+      "model m\ninput x : [2]\nnet N(a) {\n  return mean(dense(a, 1))\n  b = frob(a)\n}\n"
+      "train batch 4 {\n  step s(N) : minimize N(x) with adam(lr=1)\n}\n";
+  expect_with(after, NULL, DIAG_ERROR, "5:3: this comes after 'return' in net N and would never run");
+  const char *code_in_net =
+      "model m\ninput x : [2]\ncode c : categorical(3)\nnet N(a) {\n  return mean(dense(a, 1)) + mean(onehot(c))\n}\n"
+      "train batch 4 {\n  step s(N) : minimize N(x) with adam(lr=1)\n}\n";
+  expect_with(code_in_net, NULL, DIAG_ERROR,
+              "5:42: net N uses the code 'c' without taking it as a parameter");
+  const char *thrice =
+      "model m\ninput x : [1, 4, 4]\nnet N(a) {\n  return mean(dense(a, 2))\n}\n"
+      "train batch 4 {\n  step s(N) : minimize N(x) + N(x) + N(x) with adam(lr=1)\n}\n";
+  diag_sink d3;
+  ir_module *m3 = elab_text(thrice, NULL, &d3);
+  CHECK_MSG(m3 == NULL && d3.nerrors == 1, "%d errors for one mistake in a net called 3 times",
+            d3.nerrors);
+  ir_module_free(m3);
+  diag_free(&d3);
+  /* A net nobody trains; dropout's seed beside a declared input named seed. */
+  const char *frozen =
+      "model m\ninput x : [2]\nnet F(a) {\n  return dense(a, 3)\n}\nnet N(a) {\n  return mean(dense(a, 1))\n}\n"
+      "train batch 4 {\n  step s(N) : minimize N(F(x)) with adam(lr=1)\n}\n";
+  expect_with(frozen, NULL, DIAG_WARNING,
+              "3:5: net F has parameters but no step trains it; name it in a step, e.g. step s(F, ...)");
+  const char *seeded =
+      "model m\ninput seed : [2]\nnet N(a) {\n  return mean(dense(dropout(a, 0.5), 1))\n}\n"
+      "train batch 4 {\n  step s(N) : minimize N(seed) with adam(lr=1)\n}\n";
+  diag_sink ds;
+  ir_module *ms = elab_text(seeded, NULL, &ds);
+  CHECK_MSG(ms != NULL, "an input named seed beside dropout");
+  if (ms) CHECK(ir_find_input(ms, "run_seed") >= 0 && ms->inputs[ir_find_input(ms, "run_seed")].kind == INPUT_SEED);
+  ir_module_free(ms);
+  diag_free(&ds);
+  const_overrides hex = {0};
+  char herr[256];
+  CHECK(!overrides_add(&hex, "w=0x10", herr, sizeof herr));
+  CHECK_STR(herr, "-D w=0x10: '0x10' is not a decimal number such as 0.5 or 2e-4");
+  overrides_free(&hex);
   /* Warnings. */
   const char *unused =
       "model m\ninput x : [2]\nnet N(a) {\n  return mean(dense(a, 1))\n}\nnet M(a) {\n  return a\n}\n"
