@@ -33,7 +33,7 @@ configure() {
 }
 
 main() {
-  local build=build cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  local build=build cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ctest_args=()
   case ${1:-} in
     "") ;;
     --sanitize)
@@ -42,6 +42,10 @@ main() {
       # Leaks fail tests; UB stops the program with a stack trace.
       export ASAN_OPTIONS=detect_leaks=1
       export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+      # Tests labelled slow (whole-model gradient checks: minutes of interpretation)
+      # run in the plain build only; every rule they exercise is also checked under
+      # the sanitizers by smaller tests.
+      ctest_args=(-LE slow)
       ;;
     *) usage ;;
   esac
@@ -53,7 +57,7 @@ main() {
   # The data must come after the build (its converter is built there) and before the
   # tests (some read it). fetch-data.sh exits non-zero with a message if it can't.
   step "fetch data" env MIGC_BUILD_DIR="$build" scripts/fetch-data.sh
-  step "test $build/" ctest --test-dir "$build" --output-on-failure -j2
+  step "test $build/" ctest --test-dir "$build" --output-on-failure -j2 "${ctest_args[@]}"
 }
 
 main "$@"
