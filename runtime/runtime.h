@@ -46,4 +46,60 @@ float rng_uniform(uint64_t seed, uint32_t stream, uint64_t counter, uint64_t i);
 /* The i-th standard normal of (seed, stream, counter), by Box-Muller. */
 float rng_normal(uint64_t seed, uint32_t stream, uint64_t counter, uint64_t i);
 
+/* ---- safetensors.c: checkpoints in the safetensors format -------------------------- */
+
+/* File layout: 8-byte little-endian header length N, N bytes of JSON padded with spaces
+ * ({"__metadata__": {strings}, "NAME": {"dtype", "shape", "data_offsets": [b, e]}}),
+ * then every tensor's raw little-endian bytes, C order, tiling the rest of the file. */
+
+#define ST_MAX_RANK 8
+
+typedef enum { ST_F32, ST_I32 } st_dtype; /* the dtypes migc reads and writes */
+
+typedef struct {
+  const char *name;           /* unique, non-empty, not "__metadata__" */
+  st_dtype dtype;
+  int rank;                   /* 0 (a scalar) .. ST_MAX_RANK */
+  int64_t shape[ST_MAX_RANK]; /* dims >= 0 */
+  const void *data;           /* numel elements of dtype, C order */
+} st_tensor;
+
+typedef struct {
+  const char *key, *value; /* UTF-8 strings; keys unique */
+} st_meta;
+
+/* A file read into memory. Everything it points to belongs to it: st_file_free. */
+typedef struct {
+  st_tensor *tensors; /* n tensors in header order; data 4-byte aligned, inside data_ */
+  int n;
+  st_meta *meta;      /* nmeta __metadata__ entries in header order */
+  int nmeta;
+  char *names_;       /* the tensors' names (owned) */
+  void *data_;        /* the data section (owned) */
+} st_file;
+
+/* numel of t's shape (1 for a scalar). */
+int64_t st_numel(const st_tensor *t);
+/* Writes tensors[0..n) in the order given, contiguous, the header padded to a multiple
+ * of 8 bytes; "__metadata__" only when nmeta > 0. Atomic, as file_write_atomic: on
+ * any failure an existing file at path is left as it was. */
+int safetensors_write(const char *path, const st_tensor *tensors, int n, const st_meta *meta,
+                      int nmeta, char *err, size_t errn);
+/* Reads and validates the whole file: header length within the file and <= 100 MiB,
+ * UTF-8 JSON, known dtypes, shapes, offsets that tile the data section exactly,
+ * metadata strings. Loads F32 and I32; a valid file with another dtype is refused by
+ * name. Errors name the file and the tensor. */
+int safetensors_read(const char *path, st_file *out, char *err, size_t errn);
+/* The tensor or metadata value with that name, or NULL. */
+const st_tensor *st_file_find(const st_file *f, const char *name);
+const char *st_file_meta(const st_file *f, const char *key);
+void st_file_free(st_file *f);
+
+/* Writes parts[0..nparts) one after another to path: to "path.tmp.<pid>" beside it,
+ * fsync, rename over path, fsync the directory. On a failure before the rename (a
+ * full disk, a missing directory) the temporary file is removed and path is untouched.
+ * Shared by the runtime's writers (safetensors, PNG). */
+int file_write_atomic(const char *path, const void *const *parts, const size_t *lens,
+                      int nparts, char *err, size_t errn);
+
 #endif
