@@ -102,4 +102,15 @@ void st_file_free(st_file *f);
 int file_write_atomic(const char *path, const void *const *parts, const size_t *lens,
                       int nparts, char *err, size_t errn);
 
+/* ---- png_grid.c: image grids as PNG (sample sheets, latent traversals) ------------- */
+
+/* images is [n, c, h, w] (c = 1 gray, 3 RGB) with values in [lo, hi], mapped to 0..255
+ * with clamping and rounding (NaN is 0). Image i goes to row i / cols, column i % cols
+ * of a rows x cols grid, n <= rows * cols; cells are pad pixels apart and pad pixels
+ * from the edges. Padding and empty cells are mid gray (128), so cells stand apart
+ * from black backgrounds. The picture is (pad + rows*(h+pad)) x (pad + cols*(w+pad)),
+ * at most 32768 pixels a side. Written atomically (file_write_atomic). */
+int png_write_grid(const char *path, const float *images, int n, int c, int h, int w, int rows,
+                   int cols, float lo, float hi, int pad, char *err, size_t errn);
+
 #endif
