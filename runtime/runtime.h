@@ -113,4 +113,86 @@ int file_write_atomic(const char *path, const void *const *parts, const size_t *
 int png_write_grid(const char *path, const float *images, int n, int c, int h, int w, int rows,
                    int cols, float lo, float hi, int pad, char *err, size_t errn);
 
+/* ---- dataset.c: training data (IDX, gzipped IDX, .npy), shuffled into batches ----- */
+
+/* An IDX file of unsigned bytes: images [n, rows, cols] (magic 0x00000803) or labels
+ * [n] (0x00000801), plain or gzip-compressed (told apart by the gzip magic 1f 8b, not
+ * by the name). Other type codes and ranks are rejected. */
+typedef struct {
+  int rank;       /* 3 for images, 1 for labels */
+  int64_t dim[3]; /* dim[0] items; images: dim[1] rows, dim[2] columns */
+  uint8_t *data;  /* numel bytes, row-major (owned) */
+  int64_t numel;
+} idx_array;
+
+/* The most data bytes an IDX file may hold (decompressed), whatever its header says. */
+#define IDX_MAX_BYTES ((int64_t)1 << 31)
+
+/* Every dimension must be nonzero, their product must not overflow nor pass
+ * IDX_MAX_BYTES, and the data must be exactly that long: a short file, trailing bytes
+ * and a truncated or corrupt gzip stream (read to its end, CRC included) are errors. */
+int idx_read(const char *path, idx_array *out, char *err, size_t errn);
+void idx_free(idx_array *a);
+
+/* What the model's input declaration asks of each sample:
+ *   input x : [1, 32, 32] range [-1, 1] pad 2   is   {3, {1, 32, 32}, -1, 1, 2}
+ * The declared shape includes the padding: 28x28 images with pad 2 fill [1,32,32]. A
+ * flat [D] takes images whose padded [C,H,W] holds D values, in C order. */
+typedef struct {
+  int rank;       /* 3: [C,H,W]; 1: flat [D] */
+  int64_t dim[3]; /* the per-sample shape, padding included */
+  float lo, hi;   /* value range: pixel 0 becomes lo, pixel 255 (float 1.0) becomes hi */
+  int64_t pad;    /* border added to each side of H and W, valued lo (black) */
+} dataset_shape;
+
+typedef struct {
+  int64_t n;                 /* samples */
+  int64_t sample;            /* floats per sample: the product of the model's shape */
+  int64_t channels, rows, cols; /* the stored images' shape, before padding */
+  float *images;             /* [n, sample]: model layout and range (owned) */
+  int32_t *labels;           /* [n], or NULL when the data set has none (owned) */
+  char *images_path;         /* the files read (owned); labels_path NULL when none */
+  char *labels_path;
+  /* dataset_batch's cache: the permutations of two epochs, epoch e in slot e%2 */
+  int64_t *perm[2];
+  int64_t perm_epoch[2];     /* -1: slot empty */
+  uint64_t perm_seed[2];
+} dataset;
+
+/* Opens a data set and converts every image once: value v = pixel/255 (or the float
+ * itself) becomes lo*(1-v) + hi*v, so 0 -> lo and 255 -> hi exactly; then the image is
+ * padded. spec is
+ *   - a known name, resolved under data_dir (NULL: "data"); images and labels both
+ *     required, each the plain file or else NAME.gz:
+ *       mnist         DIR/mnist/train-{images-idx3,labels-idx1}-ubyte
+ *       mnist-test    DIR/mnist/t10k-...      fashion-test  DIR/fashion-mnist/t10k-...
+ *       fashion       DIR/fashion-mnist/train-...
+ *   - a path to an IDX images file; labels, optional, beside it by the standard name:
+ *     *images-idx3-ubyte[.gz] <-> *labels-idx1-ubyte[.gz] (same suffix tried first);
+ *   - a path to a .npy file (told by its magic): uint8 [n,H,W] or [n,C,H,W], or float32
+ *     (also <f8) already in [0,1]; labels, optional, uint8 or int32 [n] non-negative, in
+ *     the file named with "images" replaced by "labels", else X.npy -> X-labels.npy.
+ * Images whose padded shape is not the model's are rejected naming both shapes; a
+ * label count that differs from the image count is an error. On failure ds is left
+ * closed (dataset_close is harmless). */
+int dataset_open(dataset *ds, const char *spec, const char *data_dir,
+                 const dataset_shape *want, char *err, size_t errn);
+void dataset_close(dataset *ds);
+
+/* The permutation of [0, n) for (seed, epoch): Fisher-Yates, for i = n-1 down to 1
+ * swapping i with j = floor(u*(i+1)), u = rng_uniform(seed, RNG_STREAM_SHUFFLE, epoch, i)
+ * (computed exactly in integers). Depends on nothing else. */
+void dataset_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm);
+
+/* The batch of global step `step`: sample k (0 <= k < batch) is global position
+ * p = step*batch + k, taken from epoch p / n at index perm_epoch[p % n]. Batches run
+ * through each epoch's permutation in order and one that crosses an epoch's end
+ * continues in the next epoch's permutation, so any step is computed directly, without
+ * replaying earlier ones: resuming needs only the step number. images_out gets
+ * batch*ds->sample floats, labels_out batch labels (-1 when the data set has none);
+ * either may be NULL. Mutates only the permutation cache in ds. Fails on batch < 1,
+ * step < 0 or positions past INT64_MAX. */
+int dataset_batch(dataset *ds, uint64_t seed, int64_t step, int64_t batch,
+                  float *images_out, int32_t *labels_out, char *err, size_t errn);
+
 #endif
