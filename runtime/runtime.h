@@ -113,6 +113,21 @@ int file_write_atomic(const char *path, const void *const *parts, const size_t *
 int png_write_grid(const char *path, const float *images, int n, int c, int h, int w, int rows,
                    int cols, float lo, float hi, int pad, char *err, size_t errn);
 
+/* ---- hungarian.c: optimal assignment and matched accuracy -------------------------- */
+
+/* assign[row] = column maximising the total of score[row * n + column] over a
+ * one-to-one assignment of an n x n matrix; O(n^3), exact. Returns nonzero (and leaves
+ * assign unspecified) for n < 0, out of memory, or scores whose range exceeds
+ * 2^61 / (n + 1). */
+int hungarian_max(const int64_t *score, int n, int *assign);
+/* The fraction of the count items whose predicted code value, mapped one-to-one to
+ * labels so as to maximise that fraction, equals their label (InfoGAN's unsupervised
+ * accuracy). pred and label values lie in [0, k); mapping (k entries, may be NULL)
+ * receives mapping[code] = label. Returns -1 on a value out of range or out of memory,
+ * 0 when count is 0. */
+double matched_accuracy(const int32_t *pred, const int32_t *label, int64_t count, int k,
+                        int *mapping);
+
 /* ---- dataset.c: training data (IDX, gzipped IDX, .npy), shuffled into batches ----- */
 
 /* An IDX file of unsigned bytes: images [n, rows, cols] (magic 0x00000803) or labels
