@@ -10,6 +10,8 @@
 
 typedef struct {
   const char *file;
+  const char **more; /* check: the files after the first */
+  int nmore;
   const_overrides overrides;
   int64_t batch;
   bool color;
@@ -67,7 +69,20 @@ static int finish(diag_sink *d, cli_options *o, int status) {
   return status;
 }
 
+static int check_one(cli_options *o);
+
+/* Every file given, each with its own diagnostics; fails if any does. */
 static int cmd_check(cli_options *o) {
+  int status = check_one(o);
+  for (int i = 0; i < o->nmore; i++) {
+    o->file = o->more[i];
+    int st = check_one(o);
+    if (st > status) status = st;
+  }
+  return status;
+}
+
+static int check_one(cli_options *o) {
   diag_sink d;
   diag_init(&d);
   ast_file *ast = NULL;
@@ -163,10 +178,10 @@ static int cmd_gradcheck(cli_options *o) {
 
 static const command commands[] = {
     {"check", cmd_check, "parse a model, resolve names and infer every shape",
-     "migc check FILE [-D NAME=VALUE]... [--batch N]",
-     "Reads FILE, reports every error it finds with its file:line:col, the source\n"
-     "line and a caret, and exits 1 if there were any. On success prints a summary\n"
-     "(nets, parameter count, batch size, entry functions) and exits 0.\n"},
+     "migc check FILE... [-D NAME=VALUE]... [--batch N]",
+     "Reads each FILE, reports every error it finds with its file:line:col, the\n"
+     "source line and a caret, and exits 1 if any file had one. For each file without\n"
+     "errors prints a summary (nets, parameter count, batch size, entry functions).\n"},
     {"dump", cmd_dump, "print a stage of compilation",
      "migc dump FILE (--ast | --ir | --grad) [-D NAME=VALUE]... [--batch N]",
      "  --ast           the syntax tree, one node per line with its line:col\n"
@@ -278,6 +293,9 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
       fprintf(stderr, "migc %s: unknown option '%s' (see migc %s --help)\n", c->name, a,
               c->name);
       return 2;
+    } else if (o->file && !strcmp(c->name, "check")) {
+      o->more = realloc(o->more, (size_t)(o->nmore + 1) * sizeof *o->more);
+      o->more[o->nmore++] = a;
     } else if (o->file) {
       fprintf(stderr, "migc %s: one model file at a time ('%s' and '%s')\n", c->name, o->file,
               a);
@@ -319,6 +337,7 @@ int main(int argc, char **argv) {
     int st = parse_options(&commands[i], argc, argv, &o);
     int status = st < 0 ? 0 : st ? st : commands[i].run(&o);
     overrides_free(&o.overrides);
+    free(o.more);
     return status;
   }
   fprintf(stderr, "migc: unknown command '%s'\n\n", argv[1]);

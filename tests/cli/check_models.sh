@@ -13,6 +13,12 @@ for f in "$root"/models/*.mig; do
   else bad "migc check $f (exit $st): $out"; fi
 done
 
+out=$("$migc" check "$root"/models/*.mig 2>&1); st=$?
+[ $st -eq 0 ] && [ "$(grep -c "is well-formed" <<<"$out")" -eq "$(ls "$root"/models/*.mig | wc -l)" ] && ok \
+  || bad "check of every model at once (exit $st): $out"
+out=$("$migc" check "$root/models/infogan_mlp.mig" "$root/tests/diagnostics/seed_mismatch.mig" 2>&1); st=$?
+[ $st -eq 1 ] && grep -q "infogan_mlp.mig: model infogan_mlp is well-formed" <<<"$out" && \
+  grep -q "seed_mismatch.mig:37:17: error" <<<"$out" && ok || bad "a good and a bad file: $st $out"
 out=$("$migc" check "$root/models/infogan_mnist.mig")
 grep -q "4 nets" <<<"$out" && grep -q "entries train_step generate encode" <<<"$out" && ok \
   || bad "summary of infogan_mnist: $out"
