@@ -22,21 +22,6 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-__attribute__((format(printf, 4, 5))) static int ds_fail(char *err, size_t errn,
-                                                         const char *path, const char *fmt,
-                                                         ...) {
-  if (err && errn) {
-    int k = snprintf(err, errn, "%s: ", path);
-    if (k >= 0 && (size_t)k < errn) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + k, errn - (size_t)k, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return 1;
-}
-
 /* A new string: a followed by b. NULL when out of memory. */
 static char *str_cat(const char *a, const char *b) {
   size_t na = strlen(a), nb = strlen(b);
@@ -68,7 +53,7 @@ static int64_t stream_read(idx_stream *s, void *buf, size_t n, char *err, size_t
   if (s->fp) {
     got = fread(buf, 1, n, s->fp);
     if (got < n && ferror(s->fp))
-      return ds_fail(err, errn, s->path, "read error: %s", strerror(errno)), -1;
+      return file_fail(err, errn, s->path, "read error: %s", strerror(errno)), -1;
     return (int64_t)got;
   }
   while (got < n) {
@@ -83,12 +68,12 @@ static int64_t stream_read(idx_stream *s, void *buf, size_t n, char *err, size_t
     int code = Z_OK;
     const char *msg = gzerror(s->gz, &code);
     if (code == Z_BUF_ERROR)
-      return ds_fail(err, errn, s->path, "gzip stream is truncated"), -1;
+      return file_fail(err, errn, s->path, "gzip stream is truncated"), -1;
     if (code != Z_OK) {
       size_t np = strlen(s->path);
       if (msg && strncmp(msg, s->path, np) == 0 && strncmp(msg + np, ": ", 2) == 0)
         msg += np + 2;
-      return ds_fail(err, errn, s->path, "gzip stream is corrupt (zlib: %s)",
+      return file_fail(err, errn, s->path, "gzip stream is corrupt (zlib: %s)",
                      msg ? msg : "unknown error"),
              -1;
     }
@@ -101,13 +86,13 @@ static int stream_open(idx_stream *s, const char *path, char *err, size_t errn) 
   memset(s, 0, sizeof *s);
   s->path = path;
   FILE *fp = fopen(path, "rb");
-  if (!fp) return ds_fail(err, errn, path, "cannot open: %s", strerror(errno));
+  if (!fp) return file_fail(err, errn, path, "cannot open: %s", strerror(errno));
   unsigned char magic[2] = {0, 0};
   size_t m = fread(magic, 1, 2, fp);
   if (m == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
     fclose(fp);
     s->gz = gzopen(path, "rb");
-    if (!s->gz) return ds_fail(err, errn, path, "cannot open: %s", strerror(errno));
+    if (!s->gz) return file_fail(err, errn, path, "cannot open: %s", strerror(errno));
     gzbuffer(s->gz, 1u << 17);
     return 0;
   }
@@ -155,7 +140,7 @@ int idx_read(const char *path, idx_array *out, char *err, size_t errn) {
   int64_t got = stream_read(&s, head, 4, err, errn);
   if (got < 0) goto done;
   if (got < 4) {
-    ds_fail(err, errn, path, "%s ends inside the IDX header (%lld bytes)", where,
+    file_fail(err, errn, path, "%s ends inside the IDX header (%lld bytes)", where,
             (long long)got);
     goto done;
   }
@@ -163,19 +148,19 @@ int idx_read(const char *path, idx_array *out, char *err, size_t errn) {
                    (uint32_t)head[2] << 8 | head[3];
   int type = head[2], rank = head[3];
   if (head[0] != 0 || head[1] != 0 || !idx_type_name(type)) {
-    ds_fail(err, errn, path,
+    file_fail(err, errn, path,
             "not an IDX file (magic 0x%08lx; images are 0x00000803, labels 0x00000801)",
             (unsigned long)magic);
     goto done;
   }
   if (type != 0x08) {
-    ds_fail(err, errn, path,
+    file_fail(err, errn, path,
             "IDX type code 0x%02X (%s) is not supported: only unsigned bytes (0x08)", type,
             idx_type_name(type));
     goto done;
   }
   if (rank != 1 && rank != 3) {
-    ds_fail(err, errn, path,
+    file_fail(err, errn, path,
             "IDX rank %d (magic 0x%08lx) is not supported: images are 0x00000803, labels "
             "0x00000801",
             rank, (unsigned long)magic);
@@ -184,7 +169,7 @@ int idx_read(const char *path, idx_array *out, char *err, size_t errn) {
   got = stream_read(&s, head + 4, 4 * (size_t)rank, err, errn);
   if (got < 0) goto done;
   if (got < 4 * rank) {
-    ds_fail(err, errn, path, "%s ends inside the IDX header (%lld bytes)", where,
+    file_fail(err, errn, path, "%s ends inside the IDX header (%lld bytes)", where,
             (long long)(4 + got));
     goto done;
   }
@@ -200,18 +185,18 @@ int idx_read(const char *path, idx_array *out, char *err, size_t errn) {
   bool overflow = false;
   for (int d = 0; d < rank; d++) {
     if (dim[d] == 0) {
-      ds_fail(err, errn, path, "header says %s: a dimension is zero", what);
+      file_fail(err, errn, path, "header says %s: a dimension is zero", what);
       goto done;
     }
     if (bytes > UINT64_MAX / dim[d]) overflow = true;
     bytes *= dim[d];
   }
   if (overflow) {
-    ds_fail(err, errn, path, "header says %s: the byte count overflows 64 bits", what);
+    file_fail(err, errn, path, "header says %s: the byte count overflows 64 bits", what);
     goto done;
   }
   if (bytes > (uint64_t)IDX_MAX_BYTES) {
-    ds_fail(err, errn, path, "header says %s (%llu bytes), more than the 2 GiB limit", what,
+    file_fail(err, errn, path, "header says %s (%llu bytes), more than the 2 GiB limit", what,
             (unsigned long long)bytes);
     goto done;
   }
@@ -223,7 +208,7 @@ int idx_read(const char *path, idx_array *out, char *err, size_t errn) {
   for (;;) {
     uint8_t *grown = realloc(data, cap);
     if (!grown) {
-      ds_fail(err, errn, path, "out of memory for %zu bytes", cap);
+      file_fail(err, errn, path, "out of memory for %zu bytes", cap);
       goto done;
     }
     data = grown;
@@ -240,7 +225,7 @@ int idx_read(const char *path, idx_array *out, char *err, size_t errn) {
     enum { SCRATCH = 1 << 16 };
     scratch = malloc(SCRATCH);
     if (!scratch) {
-      ds_fail(err, errn, path, "out of memory");
+      file_fail(err, errn, path, "out of memory");
       goto done;
     }
     for (;;) {
@@ -252,11 +237,11 @@ int idx_read(const char *path, idx_array *out, char *err, size_t errn) {
   }
   if ((uint64_t)got != bytes || extra) {
     if (bytes + extra > (uint64_t)IDX_MAX_BYTES)
-      ds_fail(err, errn, path,
+      file_fail(err, errn, path,
               "header says %s (%llu bytes) but %s has more than 2 GiB after the header",
               what, (unsigned long long)bytes, where);
     else
-      ds_fail(err, errn, path, "header says %s (%llu bytes) but %s has %llu after the header",
+      file_fail(err, errn, path, "header says %s (%llu bytes) but %s has %llu after the header",
               what, (unsigned long long)bytes, where,
               (unsigned long long)((uint64_t)got + extra));
     goto done;
@@ -296,16 +281,16 @@ static void shape_str(char *buf, size_t bufn, const int64_t *dim, int n) {
 
 static int check_want(const char *path, const dataset_shape *want, char *err, size_t errn) {
   if (want->rank != 1 && want->rank != 3)
-    return ds_fail(err, errn, path, "the model's input has rank %d; expected [C,H,W] or [D]",
+    return file_fail(err, errn, path, "the model's input has rank %d; expected [C,H,W] or [D]",
                    want->rank);
   for (int d = 0; d < want->rank; d++)
     if (want->dim[d] < 1 || want->dim[d] > INT32_MAX)
-      return ds_fail(err, errn, path, "the model's input has dimension %lld",
+      return file_fail(err, errn, path, "the model's input has dimension %lld",
                      (long long)want->dim[d]);
   if (want->pad < 0 || want->pad > INT32_MAX / 4)
-    return ds_fail(err, errn, path, "the model's input has pad %lld", (long long)want->pad);
+    return file_fail(err, errn, path, "the model's input has pad %lld", (long long)want->pad);
   if (!isfinite(want->lo) || !isfinite(want->hi) || !(want->lo < want->hi))
-    return ds_fail(err, errn, path, "the model's input range [%g, %g] is not an interval",
+    return file_fail(err, errn, path, "the model's input range [%g, %g] is not an interval",
                    (double)want->lo, (double)want->hi);
   return 0;
 }
@@ -336,17 +321,17 @@ static int convert_images(dataset *ds, const char *path, int64_t n, int64_t c, i
       snprintf(desc, sizeof desc, "%s (%lld values)", a, (long long)numel);
     else
       snprintf(desc, sizeof desc, "%s", a);
-    return ds_fail(err, errn, path,
+    return file_fail(err, errn, path,
                    "images are %s, the model's input is %s; declare pad or a matching shape",
                    desc, m);
   }
   if ((uint64_t)n > (uint64_t)(SIZE_MAX / sizeof(float)) / (uint64_t)numel)
-    return ds_fail(err, errn, path, "%lld images of %lld values do not fit in memory",
+    return file_fail(err, errn, path, "%lld images of %lld values do not fit in memory",
                    (long long)n, (long long)numel);
   size_t total = (size_t)n * (size_t)numel;
   float *img = malloc(total * sizeof(float));
   if (!img)
-    return ds_fail(err, errn, path, "out of memory for %zu bytes", total * sizeof(float));
+    return file_fail(err, errn, path, "out of memory for %zu bytes", total * sizeof(float));
 
   /* v in [0,1] becomes lo*(1-v) + hi*v, in double: 0 gives lo and 1 gives hi exactly. */
   double lo = want->lo, hi = want->hi;
@@ -393,14 +378,14 @@ static int convert_images(dataset *ds, const char *path, int64_t n, int64_t c, i
 static int take_labels(dataset *ds, const char *path, int64_t count, const uint8_t *u8,
                        const int32_t *i32, char *err, size_t errn) {
   if (count != ds->n)
-    return ds_fail(err, errn, path, "%lld labels but %s has %lld images", (long long)count,
+    return file_fail(err, errn, path, "%lld labels but %s has %lld images", (long long)count,
                    ds->images_path, (long long)ds->n);
   for (int64_t i = 0; i32 && i < count; i++)
     if (i32[i] < 0)
-      return ds_fail(err, errn, path, "label %lld is %ld; labels must not be negative",
+      return file_fail(err, errn, path, "label %lld is %ld; labels must not be negative",
                      (long long)i, (long)i32[i]);
   ds->labels = malloc((size_t)count * sizeof(int32_t));
-  if (!ds->labels) return ds_fail(err, errn, path, "out of memory");
+  if (!ds->labels) return file_fail(err, errn, path, "out of memory");
   for (int64_t i = 0; i < count; i++) ds->labels[i] = u8 ? u8[i] : i32[i];
   return 0;
 }
@@ -409,7 +394,7 @@ static int take_labels(dataset *ds, const char *path, int64_t count, const uint8
 static int load_idx_labels(dataset *ds, const char *path, char *err, size_t errn) {
   idx_array a;
   if (idx_read(path, &a, err, errn)) return 1;
-  int rc = a.rank != 1 ? ds_fail(err, errn, path, "is an images file (magic 0x00000803), "
+  int rc = a.rank != 1 ? file_fail(err, errn, path, "is an images file (magic 0x00000803), "
                                                   "expected labels (0x00000801)")
                        : take_labels(ds, path, a.dim[0], a.data, NULL, err, errn);
   idx_free(&a);
@@ -420,7 +405,7 @@ static int load_idx(dataset *ds, const char *path, const dataset_shape *want, ch
                     size_t errn) {
   idx_array a;
   if (idx_read(path, &a, err, errn)) return 1;
-  int rc = a.rank != 3 ? ds_fail(err, errn, path, "is a labels file (magic 0x00000801), "
+  int rc = a.rank != 3 ? file_fail(err, errn, path, "is a labels file (magic 0x00000801), "
                                                   "expected images (0x00000803)")
                        : convert_images(ds, path, a.dim[0], 1, a.dim[1], a.dim[2], a.data,
                                         NULL, want, err, errn);
@@ -436,7 +421,7 @@ static int load_npy_labels(dataset *ds, const char *path, char *err, size_t errn
   if ((a.dtype != NPY_U8 && a.dtype != NPY_I32) || a.rank != 1) {
     char s[128];
     shape_str(s, sizeof s, a.dim, a.rank);
-    rc = ds_fail(err, errn, path, "labels must be uint8 or int32 [n], got %s %s",
+    rc = file_fail(err, errn, path, "labels must be uint8 or int32 [n], got %s %s",
                  a.dtype == NPY_F32 ? "float32" : a.dtype == NPY_U8 ? "uint8" : "int32", s);
   } else {
     rc = take_labels(ds, path, a.dim[0], a.dtype == NPY_U8 ? a.data : NULL,
@@ -454,16 +439,16 @@ static int load_npy(dataset *ds, const char *path, const dataset_shape *want, ch
   char s[128];
   shape_str(s, sizeof s, a.dim, a.rank);
   if (a.dtype != NPY_U8 && a.dtype != NPY_F32) {
-    ds_fail(err, errn, path, "images must be uint8 or float32, got int32 %s", s);
+    file_fail(err, errn, path, "images must be uint8 or float32, got int32 %s", s);
     goto done;
   }
   if (a.rank != 3 && a.rank != 4) {
-    ds_fail(err, errn, path, "images must be [n,H,W] or [n,C,H,W], got %s", s);
+    file_fail(err, errn, path, "images must be [n,H,W] or [n,C,H,W], got %s", s);
     goto done;
   }
   for (int d = 0; d < a.rank; d++)
     if (a.dim[d] == 0 || a.dim[d] > UINT32_MAX) {
-      ds_fail(err, errn, path, "images are %s: %s", s,
+      file_fail(err, errn, path, "images are %s: %s", s,
               a.dim[d] ? "a dimension is too large" : "a dimension is zero");
       goto done;
     }
@@ -473,7 +458,7 @@ static int load_npy(dataset *ds, const char *path, const dataset_shape *want, ch
     const float *f = a.data;
     for (int64_t i = 0; i < a.numel; i++)
       if (!(f[i] >= 0.0f && f[i] <= 1.0f)) {
-        ds_fail(err, errn, path, "value %g (image %lld) is outside [0,1]; float32 images "
+        file_fail(err, errn, path, "value %g (image %lld) is outside [0,1]; float32 images "
                                  "must be scaled to [0,1]",
                 (double)f[i], (long long)(i / (a.numel / n)));
         goto done;
@@ -577,7 +562,7 @@ int dataset_open(dataset *ds, const char *spec, const char *data_dir,
     /* DIR/SET/PREFIX-images-idx3-ubyte[.gz] and its labels, both required */
     size_t n = strlen(data_dir) + strlen(known_sets[known].dir) + 64;
     char *base = malloc(n);
-    if (!base) return ds_fail(err, errn, spec, "out of memory");
+    if (!base) return file_fail(err, errn, spec, "out of memory");
     snprintf(base, n, "%s/%s/%s-images-idx3-ubyte", data_dir, known_sets[known].dir,
              known_sets[known].prefix);
     ds->images_path = plain_or_gz(base);
@@ -586,11 +571,11 @@ int dataset_open(dataset *ds, const char *spec, const char *data_dir,
     ds->labels_path = plain_or_gz(base);
     free(base);
     if (!ds->images_path || !ds->labels_path) {
-      ds_fail(err, errn, spec, "out of memory");
+      file_fail(err, errn, spec, "out of memory");
       goto done;
     }
     if (!file_exists(ds->images_path)) {
-      ds_fail(err, errn, ds->images_path,
+      file_fail(err, errn, ds->images_path,
               "not found (nor with .gz): the '%s' data set; scripts/fetch-data.sh fetches it",
               spec);
       goto done;
@@ -600,13 +585,13 @@ int dataset_open(dataset *ds, const char *spec, const char *data_dir,
       goto done;
   } else {
     ds->images_path = strdup(spec);
-    if (!ds->images_path) return ds_fail(err, errn, spec, "out of memory");
+    if (!ds->images_path) return file_fail(err, errn, spec, "out of memory");
     FILE *fp = fopen(spec, "rb");
     if (!fp) {
       if (errno == ENOENT && !strchr(spec, '/'))
-        ds_fail(err, errn, spec, "no such file, nor a known data set (" KNOWN_NAMES ")");
+        file_fail(err, errn, spec, "no such file, nor a known data set (" KNOWN_NAMES ")");
       else
-        ds_fail(err, errn, spec, "cannot open: %s", strerror(errno));
+        file_fail(err, errn, spec, "cannot open: %s", strerror(errno));
       goto done;
     }
     fclose(fp);
@@ -622,7 +607,7 @@ int dataset_open(dataset *ds, const char *spec, const char *data_dir,
   for (int s = 0; s < 2; s++) {
     ds->perm[s] = malloc((size_t)ds->n * sizeof(int64_t));
     if (!ds->perm[s]) {
-      ds_fail(err, errn, ds->images_path, "out of memory");
+      file_fail(err, errn, ds->images_path, "out of memory");
       goto done;
     }
   }
@@ -672,11 +657,11 @@ static const int64_t *epoch_perm(dataset *ds, uint64_t seed, int64_t epoch) {
 int dataset_batch(dataset *ds, uint64_t seed, int64_t step, int64_t batch,
                   float *images_out, int32_t *labels_out, char *err, size_t errn) {
   const char *path = ds->images_path ? ds->images_path : "dataset";
-  if (ds->n < 1 || !ds->images) return ds_fail(err, errn, path, "the data set is not open");
-  if (batch < 1) return ds_fail(err, errn, path, "batch size %lld", (long long)batch);
-  if (step < 0) return ds_fail(err, errn, path, "negative step %lld", (long long)step);
+  if (ds->n < 1 || !ds->images) return file_fail(err, errn, path, "the data set is not open");
+  if (batch < 1) return file_fail(err, errn, path, "batch size %lld", (long long)batch);
+  if (step < 0) return file_fail(err, errn, path, "negative step %lld", (long long)step);
   if (step > (INT64_MAX - (batch - 1)) / batch)
-    return ds_fail(err, errn, path, "step %lld of batch %lld is past the last sample index",
+    return file_fail(err, errn, path, "step %lld of batch %lld is past the last sample index",
                    (long long)step, (long long)batch);
   int64_t first = step * batch;
   size_t bytes = (size_t)ds->sample * sizeof(float);

@@ -24,21 +24,6 @@
 
 #define NPY_MAX_RANK 8
 
-__attribute__((format(printf, 4, 5))) static int npy_fail(char *err, size_t errn,
-                                                          const char *path, const char *fmt,
-                                                          ...) {
-  if (err && errn) {
-    int k = snprintf(err, errn, "%s: ", path);
-    if (k >= 0 && (size_t)k < errn) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + k, errn - (size_t)k, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return 1;
-}
-
 /* ---- header dict parsing ---------------------------------------------------------- */
 
 /* A cursor over the header text h[0..n). */
@@ -140,12 +125,12 @@ static int read_file(const char *path, unsigned char **buf, size_t *len, char *e
   *buf = NULL;
   *len = 0;
   FILE *fp = fopen(path, "rb");
-  if (!fp) return npy_fail(err, errn, path, "cannot open: %s", strerror(errno));
+  if (!fp) return file_fail(err, errn, path, "cannot open: %s", strerror(errno));
   size_t cap = 1 << 16, n = 0;
   unsigned char *b = malloc(cap);
   if (!b) {
     fclose(fp);
-    return npy_fail(err, errn, path, "out of memory");
+    return file_fail(err, errn, path, "out of memory");
   }
   for (;;) {
     if (n == cap) {
@@ -153,7 +138,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len, char *e
       if (!nb) {
         free(b);
         fclose(fp);
-        return npy_fail(err, errn, path, "out of memory");
+        return file_fail(err, errn, path, "out of memory");
       }
       b = nb;
       cap *= 2;
@@ -166,7 +151,7 @@ static int read_file(const char *path, unsigned char **buf, size_t *len, char *e
   fclose(fp);
   if (bad) {
     free(b);
-    return npy_fail(err, errn, path, "read error");
+    return file_fail(err, errn, path, "read error");
   }
   *buf = b;
   *len = n;
@@ -182,24 +167,24 @@ int npy_read(const char *path, npy_array *out, char *err, size_t errn) {
 
   /* preamble: magic (6), version (2), header length (2 or 4) */
   if (len < 8 || memcmp(buf, "\x93NUMPY", 6) != 0) {
-    npy_fail(err, errn, path, "not a .npy file (bad magic)");
+    file_fail(err, errn, path, "not a .npy file (bad magic)");
     goto done;
   }
   int major = buf[6], minor = buf[7];
   if ((major != 1 && major != 2) || minor != 0) {
-    npy_fail(err, errn, path, "unsupported .npy version %d.%d", major, minor);
+    file_fail(err, errn, path, "unsupported .npy version %d.%d", major, minor);
     goto done;
   }
   size_t pre = major == 1 ? 10 : 12;
   if (len < pre) {
-    npy_fail(err, errn, path, "file ends inside the preamble");
+    file_fail(err, errn, path, "file ends inside the preamble");
     goto done;
   }
   uint64_t hlen = major == 1 ? (uint64_t)buf[8] | (uint64_t)buf[9] << 8
                              : (uint64_t)buf[8] | (uint64_t)buf[9] << 8 |
                                    (uint64_t)buf[10] << 16 | (uint64_t)buf[11] << 24;
   if (hlen > len - pre) {
-    npy_fail(err, errn, path, "header is %llu bytes but only %llu follow the preamble",
+    file_fail(err, errn, path, "header is %llu bytes but only %llu follow the preamble",
              (unsigned long long)hlen, (unsigned long long)(len - pre));
     goto done;
   }
@@ -207,13 +192,13 @@ int npy_read(const char *path, npy_array *out, char *err, size_t errn) {
   for (size_t j = 0; j < hlen; j++) {
     unsigned char ch = (unsigned char)h[j];
     if ((ch < 0x20 && ch != '\n' && ch != '\t' && ch != '\r') || ch > 126) {
-      npy_fail(err, errn, path, "header is not ASCII text");
+      file_fail(err, errn, path, "header is not ASCII text");
       goto done;
     }
   }
   /* the dict ends at the header's last '\n'; what follows it up to hlen is not allowed */
   if (hlen == 0 || h[hlen - 1] != '\n') {
-    npy_fail(err, errn, path, "header does not end with a newline");
+    file_fail(err, errn, path, "header does not end with a newline");
     goto done;
   }
 
@@ -223,18 +208,18 @@ int npy_read(const char *path, npy_array *out, char *err, size_t errn) {
   int rank = 0;
   int64_t dim[NPY_MAX_RANK] = {0};
   if (!accept(&c, '{')) {
-    npy_fail(err, errn, path, "header is not a dict");
+    file_fail(err, errn, path, "header is not a dict");
     goto done;
   }
   while (!accept(&c, '}')) {
     char key[32];
     if (!parse_string(&c, key, sizeof key) || !accept(&c, ':')) {
-      npy_fail(err, errn, path, "header dict is malformed");
+      file_fail(err, errn, path, "header dict is malformed");
       goto done;
     }
     if (strcmp(key, "descr") == 0) {
       if (!parse_string(&c, descr, sizeof descr)) {
-        npy_fail(err, errn, path, "descr is not a simple dtype string");
+        file_fail(err, errn, path, "descr is not a simple dtype string");
         goto done;
       }
       have_descr = true;
@@ -244,24 +229,24 @@ int npy_read(const char *path, npy_array *out, char *err, size_t errn) {
       } else if (parse_word(&c, "True")) {
         fortran = true;
       } else {
-        npy_fail(err, errn, path, "fortran_order is neither True nor False");
+        file_fail(err, errn, path, "fortran_order is neither True nor False");
         goto done;
       }
       have_fortran = true;
     } else if (strcmp(key, "shape") == 0) {
       const char *why = NULL;
       if (!parse_shape(&c, &rank, dim, &why)) {
-        npy_fail(err, errn, path, "%s", why);
+        file_fail(err, errn, path, "%s", why);
         goto done;
       }
       have_shape = true;
     } else {
-      npy_fail(err, errn, path, "unknown header key '%s'", key);
+      file_fail(err, errn, path, "unknown header key '%s'", key);
       goto done;
     }
     if (!accept(&c, ',')) {
       if (!accept(&c, '}')) {
-        npy_fail(err, errn, path, "header dict is malformed");
+        file_fail(err, errn, path, "header dict is malformed");
         goto done;
       }
       break;
@@ -269,16 +254,16 @@ int npy_read(const char *path, npy_array *out, char *err, size_t errn) {
   }
   skip_space(&c);
   if (c.pos != c.n) {
-    npy_fail(err, errn, path, "unexpected text after the header dict");
+    file_fail(err, errn, path, "unexpected text after the header dict");
     goto done;
   }
   if (!have_descr || !have_fortran || !have_shape) {
-    npy_fail(err, errn, path, "header lacks '%s'",
+    file_fail(err, errn, path, "header lacks '%s'",
              !have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
     goto done;
   }
   if (fortran) {
-    npy_fail(err, errn, path, "fortran_order True is not supported (save C-order arrays)");
+    file_fail(err, errn, path, "fortran_order True is not supported (save C-order arrays)");
     goto done;
   }
 
@@ -295,7 +280,7 @@ int npy_read(const char *path, npy_array *out, char *err, size_t errn) {
   } else if (strcmp(descr, "<i4") == 0) {
     dt = NPY_I32, itemsize = 4;
   } else {
-    npy_fail(err, errn, path, "unsupported dtype '%s' (expected <f4, <f8, |u1 or <i4)",
+    file_fail(err, errn, path, "unsupported dtype '%s' (expected <f4, <f8, |u1 or <i4)",
              descr);
     goto done;
   }
@@ -304,19 +289,19 @@ int npy_read(const char *path, npy_array *out, char *err, size_t errn) {
   int64_t numel = 1;
   for (int d = 0; d < rank; d++) {
     if (dim[d] != 0 && numel > INT64_MAX / dim[d]) {
-      npy_fail(err, errn, path, "shape is too large");
+      file_fail(err, errn, path, "shape is too large");
       goto done;
     }
     numel *= dim[d];
   }
   if ((uint64_t)numel > (uint64_t)INT64_MAX / itemsize) {
-    npy_fail(err, errn, path, "shape is too large");
+    file_fail(err, errn, path, "shape is too large");
     goto done;
   }
   uint64_t want = (uint64_t)numel * itemsize;
   uint64_t have = (uint64_t)(len - pre - hlen);
   if (have != want) {
-    npy_fail(err, errn, path, "data is %llu bytes, header says %llu", (unsigned long long)have,
+    file_fail(err, errn, path, "data is %llu bytes, header says %llu", (unsigned long long)have,
              (unsigned long long)want);
     goto done;
   }
@@ -324,7 +309,7 @@ int npy_read(const char *path, npy_array *out, char *err, size_t errn) {
   size_t outsize = (size_t)numel * (from_f64 ? 4 : itemsize);
   void *data = malloc(outsize ? outsize : 1);
   if (!data) {
-    npy_fail(err, errn, path, "out of memory for %llu bytes", (unsigned long long)outsize);
+    file_fail(err, errn, path, "out of memory for %llu bytes", (unsigned long long)outsize);
     goto done;
   }
   const unsigned char *src = buf + pre + hlen;
@@ -358,19 +343,19 @@ int npy_write(const char *path, const npy_array *a, char *err, size_t errn) {
   case NPY_F32: descr = "<f4", itemsize = 4; break;
   case NPY_U8: descr = "|u1", itemsize = 1; break;
   case NPY_I32: descr = "<i4", itemsize = 4; break;
-  default: return npy_fail(err, errn, path, "cannot write dtype %d", (int)a->dtype);
+  default: return file_fail(err, errn, path, "cannot write dtype %d", (int)a->dtype);
   }
   if (a->rank < 0 || a->rank > NPY_MAX_RANK)
-    return npy_fail(err, errn, path, "cannot write rank %d", a->rank);
+    return file_fail(err, errn, path, "cannot write rank %d", a->rank);
   int64_t numel = 1;
   for (int d = 0; d < a->rank; d++) {
-    if (a->dim[d] < 0) return npy_fail(err, errn, path, "negative dimension");
+    if (a->dim[d] < 0) return file_fail(err, errn, path, "negative dimension");
     numel *= a->dim[d];
   }
   if (numel != a->numel)
-    return npy_fail(err, errn, path, "numel %lld does not match the shape (%lld)",
+    return file_fail(err, errn, path, "numel %lld does not match the shape (%lld)",
                     (long long)a->numel, (long long)numel);
-  if (numel > 0 && !a->data) return npy_fail(err, errn, path, "no data");
+  if (numel > 0 && !a->data) return file_fail(err, errn, path, "no data");
 
   /* header: the dict, padded with spaces so that the data starts 64-byte aligned */
   char dict[512];
@@ -384,7 +369,7 @@ int npy_write(const char *path, const npy_array *a, char *err, size_t errn) {
   size_t padded = (total + 63) / 64 * 64;
   size_t hlen = padded - 10;
   char *hdr = malloc(padded);
-  if (!hdr) return npy_fail(err, errn, path, "out of memory");
+  if (!hdr) return file_fail(err, errn, path, "out of memory");
   memcpy(hdr, "\x93NUMPY\x01\x00", 8);
   hdr[8] = (char)(hlen & 0xff);
   hdr[9] = (char)(hlen >> 8);
@@ -392,42 +377,10 @@ int npy_write(const char *path, const npy_array *a, char *err, size_t errn) {
   memset(hdr + 10 + k, ' ', padded - 10 - (size_t)k - 1);
   hdr[padded - 1] = '\n';
 
-  /* temporary file beside the target, so the rename stays on one file system */
-  size_t tn = strlen(path) + 32;
-  char *tmp = malloc(tn);
-  if (!tmp) {
-    free(hdr);
-    return npy_fail(err, errn, path, "out of memory");
-  }
-  snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-  int rc = 1;
-  FILE *fp = fopen(tmp, "wb");
-  if (!fp) {
-    npy_fail(err, errn, path, "cannot create %s: %s", tmp, strerror(errno));
-    goto done;
-  }
   size_t bytes = (size_t)numel * itemsize;
-  bool ok = fwrite(hdr, 1, padded, fp) == padded &&
-            (bytes == 0 || fwrite(a->data, 1, bytes, fp) == bytes) && fflush(fp) == 0 &&
-            fsync(fileno(fp)) == 0;
-  int saved = errno;
-  if (fclose(fp) != 0 && ok) {
-    ok = false;
-    saved = errno;
-  }
-  if (!ok) {
-    npy_fail(err, errn, path, "write failed: %s", strerror(saved));
-    unlink(tmp);
-    goto done;
-  }
-  if (rename(tmp, path) != 0) {
-    npy_fail(err, errn, path, "cannot rename %s into place: %s", tmp, strerror(errno));
-    unlink(tmp);
-    goto done;
-  }
-  rc = 0;
-done:
-  free(tmp);
+  const void *parts[2] = {hdr, a->data};
+  size_t lens[2] = {padded, bytes};
+  int rc = file_write_atomic(path, parts, lens, 2, err, errn);
   free(hdr);
   return rc;
 }

@@ -17,21 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 4, 5))) static int png_fail(char *err, size_t errn,
-                                                          const char *path, const char *fmt,
-                                                          ...) {
-  if (err && errn) {
-    int k = snprintf(err, errn, "%s: ", path);
-    if (k >= 0 && (size_t)k < errn) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + k, errn - (size_t)k, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return 1;
-}
-
 /* v in [lo, hi] to 0..255: clamped, rounded to nearest (halves up); NaN is 0. */
 static unsigned char to_byte(float v, float lo, float scale) {
   float x = (v - lo) * scale;
@@ -67,27 +52,27 @@ static void sink_append(void *ctx, void *data, int size) {
 
 int png_write_grid(const char *path, const float *images, int n, int c, int h, int w, int rows,
                    int cols, float lo, float hi, int pad, char *err, size_t errn) {
-  if (c != 1 && c != 3) return png_fail(err, errn, path, "%d channels (expected 1 or 3)", c);
+  if (c != 1 && c != 3) return file_fail(err, errn, path, "%d channels (expected 1 or 3)", c);
   if (n < 0 || h < 1 || w < 1 || rows < 1 || cols < 1 || pad < 0)
-    return png_fail(err, errn, path, "bad grid: n %d, image %dx%d, %d rows x %d cols, pad %d",
+    return file_fail(err, errn, path, "bad grid: n %d, image %dx%d, %d rows x %d cols, pad %d",
                     n, h, w, rows, cols, pad);
   if ((int64_t)rows * cols < n)
-    return png_fail(err, errn, path, "%d images do not fit %d rows x %d cols", n, rows, cols);
+    return file_fail(err, errn, path, "%d images do not fit %d rows x %d cols", n, rows, cols);
   if (!(lo < hi) || !isfinite(hi - lo))
-    return png_fail(err, errn, path, "value range [%g, %g] is empty or not finite",
+    return file_fail(err, errn, path, "value range [%g, %g] is empty or not finite",
                     (double)lo, (double)hi);
-  if (n > 0 && !images) return png_fail(err, errn, path, "no image data");
+  if (n > 0 && !images) return file_fail(err, errn, path, "no image data");
   /* stb and PNG take int sizes; keep the whole picture well inside them */
   int64_t gh = (int64_t)pad + (int64_t)rows * (h + (int64_t)pad);
   int64_t gw = (int64_t)pad + (int64_t)cols * (w + (int64_t)pad);
   if (gh > 1 << 15 || gw > 1 << 15)
-    return png_fail(err, errn, path,
+    return file_fail(err, errn, path,
                     "grid picture %lldx%lld (width x height) is over 32768 pixels a side",
                     (long long)gw, (long long)gh);
 
   size_t stride = (size_t)gw * (size_t)c;
   unsigned char *pix = malloc(stride * (size_t)gh);
-  if (!pix) return png_fail(err, errn, path, "out of memory");
+  if (!pix) return file_fail(err, errn, path, "out of memory");
   memset(pix, 128, stride * (size_t)gh);
   float scale = 255.0f / (hi - lo);
   for (int i = 0; i < n; i++) {
@@ -107,7 +92,7 @@ int png_write_grid(const char *path, const float *images, int n, int c, int h, i
   free(pix);
   int rc;
   if (!ok || sink.oom) {
-    rc = png_fail(err, errn, path, "PNG encoding failed%s", sink.oom ? ": out of memory" : "");
+    rc = file_fail(err, errn, path, "PNG encoding failed%s", sink.oom ? ": out of memory" : "");
   } else {
     const void *parts[1] = {sink.buf};
     size_t lens[1] = {sink.len};

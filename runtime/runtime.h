@@ -12,6 +12,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ---- files.c: naming the file in errors, writing files atomically ----------------- */
+
+/* Writes "PATH: message" to err (when err is not NULL) and returns 1, the runtime's
+ * failure status, so a reader can `return file_fail(err, errn, path, "...", ...)`. */
+int file_fail(char *err, size_t errn, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Writes parts[0..nparts) one after another to path: to "path.tmp.<pid>" beside it,
+ * fsync, rename over path, fsync the directory. On a failure before the rename (a
+ * full disk, a missing directory) the temporary file is removed and path is untouched.
+ * Every runtime writer (npy, safetensors, PNG) goes through it. */
+int file_write_atomic(const char *path, const void *const *parts, const size_t *lens,
+                      int nparts, char *err, size_t errn);
+
 /* ---- npy.c: NumPy .npy files (version 1.0/2.0 headers, C order) ------------------- */
 
 typedef enum { NPY_F32, NPY_U8, NPY_I32 } npy_dtype;
@@ -95,12 +108,6 @@ const st_tensor *st_file_find(const st_file *f, const char *name);
 const char *st_file_meta(const st_file *f, const char *key);
 void st_file_free(st_file *f);
 
-/* Writes parts[0..nparts) one after another to path: to "path.tmp.<pid>" beside it,
- * fsync, rename over path, fsync the directory. On a failure before the rename (a
- * full disk, a missing directory) the temporary file is removed and path is untouched.
- * Shared by the runtime's writers (safetensors, PNG). */
-int file_write_atomic(const char *path, const void *const *parts, const size_t *lens,
-                      int nparts, char *err, size_t errn);
 
 /* ---- png_grid.c: image grids as PNG (sample sheets, latent traversals) ------------- */
 

@@ -1,5 +1,4 @@
-/* safetensors.c: checkpoints in the safetensors format, and the atomic file write that
- * every runtime writer shares.
+/* safetensors.c: checkpoints in the safetensors format.
  *
  * Format (huggingface/safetensors, docs "Format"): an unsigned 64-bit little-endian
  * header length N; N bytes of UTF-8 JSON, padded at the end with spaces,
@@ -32,108 +31,6 @@
 #define ST_HEADER_MAX (100u << 20) /* the reference implementation's limit: 100 MiB */
 #define ST_EXACT_MAX 9007199254740992.0 /* 2^53: JSON numbers above it are not exact */
 
-__attribute__((format(printf, 4, 5))) static int st_fail(char *err, size_t errn,
-                                                         const char *path, const char *fmt,
-                                                         ...) {
-  if (err && errn) {
-    int k = snprintf(err, errn, "%s: ", path);
-    if (k >= 0 && (size_t)k < errn) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + k, errn - (size_t)k, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return 1;
-}
-
-/* ---- atomic writes ---------------------------------------------------------------- */
-
-/* write(2) until all n bytes are out; false with errno set otherwise. */
-static bool write_all(int fd, const void *buf, size_t n) {
-  const unsigned char *p = buf;
-  while (n > 0) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (k == 0) { /* no progress and no error: treat as a full device */
-      errno = ENOSPC;
-      return false;
-    }
-    p += k;
-    n -= (size_t)k;
-  }
-  return true;
-}
-
-/* fsync of the directory holding path, so that the rename itself is durable. File
- * systems that cannot sync a directory answer EINVAL; that is not a failure. */
-static int sync_parent_dir(const char *path, char *err, size_t errn) {
-  const char *slash = strrchr(path, '/');
-  char *dir;
-  if (!slash) {
-    dir = strdup(".");
-  } else if (slash == path) {
-    dir = strdup("/");
-  } else {
-    dir = strndup(path, (size_t)(slash - path));
-  }
-  if (!dir) return st_fail(err, errn, path, "out of memory");
-  int rc = 0;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    rc = st_fail(err, errn, path, "renamed into place, but cannot open directory %s: %s",
-                 dir, strerror(errno));
-  } else {
-    if (fsync(fd) != 0 && errno != EINVAL)
-      rc = st_fail(err, errn, path, "renamed into place, but syncing directory %s failed: %s",
-                   dir, strerror(errno));
-    close(fd);
-  }
-  free(dir);
-  return rc;
-}
-
-int file_write_atomic(const char *path, const void *const *parts, const size_t *lens,
-                      int nparts, char *err, size_t errn) {
-  size_t tn = strlen(path) + 32;
-  char *tmp = malloc(tn);
-  if (!tmp) return st_fail(err, errn, path, "out of memory");
-  snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-
-  int rc = 1;
-  /* the temporary file sits beside the target, so the rename stays on one file system */
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    st_fail(err, errn, path, "cannot create %s: %s", tmp, strerror(errno));
-    goto done;
-  }
-  bool ok = true;
-  for (int j = 0; j < nparts && ok; j++)
-    if (lens[j] > 0) ok = write_all(fd, parts[j], lens[j]);
-  if (ok) ok = fsync(fd) == 0;
-  int saved = errno;
-  if (close(fd) != 0 && ok) {
-    ok = false;
-    saved = errno;
-  }
-  if (!ok) {
-    st_fail(err, errn, path, "cannot write %s: %s", tmp, strerror(saved));
-    unlink(tmp);
-    goto done;
-  }
-  if (rename(tmp, path) != 0) {
-    st_fail(err, errn, path, "cannot rename %s into place: %s", tmp, strerror(errno));
-    unlink(tmp);
-    goto done;
-  }
-  rc = sync_parent_dir(path, err, errn);
-done:
-  free(tmp);
-  return rc;
-}
 
 /* ---- dtypes ----------------------------------------------------------------------- */
 
@@ -211,7 +108,7 @@ static cJSON *json_int_array(const int64_t *v, int n) {
 int safetensors_write(const char *path, const st_tensor *tensors, int n, const st_meta *meta,
                       int nmeta, char *err, size_t errn) {
   if (n < 0 || nmeta < 0 || (n > 0 && !tensors) || (nmeta > 0 && !meta))
-    return st_fail(err, errn, path, "bad arguments (%d tensors, %d metadata entries)", n,
+    return file_fail(err, errn, path, "bad arguments (%d tensors, %d metadata entries)", n,
                    nmeta);
 
   /* check every tensor and lay the data out in the order given */
@@ -223,23 +120,23 @@ int safetensors_write(const char *path, const st_tensor *tensors, int n, const s
   char *json = NULL, *header = NULL;
   int rc = 1;
   if (!begin || !names || !parts || !lens) {
-    st_fail(err, errn, path, "out of memory");
+    file_fail(err, errn, path, "out of memory");
     goto done;
   }
   int64_t offset = 0;
   for (int j = 0; j < n; j++) {
     const st_tensor *t = &tensors[j];
     if (!t->name || !t->name[0] || strcmp(t->name, "__metadata__") == 0) {
-      st_fail(err, errn, path, "tensor %d: name '%s' is not allowed", j,
+      file_fail(err, errn, path, "tensor %d: name '%s' is not allowed", j,
               t->name ? t->name : "(null)");
       goto done;
     }
     if (t->dtype != ST_F32 && t->dtype != ST_I32) {
-      st_fail(err, errn, path, "tensor '%s': cannot write dtype %d", t->name, (int)t->dtype);
+      file_fail(err, errn, path, "tensor '%s': cannot write dtype %d", t->name, (int)t->dtype);
       goto done;
     }
     if (t->rank < 0 || t->rank > ST_MAX_RANK) {
-      st_fail(err, errn, path, "tensor '%s': rank %d is not in 0..%d", t->name, t->rank,
+      file_fail(err, errn, path, "tensor '%s': rank %d is not in 0..%d", t->name, t->rank,
               ST_MAX_RANK);
       goto done;
     }
@@ -247,22 +144,22 @@ int safetensors_write(const char *path, const st_tensor *tensors, int n, const s
     int64_t bytes = 4;
     for (int d = 0; d < t->rank; d++) {
       if (t->shape[d] < 0) {
-        st_fail(err, errn, path, "tensor '%s': dimension %d is negative (%" PRId64 ")",
+        file_fail(err, errn, path, "tensor '%s': dimension %d is negative (%" PRId64 ")",
                 t->name, d, t->shape[d]);
         goto done;
       }
       if (t->shape[d] > 0 && bytes > (int64_t)ST_EXACT_MAX / t->shape[d]) {
-        st_fail(err, errn, path, "tensor '%s': shape is too large", t->name);
+        file_fail(err, errn, path, "tensor '%s': shape is too large", t->name);
         goto done;
       }
       bytes *= t->shape[d];
     }
     if (bytes > 0 && !t->data) {
-      st_fail(err, errn, path, "tensor '%s': no data", t->name);
+      file_fail(err, errn, path, "tensor '%s': no data", t->name);
       goto done;
     }
     if (offset > (int64_t)ST_EXACT_MAX - bytes) {
-      st_fail(err, errn, path, "the tensors together are too large");
+      file_fail(err, errn, path, "the tensors together are too large");
       goto done;
     }
     begin[j] = offset;
@@ -274,19 +171,19 @@ int safetensors_write(const char *path, const st_tensor *tensors, int n, const s
   begin[n] = offset;
   const char *dup = first_duplicate(names, n);
   if (dup) {
-    st_fail(err, errn, path, "tensor name '%s' is given twice", dup);
+    file_fail(err, errn, path, "tensor name '%s' is given twice", dup);
     goto done;
   }
   for (int j = 0; j < nmeta; j++) {
     if (!meta[j].key || !meta[j].value) {
-      st_fail(err, errn, path, "metadata entry %d has no key or no value", j);
+      file_fail(err, errn, path, "metadata entry %d has no key or no value", j);
       goto done;
     }
     names[j] = meta[j].key;
   }
   dup = first_duplicate(names, nmeta);
   if (dup) {
-    st_fail(err, errn, path, "metadata key '%s' is given twice", dup);
+    file_fail(err, errn, path, "metadata key '%s' is given twice", dup);
     goto done;
   }
 
@@ -319,7 +216,7 @@ int safetensors_write(const char *path, const st_tensor *tensors, int n, const s
   }
   json = ok ? cJSON_PrintUnformatted(root) : NULL;
   if (!json) {
-    st_fail(err, errn, path, "out of memory building the header");
+    file_fail(err, errn, path, "out of memory building the header");
     goto done;
   }
 
@@ -327,7 +224,7 @@ int safetensors_write(const char *path, const st_tensor *tensors, int n, const s
   size_t jlen = strlen(json), hlen = (jlen + 7) / 8 * 8;
   header = malloc(8 + hlen);
   if (!header) {
-    st_fail(err, errn, path, "out of memory");
+    file_fail(err, errn, path, "out of memory");
     goto done;
   }
   for (int b = 0; b < 8; b++) header[b] = (char)((uint64_t)hlen >> (8 * b) & 0xff);
@@ -410,49 +307,49 @@ static int parse_tensor(const char *path, const char *name, const cJSON *e, int6
                         st_tensor *t, st_span *span, const char **unsupported, char *err,
                         size_t errn) {
   if (!cJSON_IsObject(e))
-    return st_fail(err, errn, path, "tensor '%s': entry is not a JSON object", name);
+    return file_fail(err, errn, path, "tensor '%s': entry is not a JSON object", name);
   const cJSON *dtype = NULL, *shape = NULL, *offs = NULL;
   for (const cJSON *f = e->child; f; f = f->next) {
     const cJSON **slot = strcmp(f->string, "dtype") == 0          ? &dtype
                          : strcmp(f->string, "shape") == 0        ? &shape
                          : strcmp(f->string, "data_offsets") == 0 ? &offs
                                                                   : NULL;
-    if (!slot) return st_fail(err, errn, path, "tensor '%s': unknown key '%s'", name, f->string);
+    if (!slot) return file_fail(err, errn, path, "tensor '%s': unknown key '%s'", name, f->string);
     if (*slot)
-      return st_fail(err, errn, path, "tensor '%s': key '%s' appears twice", name, f->string);
+      return file_fail(err, errn, path, "tensor '%s': key '%s' appears twice", name, f->string);
     *slot = f;
   }
   if (!dtype || !shape || !offs)
-    return st_fail(err, errn, path, "tensor '%s': no '%s'", name,
+    return file_fail(err, errn, path, "tensor '%s': no '%s'", name,
                    !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
 
   /* dtype */
   if (!cJSON_IsString(dtype))
-    return st_fail(err, errn, path, "tensor '%s': dtype is not a string", name);
+    return file_fail(err, errn, path, "tensor '%s': dtype is not a string", name);
   int kind = -1;
   for (size_t j = 0; j < sizeof st_dtypes / sizeof st_dtypes[0]; j++)
     if (strcmp(dtype->valuestring, st_dtypes[j].name) == 0) kind = (int)j;
   if (kind < 0)
-    return st_fail(err, errn, path, "tensor '%s': unknown dtype '%s'", name,
+    return file_fail(err, errn, path, "tensor '%s': unknown dtype '%s'", name,
                    dtype->valuestring);
   int bits = st_dtypes[kind].bits;
 
   /* shape: non-negative whole numbers, at most 8 of them, product not overflowing */
   if (!cJSON_IsArray(shape))
-    return st_fail(err, errn, path, "tensor '%s': shape is not an array", name);
+    return file_fail(err, errn, path, "tensor '%s': shape is not an array", name);
   int rank = cJSON_GetArraySize(shape);
   if (rank > ST_MAX_RANK)
-    return st_fail(err, errn, path, "tensor '%s': shape has %d dimensions (at most %d)", name,
+    return file_fail(err, errn, path, "tensor '%s': shape has %d dimensions (at most %d)", name,
                    rank, ST_MAX_RANK);
   t->rank = rank;
   uint64_t numel = 1;
   int d = 0;
   for (const cJSON *x = shape->child; x; x = x->next, d++) {
     if (!json_count(x, &t->shape[d]))
-      return st_fail(err, errn, path,
+      return file_fail(err, errn, path,
                      "tensor '%s': shape dimension %d is not a non-negative integer", name, d);
     if (t->shape[d] > 0 && numel > (uint64_t)INT64_MAX / 8 / (uint64_t)t->shape[d])
-      return st_fail(err, errn, path, "tensor '%s': shape is too large", name);
+      return file_fail(err, errn, path, "tensor '%s': shape is too large", name);
     numel *= (uint64_t)t->shape[d];
   }
 
@@ -460,27 +357,27 @@ static int parse_tensor(const char *path, const char *name, const cJSON *e, int6
   int64_t b, en;
   if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 || !json_count(offs->child, &b) ||
       !json_count(offs->child->next, &en))
-    return st_fail(err, errn, path,
+    return file_fail(err, errn, path,
                    "tensor '%s': data_offsets is not a pair of non-negative integers", name);
   if (b > en)
-    return st_fail(err, errn, path, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
+    return file_fail(err, errn, path, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
                    "] end before they begin", name, b, en);
   if (en > data_len)
-    return st_fail(err, errn, path, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
+    return file_fail(err, errn, path, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
                    "] run past the end of the data section (%" PRId64 " bytes)",
                    name, b, en, data_len);
   char sbuf[8 * 24 + 8];
   if ((numel * (uint64_t)bits) % 8 != 0)
-    return st_fail(err, errn, path, "tensor '%s': shape %s of %s is not a whole number of bytes",
+    return file_fail(err, errn, path, "tensor '%s': shape %s of %s is not a whole number of bytes",
                    name, shape_text(t->shape, rank, sbuf, sizeof sbuf), dtype->valuestring);
   uint64_t want = numel * (uint64_t)bits / 8, have = (uint64_t)(en - b);
   if (have != want) {
     if (have * 8 % (uint64_t)bits == 0)
-      return st_fail(err, errn, path, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
+      return file_fail(err, errn, path, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
                      "] hold %" PRIu64 " values but its shape %s needs %" PRIu64,
                      name, b, en, have * 8 / (uint64_t)bits,
                      shape_text(t->shape, rank, sbuf, sizeof sbuf), numel);
-    return st_fail(err, errn, path, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
+    return file_fail(err, errn, path, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
                    "] hold %" PRIu64 " bytes, not a whole number of %s values; its shape %s"
                    " needs %" PRIu64 " bytes",
                    name, b, en, have, dtype->valuestring,
@@ -499,23 +396,23 @@ static int parse_tensor(const char *path, const char *name, const cJSON *e, int6
 /* __metadata__: an object of strings (or null). */
 static int parse_meta(const char *path, const cJSON *m, st_file *out, char *err, size_t errn) {
   if (cJSON_IsNull(m)) return 0;
-  if (!cJSON_IsObject(m)) return st_fail(err, errn, path, "__metadata__ is not a JSON object");
+  if (!cJSON_IsObject(m)) return file_fail(err, errn, path, "__metadata__ is not a JSON object");
   int n = cJSON_GetArraySize(m);
   out->meta = calloc((size_t)n + 1, sizeof *out->meta);
-  if (!out->meta) return st_fail(err, errn, path, "out of memory");
+  if (!out->meta) return file_fail(err, errn, path, "out of memory");
   for (const cJSON *x = m->child; x; x = x->next) {
     if (!cJSON_IsString(x))
-      return st_fail(err, errn, path, "metadata '%s' is not a string", x->string);
+      return file_fail(err, errn, path, "metadata '%s' is not a string", x->string);
     st_meta *e = &out->meta[out->nmeta++];
     e->key = strdup(x->string);
     e->value = strdup(x->valuestring);
-    if (!e->key || !e->value) return st_fail(err, errn, path, "out of memory");
+    if (!e->key || !e->value) return file_fail(err, errn, path, "out of memory");
   }
   const char **keys = malloc(((size_t)n + 1) * sizeof *keys);
-  if (!keys) return st_fail(err, errn, path, "out of memory");
+  if (!keys) return file_fail(err, errn, path, "out of memory");
   for (int j = 0; j < n; j++) keys[j] = out->meta[j].key;
   const char *dup = first_duplicate(keys, n);
-  int rc = dup ? st_fail(err, errn, path, "metadata key '%s' appears twice", dup) : 0;
+  int rc = dup ? file_fail(err, errn, path, "metadata key '%s' appears twice", dup) : 0;
   free(keys);
   return rc;
 }
@@ -528,7 +425,7 @@ static bool read_exact(FILE *fp, void *buf, size_t n) {
 int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
   memset(out, 0, sizeof *out);
   FILE *fp = fopen(path, "rb");
-  if (!fp) return st_fail(err, errn, path, "cannot open: %s", strerror(errno));
+  if (!fp) return file_fail(err, errn, path, "cannot open: %s", strerror(errno));
   char *hdr = NULL;
   cJSON *root = NULL;
   st_span *spans = NULL;
@@ -537,68 +434,68 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
 
   struct stat sb;
   if (fstat(fileno(fp), &sb) != 0) {
-    st_fail(err, errn, path, "cannot stat: %s", strerror(errno));
+    file_fail(err, errn, path, "cannot stat: %s", strerror(errno));
     goto done;
   }
   if (!S_ISREG(sb.st_mode)) {
-    st_fail(err, errn, path, "not a regular file");
+    file_fail(err, errn, path, "not a regular file");
     goto done;
   }
   int64_t size = (int64_t)sb.st_size;
   unsigned char lenbuf[8];
   if (size < 8 || !read_exact(fp, lenbuf, 8)) {
-    st_fail(err, errn, path, "file is %" PRId64 " bytes, too short for the 8-byte header length",
+    file_fail(err, errn, path, "file is %" PRId64 " bytes, too short for the 8-byte header length",
             size);
     goto done;
   }
   uint64_t hlen = 0;
   for (int b = 7; b >= 0; b--) hlen = hlen << 8 | lenbuf[b];
   if (hlen > (uint64_t)(size - 8)) {
-    st_fail(err, errn, path, "header length %" PRIu64 " runs past the end of the file (%" PRId64
+    file_fail(err, errn, path, "header length %" PRIu64 " runs past the end of the file (%" PRId64
             " bytes follow it)", hlen, size - 8);
     goto done;
   }
   if (hlen > ST_HEADER_MAX) {
-    st_fail(err, errn, path, "header length %" PRIu64 " is over the 100 MiB limit", hlen);
+    file_fail(err, errn, path, "header length %" PRIu64 " is over the 100 MiB limit", hlen);
     goto done;
   }
   if (hlen < 2) {
-    st_fail(err, errn, path, "header is %" PRIu64 " bytes, too short for a JSON object", hlen);
+    file_fail(err, errn, path, "header is %" PRIu64 " bytes, too short for a JSON object", hlen);
     goto done;
   }
   hdr = malloc(hlen + 1);
   if (!hdr) {
-    st_fail(err, errn, path, "out of memory for a %" PRIu64 "-byte header", hlen);
+    file_fail(err, errn, path, "out of memory for a %" PRIu64 "-byte header", hlen);
     goto done;
   }
   if (!read_exact(fp, hdr, hlen)) {
-    st_fail(err, errn, path, "file ends inside the header");
+    file_fail(err, errn, path, "file ends inside the header");
     goto done;
   }
   hdr[hlen] = '\0';
   size_t good = utf8_valid_prefix((const unsigned char *)hdr, hlen);
   if (good != hlen) {
-    st_fail(err, errn, path, "header is not valid UTF-8 (at byte %zu)", good);
+    file_fail(err, errn, path, "header is not valid UTF-8 (at byte %zu)", good);
     goto done;
   }
   if (hdr[0] != '{') {
-    st_fail(err, errn, path, "header does not start with '{'");
+    file_fail(err, errn, path, "header does not start with '{'");
     goto done;
   }
   const char *end = NULL;
   root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, false);
   if (!root) {
-    st_fail(err, errn, path, "header is not valid JSON (near byte %td)", end ? end - hdr : 0);
+    file_fail(err, errn, path, "header is not valid JSON (near byte %td)", end ? end - hdr : 0);
     goto done;
   }
   for (const char *p = end; p < hdr + hlen; p++) {
     if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-      st_fail(err, errn, path, "header has text after the JSON object (at byte %td)", p - hdr);
+      file_fail(err, errn, path, "header has text after the JSON object (at byte %td)", p - hdr);
       goto done;
     }
   }
   if (!cJSON_IsObject(root)) {
-    st_fail(err, errn, path, "header is not a JSON object");
+    file_fail(err, errn, path, "header is not a JSON object");
     goto done;
   }
 
@@ -609,7 +506,7 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
   spans = calloc((size_t)count + 1, sizeof *spans);
   names = calloc((size_t)count + 1, sizeof *names);
   if (!out->tensors || !spans || !names) {
-    st_fail(err, errn, path, "out of memory");
+    file_fail(err, errn, path, "out of memory");
     goto done;
   }
   const char *unsupported = NULL, *unsupported_name = NULL;
@@ -617,7 +514,7 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
   for (const cJSON *e = root->child; e; e = e->next) {
     if (strcmp(e->string, "__metadata__") == 0) {
       if (seen_meta) {
-        st_fail(err, errn, path, "__metadata__ appears twice");
+        file_fail(err, errn, path, "__metadata__ appears twice");
         goto done;
       }
       seen_meta = true;
@@ -636,7 +533,7 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
   }
   const char *dup = first_duplicate(names, out->n);
   if (dup) {
-    st_fail(err, errn, path, "tensor '%s' appears twice in the header", dup);
+    file_fail(err, errn, path, "tensor '%s' appears twice in the header", dup);
     goto done;
   }
 
@@ -649,12 +546,12 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
     const st_span *s = &spans[j];
     const char *name = names[s->index];
     if (s->begin < at) {
-      st_fail(err, errn, path, "tensors '%s' [%" PRId64 ", %" PRId64 "] and '%s' [%" PRId64
+      file_fail(err, errn, path, "tensors '%s' [%" PRId64 ", %" PRId64 "] and '%s' [%" PRId64
               ", %" PRId64 "] overlap", prev, prev_begin, at, name, s->begin, s->end);
       goto done;
     }
     if (s->begin > at) {
-      st_fail(err, errn, path, "bytes [%" PRId64 ", %" PRId64 "] of the data section %s%s%s"
+      file_fail(err, errn, path, "bytes [%" PRId64 ", %" PRId64 "] of the data section %s%s%s"
               "belong to no tensor", at, s->begin, prev ? "after tensor '" : "",
               prev ? prev : "", prev ? "' " : "");
       goto done;
@@ -664,13 +561,13 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
     at = s->end;
   }
   if (at != data_len) {
-    st_fail(err, errn, path, "bytes [%" PRId64 ", %" PRId64 "] of the data section %s%s%s"
+    file_fail(err, errn, path, "bytes [%" PRId64 ", %" PRId64 "] of the data section %s%s%s"
             "belong to no tensor", at, data_len, prev ? "after tensor '" : "",
             prev ? prev : "", prev ? "' " : "");
     goto done;
   }
   if (unsupported) {
-    st_fail(err, errn, path, "tensor '%s': dtype %s is not supported (migc loads F32 and I32)",
+    file_fail(err, errn, path, "tensor '%s': dtype %s is not supported (migc loads F32 and I32)",
             unsupported_name, unsupported);
     goto done;
   }
@@ -678,11 +575,11 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
   /* everything checks out against the file size: now read the data section */
   out->data_ = malloc(data_len ? (size_t)data_len : 1);
   if (!out->data_) {
-    st_fail(err, errn, path, "out of memory for %" PRId64 " bytes of data", data_len);
+    file_fail(err, errn, path, "out of memory for %" PRId64 " bytes of data", data_len);
     goto done;
   }
   if (!read_exact(fp, out->data_, (size_t)data_len)) {
-    st_fail(err, errn, path, "file ends inside the data section (was it truncated meanwhile?)");
+    file_fail(err, errn, path, "file ends inside the data section (was it truncated meanwhile?)");
     goto done;
   }
   /* names next to each other in one block, so the st_file owns one allocation for them */
@@ -690,7 +587,7 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
   for (int j = 0; j < out->n; j++) name_bytes += strlen(names[j]) + 1;
   out->names_ = malloc(name_bytes ? name_bytes : 1);
   if (!out->names_) {
-    st_fail(err, errn, path, "out of memory");
+    file_fail(err, errn, path, "out of memory");
     goto done;
   }
   char *np = out->names_;
