@@ -22,6 +22,8 @@ typedef struct {
   int elements;      /* gradcheck --elements */
   double tol;        /* gradcheck --tol */
   double h;          /* gradcheck --h */
+  pass_options passes; /* dump --grad: --no-PASS, --[no-]verify-each */
+  const char *disabled[8];
 } cli_options;
 
 typedef struct {
@@ -117,20 +119,7 @@ static int cmd_dump(cli_options *o) {
   }
   ir_module *m = load_model(o, &d, &ast);
   int status = m ? 0 : 1;
-  if (m && o->dump_grad) {
-    char err[512];
-    diag_sink vd;
-    diag_init(&vd);
-    if (pass_lower_steps(m, err, sizeof err)) {
-      fprintf(stderr, "migc dump: %s\n", err);
-      status = 1;
-    } else if (!ir_verify(m, &vd)) {
-      fputs("migc: internal error: the differentiated IR does not verify:\n", stderr);
-      diag_print(&vd, stderr, false);
-      status = 1;
-    }
-    diag_free(&vd);
-  }
+  if (m && o->dump_grad && passes_run(m, &o->passes, &d)) status = 1;
   if (m && !status) ir_print_module(m, stdout);
   ir_module_free(m);
   if (ast) ast_free(ast);
@@ -190,7 +179,11 @@ static const command commands[] = {
      "                  with shapes, grouped into the blocks of each step\n"
      "  --grad          the IR of the whole training step: each step's forward,\n"
      "                  its gradients (reverse-mode autodiff) and its optimizer\n"
-     "                  update, with the optimizer state it adds\n"},
+     "                  update, with the optimizer state it adds, after the passes:\n"
+     "                    autodiff  differentiate every step, lower its update\n"
+     "                    dce       remove nodes that reach no output or store\n"
+     "  --no-PASS       skip a pass (e.g. --no-dce)\n"
+     "  --no-verify-each  do not verify the IR after every pass (on by default)\n"},
     {"gradcheck", cmd_gradcheck, "check every gradient against finite differences",
      "migc gradcheck FILE [--step NAME] [--seed N] [--elements K] [--tol T] [--h H] [--batch N]",
      "Differentiates each step's loss with respect to the parameters of the nets it\n"
@@ -283,6 +276,12 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
           return fprintf(stderr, "migc gradcheck: %s needs a number in (0, 1]\n", a), 2;
         *(!strcmp(a, "--tol") ? &o->tol : &o->h) = x;
       }
+    } else if (!strcmp(c->name, "dump") && (!strcmp(a, "--verify-each") ||
+                                             !strcmp(a, "--no-verify-each"))) {
+      o->passes.verify_each = a[2] == 'v';
+    } else if (!strcmp(c->name, "dump") && !strncmp(a, "--no-", 5) && pass_find(a + 5)) {
+      if (o->passes.ndisabled < 8) o->disabled[o->passes.ndisabled++] = a + 5;
+      o->passes.disabled = o->disabled;
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--grad")) {
       o->dump_grad = true;
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--ast")) {
@@ -333,7 +332,8 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < NCOMMANDS; i++) {
     if (strcmp(argv[1], commands[i].name)) continue;
-    cli_options o = {.seed = 1, .elements = 2, .tol = 1e-3, .h = 1e-6};
+    cli_options o = {.seed = 1, .elements = 2, .tol = 1e-3, .h = 1e-6,
+                     .passes = {.verify_each = true}};
     int st = parse_options(&commands[i], argc, argv, &o);
     int status = st < 0 ? 0 : st ? st : commands[i].run(&o);
     overrides_free(&o.overrides);

@@ -36,6 +36,29 @@ void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads);
  * with a message. */
 int pass_lower_steps(ir_module *m, char *err, size_t errn);
 
+/* ---- pipeline.c: the passes in order, each verified ------------------------------------- */
+
+typedef struct {
+  const char *name; /* as in --no-NAME */
+  const char *doc;  /* one line for --help */
+  int (*run)(ir_module *m, char *err, size_t errn);
+} pass_info;
+
+extern const pass_info passes[];
+extern const int npasses;
+
+typedef struct {
+  bool verify_each;      /* ir_verify after every pass (the default) */
+  const char **disabled; /* names of passes to skip (--no-NAME) */
+  int ndisabled;
+} pass_options;
+
+/* Runs every enabled pass in order; with verify_each, the IR must verify after each,
+ * and a failure names the pass that broke it. Returns 0, or -1 with the first error
+ * (a pass's own, or the verifier's) in d. */
+int passes_run(ir_module *m, const pass_options *o, diag_sink *d);
+const pass_info *pass_find(const char *name);
+
 /* ---- gradcheck.c: analytic gradients against finite differences ------------------- */
 
 typedef struct {

@@ -24,5 +24,12 @@ out=$("$migc" dump --grad "$root/models/infogan_mnist.mig")
 grep -q "^  @disc.t .*step" <<<"$out" && grep -q "^  @G.dense0.weight@gen.v " <<<"$out" && ok \
   || bad "infogan_mnist: step counters and moments"
 grep -q "conv_grad_w" <<<"$out" && grep -q "batchnorm_grad" <<<"$out" && ok || bad "adjoint ops"
+# The pipeline: dce removes nodes (fewer lines), --no-dce keeps them; a pass can be
+# named only if it exists.
+n_dce=$("$migc" dump --grad "$root/models/infogan_mlp.mig" | wc -l)
+n_all=$("$migc" dump --grad --no-dce "$root/models/infogan_mlp.mig" | wc -l)
+[ "$n_dce" -gt 0 ] && [ "$n_all" -ge "$n_dce" ] && ok || bad "--no-dce: $n_all lines vs $n_dce"
+"$migc" dump --grad --no-autodiff "$root/models/infogan_mlp.mig" | grep -q "(lowered)" && bad "--no-autodiff still lowers" || ok
+"$migc" dump --grad --no-frobnicate "$root/models/infogan_mlp.mig" >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--no-frobnicate is a usage error"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
