@@ -1,0 +1,164 @@
+/* cg_internal.h: what the lowering files share. A cg_ctx is the state of lowering one
+ * IR function into one LLVM function; lower_*.c hold one family of ops each and
+ * lower_table.c maps every ir_op to its lowering. LLVM 14 has typed pointers, so node
+ * values are kept as i8* and cast where used (cg_fptr, cg_iptr, cg_dptr). */
+#ifndef MIGC_CG_INTERNAL_H
+#define MIGC_CG_INTERNAL_H
+
+#include "codegen/codegen.h"
+
+#include <llvm-c/Core.h>
+
+typedef struct cg_ctx {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  LLVMTypeRef f32, f64, i1, i8, i32, i64, void_t;
+  LLVMTypeRef pf32, pf64, pi8, pi32; /* pointers to them */
+  LLVMValueRef fn;                   /* the function being built */
+  LLVMBasicBlockRef entry;           /* holds the allocas */
+  LLVMBasicBlockRef err_bb;          /* returns 1 (range errors) */
+  LLVMValueRef state, inputs, outputs, scratch; /* the arguments */
+  const ir_module *m;
+  const ir_func *f;
+  LLVMValueRef *val;    /* per node: i8* to its value */
+  LLVMValueRef extra;   /* in a kernel: i8* to the node's extra scratch (or null) */
+  LLVMValueRef numel;   /* in a flat kernel: i64 element count (a parameter) */
+  int64_t *extra_off;   /* per node: byte offset of its extra scratch in `scratch` */
+  char *err;
+  size_t errn;
+} cg_ctx;
+
+/* Lowers node n: in[j] are the operands' values (i8*), out is n's buffer (i8*; NULL
+ * for ops that alias, which then set c->val[id] themselves). Returns 0 or nonzero
+ * with c->err set. */
+typedef int (*cg_lower_fn)(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
+                           LLVMValueRef out);
+/* Extra scratch bytes a node needs beyond its value (im2col columns, double sums). */
+typedef int64_t (*cg_extra_fn)(const ir_func *f, const ir_node *n);
+
+typedef enum {
+  CG_BUF,   /* own buffer of shape_numel * 4 bytes in scratch */
+  CG_ALIAS, /* no buffer: the lowering sets c->val[id] (input, reshape, store) */
+} cg_storage;
+
+typedef struct {
+  cg_lower_fn lower;
+  cg_extra_fn extra; /* NULL: none */
+  cg_storage storage;
+} cg_lowering;
+
+extern const cg_lowering cg_lowerings[IR_OP_COUNT];
+
+int cg_fail(cg_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The element count of n's value: the kernel's count parameter when the kernel is
+ * shared by every size (flat elementwise ops), else the constant. */
+LLVMValueRef cg_numel(cg_ctx *c, const ir_node *n);
+/* Whether n's lowering depends on its shape only through the element count (so one
+ * kernel serves all sizes): same-shape unary, binary without broadcasting, adjoints. */
+bool cg_flat(const ir_func *f, const ir_node *n);
+
+/* ---- builder.c: constants, pointers, loops, calls ---- */
+LLVMValueRef cg_i64(cg_ctx *c, int64_t v);
+LLVMValueRef cg_i32c(cg_ctx *c, int32_t v);
+LLVMValueRef cg_f32c(cg_ctx *c, double v);
+LLVMValueRef cg_f64c(cg_ctx *c, double v);
+LLVMValueRef cg_fptr(cg_ctx *c, LLVMValueRef p); /* i8* -> float* */
+LLVMValueRef cg_iptr(cg_ctx *c, LLVMValueRef p); /* i8* -> i32* */
+LLVMValueRef cg_dptr(cg_ctx *c, LLVMValueRef p); /* i8* -> double* */
+LLVMValueRef cg_scratch_at(cg_ctx *c, int64_t byte_off); /* i8* into scratch */
+/* Typed element access: p is a typed pointer, idx an i64. */
+LLVMValueRef cg_ld(cg_ctx *c, LLVMTypeRef t, LLVMValueRef p, LLVMValueRef idx);
+void cg_st(cg_ctx *c, LLVMValueRef p, LLVMValueRef idx, LLVMValueRef v);
+LLVMValueRef cg_gep(cg_ctx *c, LLVMTypeRef t, LLVMValueRef p, LLVMValueRef idx);
+LLVMValueRef cg_ext(cg_ctx *c, LLVMValueRef f32v);   /* f32 -> f64 */
+LLVMValueRef cg_trunc(cg_ctx *c, LLVMValueRef f64v); /* f64 -> f32 */
+/* A double in an entry-block alloca (promoted to a register by mem2reg). */
+LLVMValueRef cg_var_f64(cg_ctx *c, double init);
+
+/* for (iv = 0; iv < n; iv++): begin leaves the builder in the body. */
+typedef struct {
+  LLVMBasicBlockRef head, exit;
+  LLVMValueRef iv;
+} cg_loop;
+void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef n);
+void cg_loop_end(cg_ctx *c, cg_loop *l);
+/* A nest over dims[0..rank); idx[d] are the induction variables (outermost first). */
+typedef struct {
+  int rank;
+  cg_loop l[IR_MAX_RANK + 2];
+  LLVMValueRef idx[IR_MAX_RANK + 2];
+} cg_nest;
+void cg_nest_begin(cg_ctx *c, cg_nest *nest, int rank, const int64_t *dims);
+void cg_nest_end(cg_ctx *c, cg_nest *nest);
+/* sum_d idx[d] * stride[d] as i64 (constant strides; zero strides skipped). */
+LLVMValueRef cg_linear(cg_ctx *c, int rank, const LLVMValueRef *idx, const int64_t *stride);
+/* Element strides of shape s seen from o under broadcasting (0 where s repeats). */
+void cg_broadcast_strides(ir_shape s, ir_shape o, int64_t st[IR_MAX_RANK]);
+void cg_contig_strides(ir_shape s, int64_t st[IR_MAX_RANK]);
+/* Calls a double (double) libm function by name (exp, log, log1p, tanh, sqrt). */
+LLVMValueRef cg_call_d(cg_ctx *c, const char *name, LLVMValueRef x);
+/* Declares (once) and returns an external function. */
+LLVMValueRef cg_extern(cg_ctx *c, const char *name, LLVMTypeRef fty);
+/* Copies count 4-byte elements src[so..] to dst[do..] (i8* bases, element offsets). */
+void cg_copy4(cg_ctx *c, LLVMValueRef dst, LLVMValueRef doff, LLVMValueRef src,
+              LLVMValueRef soff, LLVMValueRef count);
+void cg_zero4(cg_ctx *c, LLVMValueRef dst, int64_t count);
+/* if (!cond) return 1 from the function. */
+void cg_check(cg_ctx *c, LLVMValueRef cond);
+
+/* ---- the lowerings (lower_*.c), one family per file ---- */
+#define CG_LOWER(name)                                                                 \
+  int cg_lower_##name(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,     \
+                      LLVMValueRef out)
+CG_LOWER(input);
+CG_LOWER(const);
+CG_LOWER(load);
+CG_LOWER(store);
+CG_LOWER(reshape);
+CG_LOWER(unary);
+CG_LOWER(binary);
+CG_LOWER(relu_grads);
+CG_LOWER(expand);
+CG_LOWER(matmul);
+CG_LOWER(conv); /* conv, deconv, conv_grad_x, conv_grad_w */
+CG_LOWER(batchnorm);      /* batchnorm, batchnorm_infer */
+CG_LOWER(batchnorm_grad); /* batchnorm_grad, batchnorm_grad_gamma */
+CG_LOWER(concat);
+CG_LOWER(slice);
+CG_LOWER(unslice);
+CG_LOWER(reduce); /* sum, mean, var */
+CG_LOWER(onehot);
+CG_LOWER(dropout);
+CG_LOWER(bce_logits);
+CG_LOWER(cross_entropy); /* softmax_ce, info_categorical */
+CG_LOWER(gaussian_nll);
+CG_LOWER(softmax);
+int64_t cg_extra_conv(const ir_func *f, const ir_node *n);
+int64_t cg_extra_reduce(const ir_func *f, const ir_node *n);
+/* lower_gemm.c: C[M,N] = op(A) op(B) + beta*C through cblas_sgemm (row-major). */
+void cg_sgemm(cg_ctx *c, bool ta, bool tb, int64_t M, int64_t N, int64_t K, LLVMValueRef a,
+              int64_t lda, LLVMValueRef b, int64_t ldb, LLVMValueRef beta, LLVMValueRef cc,
+              int64_t ldc);
+/* cblas_sgemm's signature (row-major only), summing in double in k order and rounding
+ * once: bound in place of OpenBLAS under cg_options.reference_gemm. */
+void cg_reference_sgemm(int order, int ta, int tb, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, float beta,
+                        float *C, int ldc);
+
+/* ---- jit.c ---- */
+typedef struct cg_jit cg_jit;
+/* Takes ownership of mod (and its thread-safe context tsc, passed as void* to keep
+ * Orc headers out of here). Optimises at level, keeps IR text when asked. */
+cg_jit *cg_jit_create(LLVMModuleRef mod, void *tsc, int level, bool reference_gemm,
+                      char **ir_before,
+                      char **ir_after, char **cpu, char **features, double *opt_ms,
+                      double *jit_ms, char *err, size_t errn);
+void *cg_jit_lookup(cg_jit *j, const char *name, char *err, size_t errn);
+void cg_jit_free(cg_jit *j);
+/* Creates the thread-safe context whose LLVMContextRef modules are built in. */
+void *cg_jit_new_context(LLVMContextRef *ctx);
+void cg_jit_dispose_context(void *tsc);
+
+#endif

@@ -1,0 +1,441 @@
+/* codegen.c: cg_compile. Builds one LLVM module holding one function per IR function
+ * (named "migc_<func>"), lowering nodes in ir_schedule order with the lowering table,
+ * then hands the module to jit.c.
+ *
+ * Scratch layout (naive, until memory planning): every node with its own buffer gets
+ * shape_numel * 4 bytes at a 64-byte aligned offset, followed by the extra scratch its
+ * lowering asks for (im2col columns, double accumulators). Inputs alias the caller's
+ * buffers, reshapes and stores alias their operand; loads copy from the state (a
+ * later store in the same function must not change a loaded value). */
+#include "codegen/cg_internal.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct cg_program {
+  cg_jit *jit;
+  int nfuncs;
+  char **names;
+  cg_entry *entries;
+  size_t *scratch;
+  cg_stats stats;
+  char *ir_before, *ir_after, *cpu, *features;
+};
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int64_t align64(int64_t x) { return (x + 63) & ~(int64_t)63; }
+
+static void init_types(cg_ctx *c) {
+  c->f32 = LLVMFloatTypeInContext(c->ctx);
+  c->f64 = LLVMDoubleTypeInContext(c->ctx);
+  c->i1 = LLVMInt1TypeInContext(c->ctx);
+  c->i8 = LLVMInt8TypeInContext(c->ctx);
+  c->i32 = LLVMInt32TypeInContext(c->ctx);
+  c->i64 = LLVMInt64TypeInContext(c->ctx);
+  c->void_t = LLVMVoidTypeInContext(c->ctx);
+  c->pf32 = LLVMPointerType(c->f32, 0);
+  c->pf64 = LLVMPointerType(c->f64, 0);
+  c->pi8 = LLVMPointerType(c->i8, 0);
+  c->pi32 = LLVMPointerType(c->i32, 0);
+}
+
+/* Lays out f's scratch; returns its size in bytes. off[id] is the value's offset (-1:
+ * aliased), extra[id] that of its extra scratch. */
+static int64_t layout(const ir_func *f, int64_t *off, int64_t *extra) {
+  int64_t at = 0;
+  for (int id = 0; id < f->nnodes; id++) {
+    const ir_node *n = &f->nodes[id];
+    const cg_lowering *lw = &cg_lowerings[n->op];
+    off[id] = -1;
+    extra[id] = -1;
+    if (lw->storage == CG_BUF) {
+      off[id] = at;
+      at = align64(at + shape_numel(n->shape) * 4);
+    }
+    int64_t e = lw->extra ? lw->extra(f, n) : 0;
+    if (e > 0) {
+      extra[id] = at;
+      at = align64(at + e);
+    }
+  }
+  return at;
+}
+
+/* A node with its own buffer is lowered into an internal, never-inlined kernel
+ *   i32 kernel(float *state, i8 *extra, i8 *out, i64 count, i8 *in0, ...)
+ * which the entry function calls (a nonzero result propagates as the entry's). Nodes
+ * whose lowerings would be identical share one kernel: the key is everything a
+ * lowering reads (op, attributes, dtypes and shapes of operands and value), with the
+ * shapes left out for flat elementwise ops, which take their size as `count`. So the
+ * optimiser and the JIT see a few hundred small functions instead of one function
+ * with thousands of loops: compile time stays well under a second. */
+typedef struct {
+  char *key;
+  LLVMValueRef fn;
+  LLVMTypeRef fty;
+} kernel_entry;
+
+struct kernel_cache {
+  kernel_entry *e;
+  int n, cap;
+};
+
+static void key_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void key_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+  char tmp[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (k < 0) return;
+  if (*len + (size_t)k + 1 > *cap) {
+    size_t nc = (*cap + (size_t)k + 1) * 2;
+    char *nb = realloc(*buf, nc);
+    if (!nb) return;
+    *buf = nb, *cap = nc;
+  }
+  memcpy(*buf + *len, tmp, (size_t)k + 1);
+  *len += (size_t)k;
+}
+
+static void key_shape(char **b, size_t *l, size_t *cap, ir_dtype dt, ir_shape s) {
+  key_add(b, l, cap, "|%d:", (int)dt);
+  for (int d = 0; d < s.rank; d++) key_add(b, l, cap, "%lld,", (long long)s.dim[d]);
+}
+
+static char *kernel_key(const ir_func *f, const ir_node *n, bool flat) {
+  char *b = NULL;
+  size_t l = 0, cap = 0;
+  key_add(&b, &l, &cap, "%d/%d", (int)n->op, n->nin);
+  for (int k = 0; k < IR_MAX_ATTR; k++)
+    key_add(&b, &l, &cap, "/%lld/%a", (long long)n->i[k], n->f[k]);
+  if (n->op == IR_OP_LOAD) key_add(&b, &l, &cap, "/var%d", n->var);
+  if (flat) {
+    key_add(&b, &l, &cap, "/flat/%d", (int)n->dtype);
+    for (int j = 0; j < n->nin; j++) /* which operands are single elements */
+      key_add(&b, &l, &cap, "/%d", shape_numel(f->nodes[ir_operand(n, j)].shape) == 1);
+    return b;
+  }
+  key_shape(&b, &l, &cap, n->dtype, n->shape);
+  key_shape(&b, &l, &cap, n->dtype, n->ashape);
+  for (int j = 0; j < n->nin; j++) {
+    const ir_node *a = &f->nodes[ir_operand(n, j)];
+    key_shape(&b, &l, &cap, a->dtype, a->shape);
+  }
+  return b;
+}
+
+static int lower_kernel(cg_ctx *c, struct kernel_cache *kc, int id, const ir_node *n,
+                        LLVMValueRef const *args, LLVMValueRef out, int64_t extra_off) {
+  int nin = n->nin, rc = 0;
+  bool flat = cg_flat(c->f, n);
+  char *key = kernel_key(c->f, n, flat);
+  LLVMValueRef *cargs = calloc((size_t)nin + 4, sizeof *cargs);
+  if (!key || !cargs) {
+    free(key), free(cargs);
+    return cg_fail(c, "out of memory");
+  }
+  kernel_entry *ke = NULL;
+  for (int k = 0; k < kc->n; k++)
+    if (!strcmp(kc->e[k].key, key)) ke = &kc->e[k];
+  if (!ke) {
+    if (kc->n == kc->cap) {
+      int nc = kc->cap ? kc->cap * 2 : 64;
+      kernel_entry *ne = realloc(kc->e, (size_t)nc * sizeof *ne);
+      if (!ne) {
+        free(key), free(cargs);
+        return cg_fail(c, "out of memory");
+      }
+      kc->e = ne, kc->cap = nc;
+    }
+    LLVMTypeRef *pt = calloc((size_t)nin + 4, sizeof *pt);
+    LLVMValueRef *kin = calloc((size_t)nin + 1, sizeof *kin);
+    if (!pt || !kin) {
+      free(pt), free(kin), free(key), free(cargs);
+      return cg_fail(c, "out of memory");
+    }
+    pt[0] = c->pf32, pt[1] = c->pi8, pt[2] = c->pi8, pt[3] = c->i64;
+    for (int j = 0; j < nin; j++) pt[4 + j] = c->pi8;
+    LLVMTypeRef fty = LLVMFunctionType(c->i32, pt, (unsigned)nin + 4, 0);
+    char name[96];
+    snprintf(name, sizeof name, "k%d.%s", kc->n, ir_ops[n->op].name);
+    LLVMValueRef kf = LLVMAddFunction(c->mod, name, fty);
+    LLVMSetLinkage(kf, LLVMInternalLinkage);
+    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    LLVMAddAttributeAtIndex(kf, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(c->ctx, noinline, 0));
+    LLVMAddAttributeAtIndex(kf, 3, LLVMCreateEnumAttribute(c->ctx, noalias, 0)); /* out */
+
+    /* lower inside the kernel, then restore the entry's context */
+    cg_ctx saved = *c;
+    LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
+    c->fn = kf;
+    c->state = LLVMGetParam(kf, 0);
+    c->extra = LLVMGetParam(kf, 1);
+    c->numel = flat ? LLVMGetParam(kf, 3) : NULL;
+    c->scratch = NULL;
+    for (int j = 0; j < nin; j++) kin[j] = LLVMGetParam(kf, 4 + (unsigned)j);
+    c->entry = LLVMAppendBasicBlockInContext(c->ctx, kf, "entry");
+    c->err_bb = LLVMAppendBasicBlockInContext(c->ctx, kf, "range_error");
+    LLVMPositionBuilderAtEnd(c->b, c->err_bb);
+    LLVMBuildRet(c->b, cg_i32c(c, 1));
+    LLVMPositionBuilderAtEnd(c->b, c->entry);
+    rc = cg_lowerings[n->op].lower(c, id, n, kin, LLVMGetParam(kf, 2));
+    if (!rc) LLVMBuildRet(c->b, cg_i32c(c, 0));
+    c->fn = saved.fn, c->state = saved.state, c->scratch = saved.scratch;
+    c->entry = saved.entry, c->err_bb = saved.err_bb;
+    c->extra = NULL, c->numel = NULL;
+    LLVMPositionBuilderAtEnd(c->b, cur);
+    free(pt), free(kin);
+    if (rc) {
+      free(key), free(cargs);
+      return rc;
+    }
+    ke = &kc->e[kc->n++];
+    ke->key = key, ke->fn = kf, ke->fty = fty;
+    key = NULL;
+  }
+  free(key);
+  cargs[0] = c->state;
+  cargs[1] = extra_off >= 0 ? cg_scratch_at(c, extra_off) : LLVMConstNull(c->pi8);
+  cargs[2] = out;
+  cargs[3] = cg_i64(c, shape_numel(n->shape));
+  for (int j = 0; j < nin; j++) cargs[4 + j] = args[j];
+  LLVMValueRef r = LLVMBuildCall2(c->b, ke->fty, ke->fn, cargs, (unsigned)nin + 4, "");
+  cg_check(c, LLVMBuildICmp(c->b, LLVMIntEQ, r, cg_i32c(c, 0), ""));
+  c->val[id] = out;
+  free(cargs);
+  return rc;
+}
+
+static int lower_func(cg_ctx *c, struct kernel_cache *kc, const ir_func *f, const char *fname,
+                      int64_t *scratch_size) {
+  int nn = f->nnodes, rc = 1;
+  int64_t *off = calloc((size_t)nn + 1, sizeof *off);
+  c->extra_off = calloc((size_t)nn + 1, sizeof *c->extra_off);
+  c->val = calloc((size_t)nn + 1, sizeof *c->val);
+  int *order = NULL;
+  LLVMValueRef *args = NULL;
+  if (!off || !c->extra_off || !c->val) {
+    cg_fail(c, "out of memory");
+    goto done;
+  }
+  for (int id = 0; id < nn; id++) {
+    const ir_node *n = &f->nodes[id];
+    if ((unsigned)n->op >= IR_OP_COUNT || !cg_lowerings[n->op].lower) {
+      cg_fail(c, "%s: node %d: op %s is not lowered yet", f->name, id,
+              (unsigned)n->op < IR_OP_COUNT ? ir_ops[n->op].name : "?");
+      goto done;
+    }
+    if (n->block < 0 || n->block >= f->nblocks) {
+      cg_fail(c, "%s: node %d is in block %d, outside 0..%d", f->name, id, n->block,
+              f->nblocks - 1);
+      goto done;
+    }
+  }
+  *scratch_size = layout(f, off, c->extra_off);
+  order = ir_schedule(f);
+  int maxin = 1;
+  for (int id = 0; id < nn; id++)
+    if (f->nodes[id].nin > maxin) maxin = f->nodes[id].nin;
+  args = calloc((size_t)maxin, sizeof *args);
+  if (!order || !args) {
+    cg_fail(c, "out of memory");
+    goto done;
+  }
+
+  LLVMTypeRef params[4] = {c->pf32, LLVMPointerType(c->pi8, 0), LLVMPointerType(c->pi8, 0),
+                           c->pi8};
+  LLVMTypeRef fty = LLVMFunctionType(c->i32, params, 4, 0);
+  c->fn = LLVMAddFunction(c->mod, fname, fty);
+  for (unsigned j = 0; j < 4; j++) LLVMAddAttributeAtIndex(c->fn, j + 1,
+      LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+  c->state = LLVMGetParam(c->fn, 0);
+  c->inputs = LLVMGetParam(c->fn, 1);
+  c->outputs = LLVMGetParam(c->fn, 2);
+  c->scratch = LLVMGetParam(c->fn, 3);
+  c->f = f;
+  c->entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
+  c->err_bb = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "range_error");
+  LLVMPositionBuilderAtEnd(c->b, c->err_bb);
+  LLVMBuildRet(c->b, cg_i32c(c, 1));
+  LLVMPositionBuilderAtEnd(c->b, c->entry);
+
+  for (int p = 0; p < nn; p++) {
+    int id = order[p];
+    const ir_node *n = &f->nodes[id];
+    for (int j = 0; j < n->nin; j++) {
+      int a = ir_operand(n, j);
+      if (a < 0 || a >= id || !c->val[a]) {
+        cg_fail(c, "%s: node %d: operand %d (node %d) has no value", f->name, id, j, a);
+        goto done;
+      }
+      args[j] = c->val[a];
+    }
+    LLVMValueRef out = off[id] >= 0 ? cg_scratch_at(c, off[id]) : NULL;
+    c->val[id] = out;
+    if (out ? lower_kernel(c, kc, id, n, args, out, c->extra_off[id]) : cg_lowerings[n->op].lower(c, id, n, args, out)) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "%s: node %d (%s): %s", f->name, id, ir_ops[n->op].name, c->err);
+      snprintf(c->err, c->errn, "%s", msg);
+      goto done;
+    }
+    if (!c->val[id]) {
+      cg_fail(c, "%s: node %d (%s) produced no value", f->name, id, ir_ops[n->op].name);
+      goto done;
+    }
+  }
+  /* outputs: the whole value of each output node */
+  for (int k = 0; k < f->noutputs; k++) {
+    int id = f->outputs[k].node;
+    if (id < 0 || id >= nn) {
+      cg_fail(c, "%s: output %s is node %d, which does not exist", f->name,
+              f->outputs[k].name, id);
+      goto done;
+    }
+    LLVMValueRef kk = cg_i64(c, k);
+    LLVMValueRef dst = LLVMBuildLoad2(c->b, c->pi8, cg_gep(c, c->pi8, c->outputs, kk), "");
+    cg_copy4(c, dst, cg_i64(c, 0), c->val[id], cg_i64(c, 0),
+             cg_i64(c, shape_numel(f->nodes[id].shape)));
+  }
+  LLVMBuildRet(c->b, cg_i32c(c, 0));
+  rc = 0;
+done:
+  free(off);
+  free(c->extra_off);
+  free(c->val);
+  free(order);
+  free(args);
+  c->extra_off = NULL;
+  c->val = NULL;
+  return rc;
+}
+
+static void free_cache(struct kernel_cache *kc) {
+  for (int k = 0; k < kc->n; k++) free(kc->e[k].key);
+  free(kc->e);
+}
+
+cg_program *cg_compile(const ir_module *m, const cg_options *o, char *err, size_t errn) {
+  double t0 = now_ms();
+  int level = o && o->opt_level > 0 ? o->opt_level : 2;
+  if (level > 3) level = 3;
+  cg_program *p = calloc(1, sizeof *p);
+  if (!p) {
+    snprintf(err, errn, "out of memory");
+    return NULL;
+  }
+  p->nfuncs = m->nfuncs;
+  p->names = calloc((size_t)m->nfuncs + 1, sizeof *p->names);
+  p->entries = calloc((size_t)m->nfuncs + 1, sizeof *p->entries);
+  p->scratch = calloc((size_t)m->nfuncs + 1, sizeof *p->scratch);
+  if (!p->names || !p->entries || !p->scratch) {
+    snprintf(err, errn, "out of memory");
+    cg_free(p);
+    return NULL;
+  }
+  cg_ctx c = {0};
+  c.err = err;
+  c.errn = errn;
+  c.m = m;
+  void *tsc = cg_jit_new_context(&c.ctx);
+  c.mod = LLVMModuleCreateWithNameInContext(m->name ? m->name : "migc", c.ctx);
+  c.b = LLVMCreateBuilderInContext(c.ctx);
+  init_types(&c);
+  struct kernel_cache kc = {0};
+  for (int k = 0; k < m->nfuncs; k++) {
+    const ir_func *f = m->funcs[k];
+    char fname[256];
+    snprintf(fname, sizeof fname, "migc_%s", f->name);
+    p->names[k] = strdup(f->name);
+    int64_t size = 0;
+    if (!p->names[k] || lower_func(&c, &kc, f, fname, &size)) {
+      if (!p->names[k]) snprintf(err, errn, "out of memory");
+      free_cache(&kc);
+      LLVMDisposeBuilder(c.b);
+      LLVMDisposeModule(c.mod);
+      cg_jit_dispose_context(tsc);
+      cg_free(p);
+      return NULL;
+    }
+    p->scratch[k] = (size_t)size;
+  }
+  free_cache(&kc);
+  LLVMDisposeBuilder(c.b);
+  double t1 = now_ms();
+  p->stats.lower_ms = t1 - t0;
+  bool keep = o && o->keep_ir;
+  p->jit = cg_jit_create(c.mod, tsc, level, o && o->reference_gemm, keep ? &p->ir_before : NULL,
+                         keep ? &p->ir_after : NULL, &p->cpu, &p->features, &p->stats.opt_ms,
+                         &p->stats.jit_ms, err, errn);
+  if (!p->jit) {
+    cg_free(p);
+    return NULL;
+  }
+  /* eager lookups: LLJIT compiles on first lookup, so this is the machine-code time */
+  double t2 = now_ms();
+  for (int k = 0; k < m->nfuncs; k++) {
+    char fname[256];
+    snprintf(fname, sizeof fname, "migc_%s", m->funcs[k]->name);
+    void *addr = cg_jit_lookup(p->jit, fname, err, errn);
+    if (!addr) {
+      cg_free(p);
+      return NULL;
+    }
+    p->entries[k] = (cg_entry)addr;
+  }
+  p->stats.jit_ms += now_ms() - t2;
+  p->stats.total_ms = now_ms() - t0;
+  return p;
+}
+
+static int find(const cg_program *p, const char *func) {
+  for (int k = 0; k < p->nfuncs; k++)
+    if (p->names[k] && !strcmp(p->names[k], func)) return k;
+  return -1;
+}
+
+cg_entry cg_lookup(const cg_program *p, const char *func) {
+  int k = find(p, func);
+  return k < 0 ? NULL : p->entries[k];
+}
+
+size_t cg_scratch_size(const cg_program *p, const char *func) {
+  int k = find(p, func);
+  return k < 0 ? 0 : p->scratch[k];
+}
+
+cg_stats cg_get_stats(const cg_program *p) { return p->stats; }
+
+bool cg_dump_llvm(const cg_program *p, FILE *out, bool optimized) {
+  const char *ir = optimized ? p->ir_after : p->ir_before;
+  if (!ir) return false;
+  fprintf(out, "; target cpu: %s\n; target features: %s\n", p->cpu ? p->cpu : "?",
+          p->features ? p->features : "?");
+  fputs(ir, out);
+  return true;
+}
+
+void cg_free(cg_program *p) {
+  if (!p) return;
+  if (p->jit) cg_jit_free(p->jit);
+  for (int k = 0; k < p->nfuncs; k++)
+    if (p->names) free(p->names[k]);
+  free(p->names);
+  free(p->entries);
+  free(p->scratch);
+  free(p->ir_before);
+  free(p->ir_after);
+  free(p->cpu);
+  free(p->features);
+  free(p);
+}

@@ -1,0 +1,250 @@
+/* jit.c: optimisation and ORC LLJIT. The module is optimised with the new pass
+ * manager ("default<Ox>") for a target machine made from the host's CPU name and
+ * feature list (so AVX-512 is used where the CPU has it, even where LLVM 14 names a
+ * newer CPU by an older model), then added to an LLJIT built from a target machine
+ * with the same CPU, features and CodeGenOptLevel Aggressive.
+ *
+ * The symbols generated code calls are defined to the JIT explicitly as absolute
+ * symbols (cblas_sgemm, the runtime's rng_uniform, libm, memcpy/memset that loop
+ * idioms become). No process-symbol generator: with --as-needed the linker may drop
+ * libopenblas from the executable's needed list, and then such a generator would not
+ * find cblas_sgemm. A symbol missing from the table fails the lookup loudly. */
+#include "codegen/cg_internal.h"
+#include "runtime/runtime.h"
+
+#include <cblas.h>
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct cg_jit {
+  LLVMOrcLLJITRef jit;
+};
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void take_error(LLVMErrorRef e, const char *what, char *err, size_t errn) {
+  char *msg = LLVMGetErrorMessage(e);
+  snprintf(err, errn, "%s: %s", what, msg);
+  LLVMDisposeErrorMessage(msg);
+}
+
+void *cg_jit_new_context(LLVMContextRef *ctx) {
+  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+  *ctx = LLVMOrcThreadSafeContextGetContext(tsc);
+  return tsc;
+}
+
+void cg_jit_dispose_context(void *tsc) { LLVMOrcDisposeThreadSafeContext(tsc); }
+
+static char *dup_message(char *msg) {
+  char *s = strdup(msg ? msg : "");
+  LLVMDisposeMessage(msg);
+  return s;
+}
+
+/* Every external symbol generated code may reference. */
+typedef struct {
+  const char *name;
+  void *addr;
+} jit_symbol;
+
+static const jit_symbol *symbols(size_t *n, bool reference_gemm) {
+  static jit_symbol tab[] = {
+      {"cblas_sgemm", NULL}, {"rng_uniform", NULL}, {"exp", NULL},    {"log", NULL},
+      {"log1p", NULL},       {"tanh", NULL},        {"sqrt", NULL},   {"expf", NULL},
+      {"logf", NULL},        {"log1pf", NULL},      {"tanhf", NULL},  {"sqrtf", NULL},
+      {"memcpy", NULL},      {"memset", NULL},      {"memmove", NULL}, {"fmax", NULL},
+      {"fabs", NULL},
+  };
+  /* addresses filled at run time: some are not constant expressions in C */
+  tab[0].addr = reference_gemm ? (void *)(uintptr_t)&cg_reference_sgemm
+                               : (void *)(uintptr_t)&cblas_sgemm;
+  tab[1].addr = (void *)(uintptr_t)&rng_uniform;
+  tab[2].addr = (void *)(uintptr_t)&exp;
+  tab[3].addr = (void *)(uintptr_t)&log;
+  tab[4].addr = (void *)(uintptr_t)&log1p;
+  tab[5].addr = (void *)(uintptr_t)&tanh;
+  tab[6].addr = (void *)(uintptr_t)&sqrt;
+  tab[7].addr = (void *)(uintptr_t)&expf;
+  tab[8].addr = (void *)(uintptr_t)&logf;
+  tab[9].addr = (void *)(uintptr_t)&log1pf;
+  tab[10].addr = (void *)(uintptr_t)&tanhf;
+  tab[11].addr = (void *)(uintptr_t)&sqrtf;
+  tab[12].addr = (void *)(uintptr_t)&memcpy;
+  tab[13].addr = (void *)(uintptr_t)&memset;
+  tab[14].addr = (void *)(uintptr_t)&memmove;
+  tab[15].addr = (void *)(uintptr_t)&fmax;
+  tab[16].addr = (void *)(uintptr_t)&fabs;
+  *n = sizeof tab / sizeof tab[0];
+  return tab;
+}
+
+static LLVMTargetMachineRef host_machine(int level, char **cpu_out, char **feat_out, char *err,
+                                         size_t errn) {
+  char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
+  LLVMTargetRef t;
+  if (LLVMGetTargetFromTriple(triple, &t, &msg)) {
+    snprintf(err, errn, "no target for %s: %s", triple, msg ? msg : "");
+    LLVMDisposeMessage(msg);
+    LLVMDisposeMessage(triple);
+    return NULL;
+  }
+  char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+  LLVMCodeGenOptLevel ol = level >= 3 ? LLVMCodeGenLevelAggressive
+                           : level == 2 ? LLVMCodeGenLevelDefault
+                                        : LLVMCodeGenLevelLess;
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(t, triple, cpu, feat, ol, LLVMRelocDefault,
+                                                    LLVMCodeModelJITDefault);
+  if (cpu_out) *cpu_out = strdup(cpu);
+  if (feat_out) *feat_out = strdup(feat);
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(feat);
+  LLVMDisposeMessage(triple);
+  if (!tm) snprintf(err, errn, "cannot create a target machine for the host");
+  return tm;
+}
+
+static bool targets_ready;
+
+cg_jit *cg_jit_create(LLVMModuleRef mod, void *tscv, int level, bool reference_gemm,
+                      char **ir_before,
+                      char **ir_after, char **cpu, char **features, double *opt_ms,
+                      double *jit_ms, char *err, size_t errn) {
+  LLVMOrcThreadSafeContextRef tsc = tscv;
+  if (!targets_ready) {
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    targets_ready = true;
+  }
+  double t0 = now_ms();
+  cg_jit *j = calloc(1, sizeof *j);
+  LLVMTargetMachineRef tm = host_machine(level, cpu, features, err, errn);
+  if (!j || !tm) {
+    if (!j) snprintf(err, errn, "out of memory");
+    if (tm) LLVMDisposeTargetMachine(tm);
+    free(j);
+    LLVMDisposeModule(mod);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    return NULL;
+  }
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  LLVMSetTarget(mod, triple);
+  LLVMDisposeMessage(triple);
+  LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+  LLVMSetModuleDataLayout(mod, td);
+  LLVMDisposeTargetData(td);
+
+  char *verr = NULL;
+  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &verr)) {
+    snprintf(err, errn, "generated LLVM IR does not verify: %s", verr ? verr : "");
+    LLVMDisposeMessage(verr);
+    goto fail_tm;
+  }
+  LLVMDisposeMessage(verr);
+  if (ir_before) *ir_before = dup_message(LLVMPrintModuleToString(mod));
+
+  char pipeline[32];
+  snprintf(pipeline, sizeof pipeline, "default<O%d>", level);
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  LLVMErrorRef e = LLVMRunPasses(mod, pipeline, tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  if (e) {
+    take_error(e, "optimisation", err, errn);
+    goto fail_tm;
+  }
+  if (ir_after) *ir_after = dup_message(LLVMPrintModuleToString(mod));
+  double t1 = now_ms();
+  *opt_ms = t1 - t0;
+
+  /* the JIT's own target machine: same CPU, features and level (the builder takes it) */
+  LLVMOrcJITTargetMachineBuilderRef jtmb =
+      LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);
+  LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+  LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);
+  e = LLVMOrcCreateLLJIT(&j->jit, jb);
+  if (e) {
+    take_error(e, "creating the JIT", err, errn);
+    LLVMDisposeModule(mod);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    free(j);
+    return NULL;
+  }
+  LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->jit);
+  size_t ns;
+  const jit_symbol *tab = symbols(&ns, reference_gemm);
+  LLVMJITCSymbolMapPair *pairs = calloc(ns, sizeof *pairs);
+  if (!pairs) {
+    snprintf(err, errn, "out of memory");
+    LLVMDisposeModule(mod);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    cg_jit_free(j);
+    return NULL;
+  }
+  for (size_t k = 0; k < ns; k++) {
+    pairs[k].Name = LLVMOrcLLJITMangleAndIntern(j->jit, tab[k].name);
+    pairs[k].Sym.Address = (LLVMOrcJITTargetAddress)(uintptr_t)tab[k].addr;
+    pairs[k].Sym.Flags.GenericFlags =
+        LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+    pairs[k].Sym.Flags.TargetFlags = 0;
+  }
+  e = LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(pairs, ns));
+  free(pairs);
+  if (e) {
+    take_error(e, "defining runtime symbols", err, errn);
+    LLVMDisposeModule(mod);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    cg_jit_free(j);
+    return NULL;
+  }
+  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
+  LLVMOrcDisposeThreadSafeContext(tsc); /* the module holds its own reference */
+  e = LLVMOrcLLJITAddLLVMIRModule(j->jit, jd, tsm);
+  if (e) {
+    take_error(e, "adding the module", err, errn);
+    LLVMOrcDisposeThreadSafeModule(tsm);
+    cg_jit_free(j);
+    return NULL;
+  }
+  *jit_ms = now_ms() - t1;
+  return j;
+
+fail_tm:
+  LLVMDisposeTargetMachine(tm);
+  LLVMDisposeModule(mod);
+  LLVMOrcDisposeThreadSafeContext(tsc);
+  free(j);
+  return NULL;
+}
+
+void *cg_jit_lookup(cg_jit *j, const char *name, char *err, size_t errn) {
+  LLVMOrcExecutorAddress addr = 0;
+  LLVMErrorRef e = LLVMOrcLLJITLookup(j->jit, &addr, name);
+  if (e) {
+    take_error(e, name, err, errn);
+    return NULL;
+  }
+  return (void *)(uintptr_t)addr;
+}
+
+void cg_jit_free(cg_jit *j) {
+  if (!j) return;
+  if (j->jit) {
+    LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->jit);
+    if (e) LLVMConsumeError(e);
+  }
+  free(j);
+}

@@ -1,0 +1,134 @@
+/* lower_batchnorm.c: batchnorm (training: batch statistics), batchnorm_infer and the
+ * two adjoints. x is [N,C] or [N,C,H,W], seen as [N,C,S] (S = H*W or 1); a loop over
+ * channels c holds loops over (n, s), at = (n*C + c)*S + s. Every sum and the
+ * normalisation run in double in the interpreter's order (two-pass biased variance),
+ * so results match it bit for bit. */
+#include "codegen/cg_internal.h"
+
+typedef struct {
+  int64_t N, C, S;
+} nc_s;
+
+static nc_s dims_of(ir_shape s) {
+  nc_s d = {s.dim[0], s.dim[1], s.rank == 4 ? s.dim[2] * s.dim[3] : 1};
+  return d;
+}
+
+/* the element offset of (nest.idx[0] = n, nest.idx[1] = s) in channel ch */
+static LLVMValueRef at_of(cg_ctx *c, nc_s d, LLVMValueRef ch, const cg_nest *nest) {
+  LLVMValueRef t = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, nest->idx[0], cg_i64(c, d.C), ""), ch, "");
+  return LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, t, cg_i64(c, d.S), ""), nest->idx[1], "");
+}
+
+/* mean and biased variance of channel ch (doubles), as kernels.c's batch_stats */
+static void batch_stats(cg_ctx *c, nc_s d, LLVMValueRef x, LLVMValueRef ch, LLVMValueRef *mean,
+                        LLVMValueRef *var) {
+  int64_t dims[2] = {d.N, d.S};
+  double M = (double)(d.N * d.S);
+  LLVMValueRef sum = cg_var_f64(c, 0), sq = cg_var_f64(c, 0);
+  cg_nest nest;
+  cg_nest_begin(c, &nest, 2, dims);
+  LLVMValueRef v = cg_ext(c, cg_ld(c, c->f32, x, at_of(c, d, ch, &nest)));
+  LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, sum, ""), v, ""), sum);
+  cg_nest_end(c, &nest);
+  *mean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f64, sum, ""), cg_f64c(c, M), "");
+  cg_nest_begin(c, &nest, 2, dims);
+  v = cg_ext(c, cg_ld(c, c->f32, x, at_of(c, d, ch, &nest)));
+  LLVMValueRef dv = LLVMBuildFSub(c->b, v, *mean, "");
+  LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, sq, ""),
+                                     LLVMBuildFMul(c->b, dv, dv, ""), ""), sq);
+  cg_nest_end(c, &nest);
+  *var = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f64, sq, ""), cg_f64c(c, M), "");
+}
+
+/* 1 / sqrt(var + eps) */
+static LLVMValueRef inv_std(cg_ctx *c, LLVMValueRef var, double eps) {
+  return LLVMBuildFDiv(c->b, cg_f64c(c, 1),
+                       cg_call_d(c, "sqrt", LLVMBuildFAdd(c->b, var, cg_f64c(c, eps), "")), "");
+}
+
+/* y = (x - mean[c]) * inv * gamma[c] + beta[c], in double */
+int cg_lower_batchnorm(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
+                       LLVMValueRef out) {
+  (void)id;
+  nc_s d = dims_of(n->shape);
+  int64_t dims[2] = {d.N, d.S};
+  LLVMValueRef x = cg_fptr(c, in[0]), gamma = cg_fptr(c, in[1]), beta = cg_fptr(c, in[2]);
+  LLVMValueRef y = cg_fptr(c, out);
+  cg_loop lc;
+  cg_loop_begin(c, &lc, cg_i64(c, d.C));
+  LLVMValueRef mean, var;
+  if (n->op == IR_OP_BATCHNORM_INFER) {
+    mean = cg_ext(c, cg_ld(c, c->f32, cg_fptr(c, in[3]), lc.iv));
+    var = cg_ext(c, cg_ld(c, c->f32, cg_fptr(c, in[4]), lc.iv));
+  } else {
+    batch_stats(c, d, x, lc.iv, &mean, &var);
+  }
+  LLVMValueRef inv = inv_std(c, var, n->f[0]);
+  LLVMValueRef g = cg_ext(c, cg_ld(c, c->f32, gamma, lc.iv));
+  LLVMValueRef bt = cg_ext(c, cg_ld(c, c->f32, beta, lc.iv));
+  cg_nest nest;
+  cg_nest_begin(c, &nest, 2, dims);
+  LLVMValueRef at = at_of(c, d, lc.iv, &nest);
+  LLVMValueRef v = LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), mean, "");
+  v = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, v, inv, ""), g, "");
+  cg_st(c, y, at, cg_trunc(c, LLVMBuildFAdd(c->b, v, bt, "")));
+  cg_nest_end(c, &nest);
+  cg_loop_end(c, &lc);
+  return 0;
+}
+
+/* batchnorm_grad (x, gamma, dy -> dx) and batchnorm_grad_gamma (x, dy -> [C]):
+ *   xhat = (x - mean)*inv, g = dy*gamma[c]
+ *   dx = inv * (g - mean(g) - xhat * mean(g * xhat)),  dgamma = sum dy * xhat */
+int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
+                            LLVMValueRef out) {
+  (void)id;
+  bool gamma_only = n->op == IR_OP_BATCHNORM_GRAD_GAMMA;
+  nc_s d = dims_of(c->f->nodes[n->in[0]].shape);
+  int64_t dims[2] = {d.N, d.S};
+  double M = (double)(d.N * d.S);
+  LLVMValueRef x = cg_fptr(c, in[0]), y = cg_fptr(c, out);
+  LLVMValueRef gamma = gamma_only ? NULL : cg_fptr(c, in[1]);
+  LLVMValueRef dy = cg_fptr(c, in[gamma_only ? 1 : 2]);
+  cg_loop lc;
+  cg_loop_begin(c, &lc, cg_i64(c, d.C));
+  LLVMValueRef mean, var;
+  batch_stats(c, d, x, lc.iv, &mean, &var);
+  LLVMValueRef inv = inv_std(c, var, n->f[0]);
+  LLVMValueRef gm = gamma_only ? NULL : cg_ext(c, cg_ld(c, c->f32, gamma, lc.iv));
+  LLVMValueRef gsum = cg_var_f64(c, 0), gxsum = cg_var_f64(c, 0);
+  cg_nest nest;
+  cg_nest_begin(c, &nest, 2, dims);
+  LLVMValueRef at = at_of(c, d, lc.iv, &nest);
+  LLVMValueRef dyv = cg_ext(c, cg_ld(c, c->f32, dy, at));
+  LLVMValueRef xhat = LLVMBuildFMul(
+      c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), mean, ""), inv, "");
+  if (gamma_only) {
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, gsum, ""),
+                                       LLVMBuildFMul(c->b, dyv, xhat, ""), ""), gsum);
+  } else {
+    LLVMValueRef g = LLVMBuildFMul(c->b, dyv, gm, "");
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, gsum, ""), g, ""), gsum);
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, gxsum, ""),
+                                       LLVMBuildFMul(c->b, g, xhat, ""), ""), gxsum);
+  }
+  cg_nest_end(c, &nest);
+  if (gamma_only) {
+    cg_st(c, y, lc.iv, cg_trunc(c, LLVMBuildLoad2(c->b, c->f64, gsum, "")));
+  } else {
+    LLVMValueRef gmean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f64, gsum, ""), cg_f64c(c, M), "");
+    LLVMValueRef gxmean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f64, gxsum, ""), cg_f64c(c, M), "");
+    cg_nest_begin(c, &nest, 2, dims);
+    at = at_of(c, d, lc.iv, &nest);
+    LLVMValueRef g = LLVMBuildFMul(c->b, cg_ext(c, cg_ld(c, c->f32, dy, at)), gm, "");
+    xhat = LLVMBuildFMul(
+        c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), mean, ""), inv, "");
+    LLVMValueRef r = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, g, gmean, ""),
+                                   LLVMBuildFMul(c->b, xhat, gxmean, ""), "");
+    cg_st(c, y, at, cg_trunc(c, LLVMBuildFMul(c->b, inv, r, "")));
+    cg_nest_end(c, &nest);
+  }
+  cg_loop_end(c, &lc);
+  return 0;
+}

@@ -1,0 +1,151 @@
+/* lower_elementwise.c: unary and binary elementwise ops, relu/lrelu adjoints and
+ * expand, as loops. Unary math runs in double and rounds once, exactly as the
+ * interpreter's kernels do (libm's double exp/log/log1p/tanh), so results match bit
+ * for bit; binary ops compute in float, broadcasting through constant strides. */
+#include "codegen/cg_internal.h"
+
+/* y = f(x) in double for one element (x already extended to double). */
+static LLVMValueRef unary_f64(cg_ctx *c, const ir_node *n, LLVMValueRef x) {
+  LLVMBuilderRef b = c->b;
+  LLVMValueRef zero = cg_f64c(c, 0);
+  switch (n->op) {
+  case IR_OP_NEG: return LLVMBuildFNeg(b, x, "");
+  case IR_OP_RELU: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, zero, ""), x, zero, "");
+  case IR_OP_LRELU:
+    return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, zero, ""), x,
+                           LLVMBuildFMul(b, cg_f64c(c, n->f[0]), x, ""), "");
+  case IR_OP_TANH: return cg_call_d(c, "tanh", x);
+  case IR_OP_SIGMOID: {
+    /* e = exp(-|x|): 1/(1+e) for x >= 0, e/(1+e) otherwise (no overflow either way) */
+    LLVMValueRef ax = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, x, zero, ""),
+                                      LLVMBuildFNeg(b, x, ""), x, "");
+    LLVMValueRef e = cg_call_d(c, "exp", ax);
+    LLVMValueRef den = LLVMBuildFAdd(b, cg_f64c(c, 1), e, "");
+    LLVMValueRef num = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, x, zero, ""),
+                                       cg_f64c(c, 1), e, "");
+    return LLVMBuildFDiv(b, num, den, "");
+  }
+  case IR_OP_SOFTPLUS: {
+    /* max(x,0) + log1p(exp(-|x|)) */
+    LLVMValueRef mx = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, zero, ""), x, zero, "");
+    LLVMValueRef nabs = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, x, zero, ""),
+                                        LLVMBuildFNeg(b, x, ""), x, "");
+    return LLVMBuildFAdd(b, mx, cg_call_d(c, "log1p", cg_call_d(c, "exp", nabs)), "");
+  }
+  case IR_OP_EXP: return cg_call_d(c, "exp", x);
+  case IR_OP_LOG: return cg_call_d(c, "log", x);
+  default: return cg_call_d(c, "sqrt", x);
+  }
+}
+
+/* x, out: one shape */
+int cg_lower_unary(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
+                       LLVMValueRef out) {
+  (void)id;
+  LLVMValueRef x = cg_fptr(c, in[0]), y = cg_fptr(c, out);
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_numel(c, n));
+  LLVMValueRef v = cg_ext(c, cg_ld(c, c->f32, x, l.iv));
+  cg_st(c, y, l.iv, cg_trunc(c, unary_f64(c, n, v)));
+  cg_loop_end(c, &l);
+  return 0;
+}
+
+/* a and b broadcast to out (numpy rules); float arithmetic, rounded once per op */
+int cg_lower_binary(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
+                        LLVMValueRef out) {
+  ir_shape o = n->shape;
+  const ir_node *na = &c->f->nodes[n->in[0]], *nb = &c->f->nodes[n->in[1]];
+  int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK], so[IR_MAX_RANK];
+  cg_broadcast_strides(na->shape, o, sa);
+  cg_broadcast_strides(nb->shape, o, sb);
+  cg_contig_strides(o, so);
+  (void)id;
+  LLVMValueRef a = cg_fptr(c, in[0]), bb = cg_fptr(c, in[1]), y = cg_fptr(c, out);
+  if (c->numel) { /* one flat loop for every size */
+    int64_t one = 1;
+    ir_shape flat = shape_make(1, &one, false);
+    o = flat;
+    sa[0] = shape_numel(na->shape) == 1 ? 0 : 1; /* a scalar operand repeats */
+    sb[0] = shape_numel(nb->shape) == 1 ? 0 : 1;
+    so[0] = 1;
+  }
+  cg_nest nest;
+  if (c->numel) {
+    nest.rank = 1;
+    cg_loop_begin(c, &nest.l[0], c->numel);
+    nest.idx[0] = nest.l[0].iv;
+  } else {
+    cg_nest_begin(c, &nest, o.rank, o.dim);
+  }
+  LLVMValueRef x0 = cg_ld(c, c->f32, a, cg_linear(c, o.rank, nest.idx, sa));
+  LLVMValueRef x1 = cg_ld(c, c->f32, bb, cg_linear(c, o.rank, nest.idx, sb));
+  LLVMValueRef r;
+  switch (n->op) {
+  case IR_OP_ADD: r = LLVMBuildFAdd(c->b, x0, x1, ""); break;
+  case IR_OP_SUB: r = LLVMBuildFSub(c->b, x0, x1, ""); break;
+  case IR_OP_MUL: r = LLVMBuildFMul(c->b, x0, x1, ""); break;
+  default: r = LLVMBuildFDiv(c->b, x0, x1, ""); break;
+  }
+  cg_st(c, y, cg_linear(c, o.rank, nest.idx, so), r);
+  cg_nest_end(c, &nest);
+  return 0;
+}
+
+/* x, dy, out: one shape. relu_grad: dy where x > 0 else 0; lrelu_grad: slope*dy (in
+ * double, rounded once) where x <= 0 */
+int cg_lower_relu_grads(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
+                            LLVMValueRef out) {
+  (void)id;
+  LLVMValueRef x = cg_fptr(c, in[0]), dy = cg_fptr(c, in[1]), y = cg_fptr(c, out);
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_numel(c, n));
+  LLVMValueRef xv = cg_ld(c, c->f32, x, l.iv), g = cg_ld(c, c->f32, dy, l.iv);
+  LLVMValueRef pos = LLVMBuildFCmp(c->b, LLVMRealOGT, xv, cg_f32c(c, 0), "");
+  LLVMValueRef neg = n->op == IR_OP_RELU_GRAD
+                         ? cg_f32c(c, 0)
+                         : cg_trunc(c, LLVMBuildFMul(c->b, cg_f64c(c, n->f[0]), cg_ext(c, g), ""));
+  cg_st(c, y, l.iv, LLVMBuildSelect(c->b, pos, g, neg, ""));
+  cg_loop_end(c, &l);
+  return 0;
+}
+
+/* x broadcasts to out */
+int cg_lower_expand(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
+                        LLVMValueRef out) {
+  (void)id;
+  ir_shape o = n->shape;
+  int64_t sx[IR_MAX_RANK], so[IR_MAX_RANK];
+  cg_broadcast_strides(c->f->nodes[n->in[0]].shape, o, sx);
+  cg_contig_strides(o, so);
+  LLVMValueRef x = cg_iptr(c, in[0]), y = cg_iptr(c, out);
+  cg_nest nest;
+  cg_nest_begin(c, &nest, o.rank, o.dim);
+  cg_st(c, y, cg_linear(c, o.rank, nest.idx, so),
+        cg_ld(c, c->i32, x, cg_linear(c, o.rank, nest.idx, sx)));
+  cg_nest_end(c, &nest);
+  return 0;
+}
+
+
+LLVMValueRef cg_numel(cg_ctx *c, const ir_node *n) {
+  return c->numel ? c->numel : cg_i64(c, shape_numel(n->shape));
+}
+
+bool cg_flat(const ir_func *f, const ir_node *n) {
+  switch (n->op) {
+  case IR_OP_NEG: case IR_OP_RELU: case IR_OP_LRELU: case IR_OP_TANH: case IR_OP_SIGMOID:
+  case IR_OP_SOFTPLUS: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT:
+  case IR_OP_RELU_GRAD: case IR_OP_LRELU_GRAD:
+    return true;
+  case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV:
+    /* each operand the value's shape, or a single element repeated */
+    for (int j = 0; j < 2; j++) {
+      ir_shape s = f->nodes[n->in[j]].shape;
+      if (!shape_equal(s, n->shape) && shape_numel(s) != 1) return false;
+    }
+    return true;
+  default:
+    return false;
+  }
+}
