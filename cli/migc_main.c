@@ -3,7 +3,9 @@
  * the exit status: 0 success, 1 errors in the model, 2 a usage error. */
 #include "frontend/frontend.h"
 #include "passes/passes.h"
+#include "migc_train.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@ typedef struct {
   double tol;        /* gradcheck --tol */
   double h;          /* gradcheck --h */
   pass_options passes; /* dump --grad: --no-PASS, --[no-]verify-each */
+  train_options train; /* train */
   const char *disabled[8];
 } cli_options;
 
@@ -165,6 +168,54 @@ static int cmd_gradcheck(cli_options *o) {
   return finish(&d, o, status);
 }
 
+static int cmd_train(cli_options *o) {
+  diag_sink d;
+  diag_init(&d);
+  o->train.model = o->file;
+  o->train.overrides = &o->overrides;
+  o->train.batch = o->batch;
+  o->train.color = o->color;
+  int st = train_run(&o->train, &d);
+  return finish(&d, o, st);
+}
+
+/* Parses a train option with a value; returns 1 if a was one, 0 if not, -1 on error. */
+static int train_option(cli_options *o, const char *a, const char *v) {
+  train_options *t = &o->train;
+  static const char *names[] = {"--data", "--data-dir", "--out", "--resume", "--steps",
+                                "--save-every", "--keep", "--log-every", "--sample-every",
+                                "--seed"};
+  int k = -1;
+  for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
+    if (!strcmp(a, names[i])) k = i;
+  if (k < 0) return 0;
+  if (!v) {
+    fprintf(stderr, "migc train: %s needs a value\n", a);
+    return -1;
+  }
+  if (k < 4) {
+    const char **slot[] = {&t->data, &t->data_dir, &t->out, &t->resume};
+    *slot[k] = v;
+    return 1;
+  }
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  if (*end || !*v || errno || x < (k == 6 ? 1 : k == 9 ? 0 : 1)) {
+    fprintf(stderr, "migc train: %s needs a whole number%s, got '%s'\n", a,
+            k == 9 ? "" : " of at least 1", v);
+    return -1;
+  }
+  int64_t *nums[] = {&t->steps, &t->save_every, &t->keep, &t->log_every, &t->sample_every};
+  if (k == 9) {
+    t->seed = (uint64_t)x;
+    t->seed_given = true;
+  } else {
+    *nums[k - 4] = x;
+  }
+  return 1;
+}
+
 static const command commands[] = {
     {"check", cmd_check, "parse a model, resolve names and infer every shape",
      "migc check FILE... [-D NAME=VALUE]... [--batch N]",
@@ -184,6 +235,29 @@ static const command commands[] = {
      "                    dce       remove nodes that reach no output or store\n"
      "  --no-PASS       skip a pass (e.g. --no-dce)\n"
      "  --no-verify-each  do not verify the IR after every pass (on by default)\n"},
+    {"train", cmd_train, "train a model on a data set",
+     "migc train FILE [--data D] [--steps N] [--batch B] [--seed S] [-D NAME=VALUE]...\n"
+     "                  [--out DIR | --resume DIR] [--save-every N] [--keep K]",
+     "Compiles FILE and trains it: each step gets the next batch of real images\n"
+     "(shuffled per epoch with the seed) and latents drawn from their priors. A run\n"
+     "is a function of the model, its settings, the data and the seed: resumed from\n"
+     "a checkpoint, it ends bit for bit where an uninterrupted run ends. Progress\n"
+     "goes to stderr (one updating line on a terminal); metrics.csv, sample grids\n"
+     "(samples/step-N.png) and checkpoints (checkpoints/step-N.safetensors) to the\n"
+     "run directory. A loss that becomes NaN or infinite stops the run, keeping the\n"
+     "last good checkpoint; Ctrl-C saves a checkpoint and stops. Steps run on the\n"
+     "reference interpreter until the LLVM backend lands.\n"
+     "  --data D        mnist (default), mnist-test, fashion, fashion-test, or a\n"
+     "                  path to an IDX images file (.gz too) or a .npy file\n"
+     "  --data-dir DIR  where data set names are found (default data)\n"
+     "  --steps N       train until N steps are done in all (default 1000)\n"
+     "  --seed S        seed of the initial parameters, data order and latents (1)\n"
+     "  --out DIR       run directory (default runs/MODEL)\n"
+     "  --resume DIR    continue the run in DIR from its newest checkpoint\n"
+     "  --save-every N  checkpoint every N steps (default 500), and at the end\n"
+     "  --keep K        keep the K newest checkpoints (default 3)\n"
+     "  --log-every N   progress and a metrics row every N steps (default 10)\n"
+     "  --sample-every N  a sample grid every N steps (default 500)\n"},
     {"gradcheck", cmd_gradcheck, "check every gradient against finite differences",
      "migc gradcheck FILE [--step NAME] [--seed N] [--elements K] [--tol T] [--h H] [--batch N]",
      "Differentiates each step's loss with respect to the parameters of the nets it\n"
@@ -220,6 +294,7 @@ static void command_help(const command *c) {
 
 static int parse_options(const command *c, int argc, char **argv, cli_options *o) {
   const char *color = "auto";
+  int st;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     const char *val = NULL;
@@ -251,6 +326,10 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
         fprintf(stderr, "migc %s: --color takes auto, always or never\n", c->name);
         return 2;
       }
+    } else if (!strcmp(c->name, "train") && a[0] == '-' &&
+               (st = train_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
+      if (st < 0) return 2;
+      i++;
     } else if (!strcmp(c->name, "gradcheck") &&
                (!strcmp(a, "--step") || !strcmp(a, "--seed") || !strcmp(a, "--elements") ||
                 !strcmp(a, "--tol") || !strcmp(a, "--h"))) {
@@ -333,7 +412,9 @@ int main(int argc, char **argv) {
   for (int i = 0; i < NCOMMANDS; i++) {
     if (strcmp(argv[1], commands[i].name)) continue;
     cli_options o = {.seed = 1, .elements = 2, .tol = 1e-3, .h = 1e-6,
-                     .passes = {.verify_each = true}};
+                     .passes = {.verify_each = true},
+                     .train = {.steps = 1000, .seed = 1, .save_every = 500, .keep = 3,
+                               .log_every = 10, .sample_every = 500}};
     int st = parse_options(&commands[i], argc, argv, &o);
     int status = st < 0 ? 0 : st ? st : commands[i].run(&o);
     overrides_free(&o.overrides);

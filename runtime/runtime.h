@@ -217,4 +217,16 @@ void dataset_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm)
 int dataset_batch(dataset *ds, uint64_t seed, int64_t step, int64_t batch,
                   float *images_out, int32_t *labels_out, char *err, size_t errn);
 
+/* ---- latents.c: latent and code samples --------------------------------------------- */
+
+/* Draws n values of a distribution into out, value j being a function of (seed,
+ * stream, counter, first + j) only, so a batch's latents depend on the run's seed and
+ * the step, never on what ran before (resume and data parallelism need no generator
+ * state). kind: 0 uniform(a, b), 1 normal(a = mean, b = std), 2 bernoulli(a = p). */
+void latent_fill(float *out, int64_t n, int kind, double a, double b, uint64_t seed,
+                 uint32_t stream, uint64_t counter, uint64_t first);
+/* n categorical values, each uniform over [0, k). */
+void latent_fill_categorical(int32_t *out, int64_t n, int32_t k, uint64_t seed,
+                             uint32_t stream, uint64_t counter, uint64_t first);
+
 #endif

@@ -1,0 +1,34 @@
+/* migc_train.h: `migc train`, the training loop behind the command line. It compiles a
+ * model (frontend, passes), feeds each step its batch of real data and its latents,
+ * runs it, and keeps the run's record: progress, metrics.csv, sample grids and
+ * checkpoints from which a run resumes bit for bit.
+ *
+ * A run is a pure function of the model, its -D and batch settings, the data and the
+ * seed: step t's batch is dataset_batch(seed, t), its latents latent_fill(seed, t),
+ * so a resumed run needs nothing but the checkpoint's state and step. */
+#ifndef MIGC_CLI_TRAIN_H
+#define MIGC_CLI_TRAIN_H
+
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+
+typedef struct {
+  const char *model;          /* model file */
+  const const_overrides *overrides;
+  int64_t batch;              /* 0: the model's */
+  const char *data;           /* data set name or path (NULL: mnist) */
+  const char *data_dir;       /* where names resolve (NULL: data) */
+  int64_t steps;              /* run until this many steps are done in all */
+  uint64_t seed;
+  bool seed_given;
+  const char *out;            /* run directory (NULL: runs/MODEL, or the resumed one) */
+  const char *resume;         /* run directory to continue, or NULL */
+  int64_t save_every, keep, log_every, sample_every;
+  bool color;
+} train_options;
+
+/* Runs the training and returns the exit status: 0 done (or stopped by SIGINT after
+ * saving), 1 an error (reported through d, or on stderr for run-time failures). */
+int train_run(const train_options *o, diag_sink *d);
+
+#endif

@@ -1,0 +1,24 @@
+/* latents.c: samples of the generator's latents and codes, as pure functions of
+ * (seed, stream, counter, index) through Philox. */
+#include "runtime/runtime.h"
+
+void latent_fill(float *out, int64_t n, int kind, double a, double b, uint64_t seed,
+                 uint32_t stream, uint64_t counter, uint64_t first) {
+  for (int64_t j = 0; j < n; j++) {
+    uint64_t i = first + (uint64_t)j;
+    switch (kind) {
+    case 0: out[j] = (float)(a + (b - a) * rng_uniform(seed, stream, counter, i)); break;
+    case 1: out[j] = (float)(a + b * rng_normal(seed, stream, counter, i)); break;
+    default: out[j] = rng_uniform(seed, stream, counter, i) < a ? 1.0f : 0.0f; break;
+    }
+  }
+}
+
+void latent_fill_categorical(int32_t *out, int64_t n, int32_t k, uint64_t seed,
+                             uint32_t stream, uint64_t counter, uint64_t first) {
+  for (int64_t j = 0; j < n; j++) {
+    /* 24 random bits: k <= 2^24 keeps every value reachable with bias below k/2^24 */
+    int32_t v = (int32_t)(rng_uniform(seed, stream, counter, first + (uint64_t)j) * (float)k);
+    out[j] = v < k ? v : k - 1;
+  }
+}
