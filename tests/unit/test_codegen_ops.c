@@ -258,7 +258,44 @@ static void test_losses_and_random(void) {
   op_case("softmax", IR_OP_SOFTMAX, 1, sm, (ir_attrs){0});
 }
 
+/* cg_dump_llvm: the IR before and after O3 and the target it was made for. */
+static void test_dump(void) {
+  ir_module *m = ir_module_new("dump");
+  ir_func *f = ir_add_func(m, "f", true);
+  f->inputs = calloc(3, sizeof *f->inputs);
+  f->ninputs = 2;
+  char err[512];
+  int bad, ids[2];
+  for (int j = 0; j < 2; j++) {
+    ir_attrs ia = {0};
+    int64_t d[2] = {16, 16};
+    ia.i[0] = j;
+    ia.ashape = shape_make(2, d, false);
+    ids[j] = ir_emit(f, IR_OP_INPUT, NULL, 0, &ia, (ir_span){0}, err, sizeof err, &bad);
+  }
+  ir_attrs a = {0};
+  ir_add_output(f, "y", ir_emit(f, IR_OP_MATMUL, ids, 2, &a, (ir_span){0}, err, sizeof err, &bad));
+  cg_program *p = cg_compile(m, &(cg_options){.keep_ir = true}, err, sizeof err);
+  CHECK_MSG(p != NULL, "%s", err);
+  for (int opt = 0; p && opt < 2; opt++) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    CHECK(cg_dump_llvm(p, mem, opt == 1));
+    fclose(mem);
+    CHECK(buf && strstr(buf, "; target cpu: ") && strstr(buf, "; target features: "));
+    CHECK(buf && strstr(buf, "define i32 @migc_f(") && strstr(buf, "@cblas_sgemm"));
+    free(buf);
+  }
+  cg_free(p);
+  p = cg_compile(m, NULL, err, sizeof err);
+  CHECK(p && !cg_dump_llvm(p, stdout, false)); /* nothing kept */
+  cg_free(p);
+  ir_module_free(m);
+}
+
 int main(void) {
+  test_dump();
   test_elementwise();
   test_gemm();
   test_conv();
