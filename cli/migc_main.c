@@ -182,6 +182,14 @@ static int cmd_train(cli_options *o) {
 /* Parses a train option with a value; returns 1 if a was one, 0 if not, -1 on error. */
 static int train_option(cli_options *o, const char *a, const char *v) {
   train_options *t = &o->train;
+  if (!strcmp(a, "--backend")) {
+    if (!v || (strcmp(v, "jit") && strcmp(v, "interp"))) {
+      fprintf(stderr, "migc train: --backend takes jit or interp\n");
+      return -1;
+    }
+    t->interpret = !strcmp(v, "interp");
+    return 1;
+  }
   static const char *names[] = {"--data", "--data-dir", "--out", "--resume", "--steps",
                                 "--save-every", "--keep", "--log-every", "--sample-every",
                                 "--seed"};
@@ -245,8 +253,10 @@ static const command commands[] = {
      "goes to stderr (one updating line on a terminal); metrics.csv, sample grids\n"
      "(samples/step-N.png) and checkpoints (checkpoints/step-N.safetensors) to the\n"
      "run directory. A loss that becomes NaN or infinite stops the run, keeping the\n"
-     "last good checkpoint; Ctrl-C saves a checkpoint and stops. Steps run on the\n"
-     "reference interpreter until the LLVM backend lands.\n"
+     "last good checkpoint; Ctrl-C saves a checkpoint and stops.\n"
+     "  --backend B     jit (default): native code compiled with LLVM; interp: the\n"
+     "                  reference interpreter (slow; the oracle the JIT is tested\n"
+     "                  against). Resume is bit-exact within one backend.\n"
      "  --data D        mnist (default), mnist-test, fashion, fashion-test, or a\n"
      "                  path to an IDX images file (.gz too) or a .npy file\n"
      "  --data-dir DIR  where data set names are found (default data)\n"

@@ -1,7 +1,9 @@
-/* migc_train.c: the training loop of `migc train` (see migc_train.h). Steps run on the
- * reference interpreter today; compiled code takes its place with the LLVM backend,
- * behind run_step. */
+/* migc_train.c: the training loop of `migc train` (see migc_train.h). Each step runs
+ * as native code from codegen/ or, with --backend interp, on the reference
+ * interpreter; run_func hides which. */
 #include "migc_train.h"
+
+#include "codegen/codegen.h"
 
 #include "runtime/runtime.h"
 
@@ -34,6 +36,8 @@ typedef struct {
   uint64_t seed;
   int64_t step;        /* steps done */
   uint64_t program_hash;
+  cg_program *prog;    /* the compiled module, NULL when interpreting */
+  void *scratch[2];    /* train_step's and generate's scratch for compiled code */
   char out[1024];
   char err[1024];
 } trainer;
@@ -117,10 +121,27 @@ static int run_func(trainer *t, const ir_func *f, int64_t step, uint32_t stream,
   ir_tensor *in = calloc((size_t)f->ninputs + 1, sizeof *in);
   int st = 0;
   for (int j = 0; j < f->ninputs && !st; j++) st = fill_input(t, f, j, step, stream, &in[j]);
-  if (!st) {
+  if (!st && !t->prog) {
     ir_interp it = {.m = t->m, .state = t->state, .seed = t->seed, .step = step};
     st = ir_interp_run(&it, f, in, outputs);
     if (st) snprintf(t->err, sizeof t->err, "%s", it.err);
+  } else if (!st) {
+    void **ip = calloc((size_t)f->ninputs + 1, sizeof *ip);
+    void **op = calloc((size_t)f->noutputs + 1, sizeof *op);
+    for (int j = 0; j < f->ninputs; j++) ip[j] = in[j].data;
+    for (int k = 0; k < f->noutputs; k++) {
+      const ir_node *n = &f->nodes[f->outputs[k].node];
+      outputs[k] = ir_tensor_alloc(n->dtype, n->shape);
+      op[k] = outputs[k].data;
+    }
+    void *scratch = t->scratch[f == t->train ? 0 : 1];
+    if (cg_lookup(t->prog, f->name)(t->state, ip, op, scratch)) {
+      snprintf(t->err, sizeof t->err, "%s: a label or code is outside its range", f->name);
+      for (int k = 0; k < f->noutputs; k++) ir_tensor_free(&outputs[k]);
+      st = 1;
+    }
+    free(ip);
+    free(op);
   }
   for (int j = 0; j < f->ninputs; j++) ir_tensor_free(&in[j]);
   free(in);
@@ -158,6 +179,21 @@ static int64_t *list_checkpoints(const char *dir, int *count) {
     }
   *count = n;
   return steps;
+}
+
+/* A run killed while writing a checkpoint leaves its temporary file (NAME.tmp.PID);
+ * the checkpoint it was replacing is intact. Whoever runs in the directory next
+ * removes such leftovers. */
+static void remove_stale_temporaries(const char *dir) {
+  DIR *dp = opendir(dir);
+  struct dirent *de;
+  char path[1600];
+  while (dp && (de = readdir(dp)))
+    if (strstr(de->d_name, ".safetensors.tmp.")) {
+      snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+      unlink(path);
+    }
+  if (dp) closedir(dp);
 }
 
 static int save_checkpoint(trainer *t) {
@@ -351,6 +387,19 @@ static int setup(trainer *t, diag_sink *d) {
   for (int i = 0; i < rank; i++) want.dim[i] = in->shape.dim[i + 1];
   if (dataset_open(&t->ds, o->data ? o->data : "mnist", o->data_dir, &want, t->err, sizeof t->err))
     return fail(t, "%s", t->err);
+  if (!o->interpret) {
+    t->prog = cg_compile(t->m, NULL, t->err, sizeof t->err);
+    if (!t->prog) return fail(t, "compiling %s: %s", o->model, t->err);
+    for (int k = 0; k < 2; k++) {
+      const ir_func *f = k ? t->gen : t->train;
+      size_t n = f ? cg_scratch_size(t->prog, f->name) : 0;
+      t->scratch[k] = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+      if (!t->scratch[k]) return fail(t, "out of memory for %zu bytes of scratch", n);
+    }
+    cg_stats cs = cg_get_stats(t->prog);
+    fprintf(stderr, "migc train: compiled with LLVM in %.0f ms (lower %.0f, optimise %.0f, "
+                    "JIT %.0f)\n", cs.total_ms, cs.lower_ms, cs.opt_ms, cs.jit_ms);
+  }
   t->program_hash = program_hash(d, o, t->m->batch);
   t->state = calloc((size_t)t->m->state_size + 1, sizeof *t->state);
   t->seed = o->seed;
@@ -370,6 +419,7 @@ static int setup(trainer *t, diag_sink *d) {
   if (make_dir(t, t->out)) return 1;
   snprintf(sub, sizeof sub, "%s/checkpoints", t->out);
   if (make_dir(t, sub)) return 1;
+  remove_stale_temporaries(sub);
   snprintf(sub, sizeof sub, "%s/samples", t->out);
   return make_dir(t, sub);
 }
@@ -380,9 +430,10 @@ int train_run(const train_options *o, diag_sink *d) {
   FILE *metrics = st ? NULL : open_metrics(&t);
   if (!st && !metrics) st = 1;
   if (!st) {
-    fprintf(stderr, "migc train: %s, batch %lld, %lld images from %s, seed %llu, run in %s%s\n",
-            t.m->name, (long long)t.m->batch, (long long)t.ds.n, t.ds.images_path,
-            (unsigned long long)t.seed, t.out, t.step ? " (resumed)" : "");
+    fprintf(stderr, "migc train: %s, batch %lld, %lld images from %s, seed %llu, %s, run in "
+                    "%s%s\n", t.m->name, (long long)t.m->batch, (long long)t.ds.n,
+            t.ds.images_path, (unsigned long long)t.seed,
+            t.prog ? "native code" : "interpreted", t.out, t.step ? " (resumed)" : "");
     if (t.step) fprintf(stderr, "migc train: resuming at step %lld\n", (long long)t.step);
   }
   bool tty = isatty(2);
@@ -437,6 +488,9 @@ int train_run(const train_options *o, diag_sink *d) {
   free(outs);
   if (metrics) fclose(metrics);
   dataset_close(&t.ds);
+  cg_free(t.prog);
+  free(t.scratch[0]);
+  free(t.scratch[1]);
   free(t.state);
   ir_module_free(t.m);
   return st;

@@ -5,7 +5,9 @@
  *
  * A run is a pure function of the model, its -D and batch settings, the data and the
  * seed: step t's batch is dataset_batch(seed, t), its latents latent_fill(seed, t),
- * so a resumed run needs nothing but the checkpoint's state and step. */
+ * so a resumed run needs nothing but the checkpoint's state and step. Steps run as
+ * native code compiled by codegen/ (LLVM JIT), or on the reference interpreter; each
+ * backend is deterministic, so resume is bit-exact within one backend. */
 #ifndef MIGC_CLI_TRAIN_H
 #define MIGC_CLI_TRAIN_H
 
@@ -24,6 +26,7 @@ typedef struct {
   const char *out;            /* run directory (NULL: runs/MODEL, or the resumed one) */
   const char *resume;         /* run directory to continue, or NULL */
   int64_t save_every, keep, log_every, sample_every;
+  bool interpret;             /* --backend interp: the reference interpreter, not the JIT */
   bool color;
 } train_options;
 

@@ -79,6 +79,16 @@ train --steps 20 --save-every 1 -D lr=1e6 --out e >e.log 2>&1; st=$?
 [ $st -eq 1 ] && grep -Eq "step [0-9]+: [a-z_.]+ is (NaN|infinite); stopping" e.log && ok \
   || bad "divergence: exit $st, $(tail -2 e.log)"
 
+# Native code (the default) and the reference interpreter train alike: the same
+# losses after 10 steps up to float summation order.
+train --steps 10 --out g --backend interp >/dev/null 2>&1 && train --steps 10 --out h >/dev/null 2>&1
+close=$(/usr/bin/python3 -c '
+import csv, sys
+a = list(csv.DictReader(open("g/metrics.csv")))[-1]; b = list(csv.DictReader(open("h/metrics.csv")))[-1]
+print(all(abs(float(a[k]) - float(b[k])) <= 1e-3 * max(1.0, abs(float(a[k]))) for k in a if k not in ("step", "seconds")))')
+[ "$close" = "True" ] && ok || bad "interpreter and native code disagree: $(tail -1 g/metrics.csv) vs $(tail -1 h/metrics.csv)"
+"$migc" train "$model" --backend gpu >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--backend gpu is a usage error"
+
 # Refusals: a corrupt checkpoint, another program's checkpoint, bad options.
 cp -r a f && truncate -s 100 f/checkpoints/step-00000030.safetensors
 err=$(train --steps 40 --resume f 2>&1); st=$?
