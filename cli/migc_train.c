@@ -3,7 +3,7 @@
  * interpreter; run_func hides which. */
 #include "migc_train.h"
 
-#include "codegen/codegen.h"
+#include "migc_model.h"
 
 #include "runtime/runtime.h"
 
@@ -28,16 +28,12 @@ static void on_sigint(int sig) {
 
 typedef struct {
   const train_options *o;
-  ir_module *m;
+  model md;
   ir_func *train, *gen;
-  float *state;
   dataset ds;
   int data_input;      /* module input of the real data */
   uint64_t seed;
   int64_t step;        /* steps done */
-  uint64_t program_hash;
-  cg_program *prog;    /* the compiled module, NULL when interpreting */
-  void *scratch[2];    /* train_step's and generate's scratch for compiled code */
   char out[1024];
   char err[1024];
 } trainer;
@@ -60,88 +56,34 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* FNV-1a over the model source and every setting that changes the program, so a
- * checkpoint is resumed only by the program that wrote it. */
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
-  const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
-  return h;
-}
-
-static uint64_t program_hash(const diag_sink *d, const train_options *o, int64_t batch) {
-  uint64_t h = 1469598103934665603ULL;
-  for (int i = 0; i < d->nsources; i++)
-    h = hash_bytes(h, d->sources[i].text, strlen(d->sources[i].text));
-  if (o->overrides)
-    for (int i = 0; i < o->overrides->n; i++) {
-      h = hash_bytes(h, o->overrides->items[i].name, strlen(o->overrides->items[i].name));
-      h = hash_bytes(h, &o->overrides->items[i].value, sizeof(double));
-    }
-  return hash_bytes(h, &batch, sizeof batch);
-}
-
 static int make_dir(trainer *t, const char *path) {
   if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
   return fail(t, "cannot create %s: %s", path, strerror(errno));
 }
 
-/* ---- inputs ------------------------------------------------------------------------ */
+/* ---- steps ------------------------------------------------------------------------- */
 
-/* Fills function input j for step `step`: real data from the data set, latents and
- * codes from their priors, the dropout seed. Latent values are indexed by input and
- * element, so each is a function of (seed, stream, step) alone. */
-static int fill_input(trainer *t, const ir_func *f, int j, int64_t step, uint32_t stream,
-                      ir_tensor *x) {
-  int idx = f->inputs[j];
-  const ir_input *in = &t->m->inputs[idx];
-  *x = ir_tensor_alloc(in->dtype, in->shape);
-  int64_t n = shape_numel(in->shape);
-  uint64_t first = (uint64_t)idx << 40;
-  switch (in->kind) {
-  case INPUT_DATA:
-    return dataset_batch(&t->ds, t->seed, step, in->shape.dim[0], x->data, NULL, t->err,
-                         sizeof t->err);
-  case INPUT_SEED:
-    ((int32_t *)x->data)[0] = (int32_t)(t->seed & 0x7fffffff);
-    ((int32_t *)x->data)[1] = (int32_t)step;
-    return 0;
-  default:
-    if (in->dist == DIST_CATEGORICAL)
-      latent_fill_categorical(x->data, n, (int32_t)in->a, t->seed, stream, (uint64_t)step, first);
-    else
-      latent_fill(x->data, n, in->dist == DIST_UNIFORM ? 0 : in->dist == DIST_NORMAL ? 1 : 2,
-                  in->a, in->b, t->seed, stream, (uint64_t)step, first);
-    return 0;
-  }
-}
-
-/* Runs f on inputs made for `step`; outputs receives f->noutputs tensors. */
+/* Runs f for step `step`: the real data from the data set (step's batch), latents and
+ * codes drawn for (seed, stream, step), the dropout seed; outputs receives f->noutputs
+ * tensors. */
 static int run_func(trainer *t, const ir_func *f, int64_t step, uint32_t stream,
                     ir_tensor *outputs) {
   ir_tensor *in = calloc((size_t)f->ninputs + 1, sizeof *in);
   int st = 0;
-  for (int j = 0; j < f->ninputs && !st; j++) st = fill_input(t, f, j, step, stream, &in[j]);
-  if (!st && !t->prog) {
-    ir_interp it = {.m = t->m, .state = t->state, .seed = t->seed, .step = step};
-    st = ir_interp_run(&it, f, in, outputs);
-    if (st) snprintf(t->err, sizeof t->err, "%s", it.err);
-  } else if (!st) {
-    void **ip = calloc((size_t)f->ninputs + 1, sizeof *ip);
-    void **op = calloc((size_t)f->noutputs + 1, sizeof *op);
-    for (int j = 0; j < f->ninputs; j++) ip[j] = in[j].data;
-    for (int k = 0; k < f->noutputs; k++) {
-      const ir_node *n = &f->nodes[f->outputs[k].node];
-      outputs[k] = ir_tensor_alloc(n->dtype, n->shape);
-      op[k] = outputs[k].data;
+  for (int j = 0; j < f->ninputs && !st; j++) {
+    int idx = f->inputs[j];
+    const ir_input *inp = &t->md.m->inputs[idx];
+    if (inp->kind == INPUT_DATA) {
+      in[j] = ir_tensor_alloc(inp->dtype, inp->shape);
+      st = dataset_batch(&t->ds, t->seed, step, inp->shape.dim[0], in[j].data, NULL, t->err,
+                         sizeof t->err);
+    } else {
+      model_draw(&t->md, idx, t->seed, stream, (uint64_t)step, &in[j]);
     }
-    void *scratch = t->scratch[f == t->train ? 0 : 1];
-    if (cg_lookup(t->prog, f->name)(t->state, ip, op, scratch)) {
-      snprintf(t->err, sizeof t->err, "%s: a label or code is outside its range", f->name);
-      for (int k = 0; k < f->noutputs; k++) ir_tensor_free(&outputs[k]);
-      st = 1;
-    }
-    free(ip);
-    free(op);
+  }
+  if (!st && model_run(&t->md, f, in, outputs)) {
+    snprintf(t->err, sizeof t->err, "%s", t->md.err);
+    st = 1;
   }
   for (int j = 0; j < f->ninputs; j++) ir_tensor_free(&in[j]);
   free(in);
@@ -197,30 +139,10 @@ static void remove_stale_temporaries(const char *dir) {
 }
 
 static int save_checkpoint(trainer *t) {
-  const ir_module *m = t->m;
-  st_tensor *ts = calloc((size_t)m->nvars, sizeof *ts);
-  for (int v = 0; v < m->nvars; v++) {
-    ts[v].name = m->vars[v].name;
-    ts[v].dtype = ST_F32;
-    ts[v].rank = m->vars[v].shape.rank;
-    for (int d = 0; d < ts[v].rank; d++) ts[v].shape[d] = m->vars[v].shape.dim[d];
-    ts[v].data = t->state + m->vars[v].offset;
-  }
-  char step[32], seed[32], hash[32], batch[32];
-  snprintf(step, sizeof step, "%lld", (long long)t->step);
-  snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->seed);
-  snprintf(hash, sizeof hash, "%016llx", (unsigned long long)t->program_hash);
-  snprintf(batch, sizeof batch, "%lld", (long long)m->batch);
-  st_meta meta[] = {{"format", "migc checkpoint 1"}, {"model", m->name},
-                    {"program_hash", hash},          {"step", step},
-                    {"seed", seed},                  {"batch", batch},
-                    {"migc", MIGC_VERSION}};
   char path[1200];
   ckpt_path(t, t->step, path, sizeof path);
-  int st = safetensors_write(path, ts, m->nvars, meta, (int)(sizeof meta / sizeof *meta), t->err,
-                             sizeof t->err);
-  free(ts);
-  if (st) return fail(t, "%s (the previous checkpoints are intact)", t->err);
+  if (model_save(&t->md, path, t->step, t->seed))
+    return fail(t, "%s (the previous checkpoints are intact)", t->md.err);
   /* Keep the newest `keep`: older ones go only after the new one is safely written. */
   int n;
   int64_t *steps = list_checkpoints(t->out, &n);
@@ -232,48 +154,17 @@ static int save_checkpoint(trainer *t) {
   return 0;
 }
 
-/* Loads the newest checkpoint of dir that reads cleanly into t->state and t->step. */
+/* Loads the newest checkpoint of a run directory into the state, step and seed. */
 static int load_checkpoint(trainer *t, const char *dir) {
-  int n;
-  int64_t *steps = list_checkpoints(dir, &n);
-  if (n == 0) {
-    free(steps);
-    return fail(t, "%s/checkpoints holds no checkpoint to resume from", dir);
-  }
   char path[1200];
-  snprintf(path, sizeof path, "%s/checkpoints/step-%08lld.safetensors", dir, (long long)steps[n - 1]);
-  free(steps);
-  st_file f;
-  if (safetensors_read(path, &f, t->err, sizeof t->err)) return fail(t, "%s", t->err);
-  int st = 0;
-  const char *hash = st_file_meta(&f, "program_hash"), *step = st_file_meta(&f, "step");
-  const char *seed = st_file_meta(&f, "seed");
-  char want[32];
-  snprintf(want, sizeof want, "%016llx", (unsigned long long)t->program_hash);
-  if (!hash || !step || !seed)
-    st = fail(t, "%s: not a migc checkpoint (no program_hash, step or seed metadata)", path);
-  else if (strcmp(hash, want))
-    st = fail(t, "%s was written by another program (model source, -D or batch differ: "
-                 "hash %s, this run %s)", path, hash, want);
-  else if (t->o->seed_given && strtoull(seed, NULL, 10) != t->o->seed)
-    st = fail(t, "%s was trained with seed %s, not %llu", path, seed,
-              (unsigned long long)t->o->seed);
-  for (int v = 0; v < t->m->nvars && !st; v++) {
-    const ir_var *var = &t->m->vars[v];
-    const st_tensor *x = st_file_find(&f, var->name);
-    bool same = x && x->dtype == ST_F32 && x->rank == var->shape.rank;
-    for (int d = 0; same && d < x->rank; d++) same = x->shape[d] == var->shape.dim[d];
-    if (!same)
-      st = fail(t, "%s: %s is %s", path, var->name, x ? "of another shape or dtype" : "missing");
-    else
-      memcpy(t->state + var->offset, x->data, (size_t)shape_numel(var->shape) * sizeof(float));
-  }
-  if (!st) {
-    t->step = strtoll(step, NULL, 10);
-    t->seed = strtoull(seed, NULL, 10);
-  }
-  st_file_free(&f);
-  return st;
+  if (checkpoint_find(dir, path, sizeof path, t->err, sizeof t->err)) return fail(t, "%s", t->err);
+  uint64_t seed;
+  if (model_load(&t->md, path, &t->step, &seed)) return fail(t, "%s", t->md.err);
+  if (t->o->seed_given && seed != t->o->seed)
+    return fail(t, "%s was trained with seed %llu, not %llu", path, (unsigned long long)seed,
+                (unsigned long long)t->o->seed);
+  t->seed = seed;
+  return 0;
 }
 
 /* ---- the record of a run ----------------------------------------------------------- */
@@ -326,7 +217,7 @@ static int write_samples(trainer *t) {
   if (img->shape.rank == 4 && (img->shape.dim[1] == 1 || img->shape.dim[1] == 3)) {
     int n = (int)(img->shape.dim[0] < 64 ? img->shape.dim[0] : 64);
     int cols = n >= 8 ? 8 : n, rows = (n + cols - 1) / cols;
-    const ir_input *in = &t->m->inputs[t->data_input];
+    const ir_input *in = &t->md.m->inputs[t->data_input];
     char path[1200];
     snprintf(path, sizeof path, "%s/samples/step-%08lld.png", t->out, (long long)t->step);
     if (png_write_grid(path, img->data, n, (int)img->shape.dim[1], (int)img->shape.dim[2],
@@ -343,7 +234,7 @@ static void progress(trainer *t, const ir_tensor *outs, double rate, bool tty) {
   double eta = rate > 0 ? (double)left / rate : 0;
   fprintf(stderr, "%sstep %lld/%lld  epoch %.2f  %.2f steps/s  ETA %d:%02d", tty ? "\r" : "",
           (long long)t->step, (long long)t->o->steps,
-          (double)(t->step * t->m->batch) / (double)t->ds.n, rate, (int)eta / 60, (int)eta % 60);
+          (double)(t->step * t->md.m->batch) / (double)t->ds.n, rate, (int)eta / 60, (int)eta % 60);
   for (int k = 0; k < t->train->noutputs; k++) {
     const char *name = t->train->outputs[k].name;
     fprintf(stderr, "  %s %.4f%s", name, ((float *)outs[k].data)[0],
@@ -356,29 +247,28 @@ static void progress(trainer *t, const ir_tensor *outs, double rate, bool tty) {
 
 static int setup(trainer *t, diag_sink *d) {
   const train_options *o = t->o;
-  ast_file *ast = parse_file(d, o->model);
-  if (!ast || d->nerrors) {
-    if (ast) ast_free(ast);
+  if (model_open(&t->md, o->model, o->overrides, o->batch, o->interpret, d)) {
+    if (!d->nerrors) fail(t, "%s", t->md.err);
     return 1;
   }
-  elab_options eo = {o->overrides, o->batch};
-  t->m = elaborate(ast, &eo, d);
-  ast_free(ast);
-  pass_options po = {.verify_each = true};
-  if (!t->m || passes_run(t->m, &po, d)) return 1;
-  t->train = ir_find_func(t->m, "train_step");
-  t->gen = ir_find_func(t->m, "generate");
+  if (t->md.prog) {
+    cg_stats cs = cg_get_stats(t->md.prog);
+    fprintf(stderr, "migc train: compiled with LLVM in %.0f ms (lower %.0f, optimise %.0f, "
+                    "JIT %.0f)\n", cs.total_ms, cs.lower_ms, cs.opt_ms, cs.jit_ms);
+  }
+  t->train = ir_find_func(t->md.m, "train_step");
+  t->gen = ir_find_func(t->md.m, "generate");
   t->data_input = -1;
   for (int j = 0; j < t->train->ninputs; j++) {
     int idx = t->train->inputs[j];
-    if (t->m->inputs[idx].kind != INPUT_DATA) continue;
+    if (t->md.m->inputs[idx].kind != INPUT_DATA) continue;
     if (t->data_input >= 0)
       return fail(t, "%s: the training step reads two data inputs (%s and %s); migc train "
-                     "feeds one", o->model, t->m->inputs[t->data_input].name, t->m->inputs[idx].name);
+                     "feeds one", o->model, t->md.m->inputs[t->data_input].name, t->md.m->inputs[idx].name);
     t->data_input = idx;
   }
   if (t->data_input < 0) return fail(t, "%s: the training step reads no input data", o->model);
-  const ir_input *in = &t->m->inputs[t->data_input];
+  const ir_input *in = &t->md.m->inputs[t->data_input];
   int rank = in->shape.rank - 1;
   if (rank != 3 && rank != 1)
     return fail(t, "%s: input %s must be an image [C,H,W] or a flat [D] to be fed from a data set",
@@ -387,33 +277,18 @@ static int setup(trainer *t, diag_sink *d) {
   for (int i = 0; i < rank; i++) want.dim[i] = in->shape.dim[i + 1];
   if (dataset_open(&t->ds, o->data ? o->data : "mnist", o->data_dir, &want, t->err, sizeof t->err))
     return fail(t, "%s", t->err);
-  if (!o->interpret) {
-    t->prog = cg_compile(t->m, NULL, t->err, sizeof t->err);
-    if (!t->prog) return fail(t, "compiling %s: %s", o->model, t->err);
-    for (int k = 0; k < 2; k++) {
-      const ir_func *f = k ? t->gen : t->train;
-      size_t n = f ? cg_scratch_size(t->prog, f->name) : 0;
-      t->scratch[k] = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
-      if (!t->scratch[k]) return fail(t, "out of memory for %zu bytes of scratch", n);
-    }
-    cg_stats cs = cg_get_stats(t->prog);
-    fprintf(stderr, "migc train: compiled with LLVM in %.0f ms (lower %.0f, optimise %.0f, "
-                    "JIT %.0f)\n", cs.total_ms, cs.lower_ms, cs.opt_ms, cs.jit_ms);
-  }
-  t->program_hash = program_hash(d, o, t->m->batch);
-  t->state = calloc((size_t)t->m->state_size + 1, sizeof *t->state);
   t->seed = o->seed;
   if (o->resume) {
     if (load_checkpoint(t, o->resume)) return 1;
   } else {
-    ir_init_state(t->m, t->state, t->seed);
+    model_init(&t->md, t->seed);
   }
   if (o->out)
     snprintf(t->out, sizeof t->out, "%s", o->out);
   else if (o->resume)
     snprintf(t->out, sizeof t->out, "%s", o->resume);
   else
-    snprintf(t->out, sizeof t->out, "runs/%s", t->m->name);
+    snprintf(t->out, sizeof t->out, "runs/%s", t->md.m->name);
   char sub[1200];
   if (!o->out && !o->resume && make_dir(t, "runs")) return 1;
   if (make_dir(t, t->out)) return 1;
@@ -431,9 +306,9 @@ int train_run(const train_options *o, diag_sink *d) {
   if (!st && !metrics) st = 1;
   if (!st) {
     fprintf(stderr, "migc train: %s, batch %lld, %lld images from %s, seed %llu, %s, run in "
-                    "%s%s\n", t.m->name, (long long)t.m->batch, (long long)t.ds.n,
+                    "%s%s\n", t.md.m->name, (long long)t.md.m->batch, (long long)t.ds.n,
             t.ds.images_path, (unsigned long long)t.seed,
-            t.prog ? "native code" : "interpreted", t.out, t.step ? " (resumed)" : "");
+            t.md.prog ? "native code" : "interpreted", t.out, t.step ? " (resumed)" : "");
     if (t.step) fprintf(stderr, "migc train: resuming at step %lld\n", (long long)t.step);
   }
   bool tty = isatty(2);
@@ -488,10 +363,6 @@ int train_run(const train_options *o, diag_sink *d) {
   free(outs);
   if (metrics) fclose(metrics);
   dataset_close(&t.ds);
-  cg_free(t.prog);
-  free(t.scratch[0]);
-  free(t.scratch[1]);
-  free(t.state);
-  ir_module_free(t.m);
+  model_close(&t.md);
   return st;
 }

@@ -1,0 +1,248 @@
+/* migc_model.c: compiling a model for running it, running its functions on native
+ * code or the interpreter, and its checkpoints (see migc_model.h). */
+#include "migc_model.h"
+
+#include "runtime/runtime.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int md_fail(model *md, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int md_fail(model *md, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(md->err, sizeof md->err, fmt, ap);
+  va_end(ap);
+  return 1;
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL; /* FNV-1a */
+  return h;
+}
+
+int model_open(model *md, const char *path, const const_overrides *ov, int64_t batch,
+               bool interpret, diag_sink *d) {
+  memset(md, 0, sizeof *md);
+  if (!realpath(path, md->file)) snprintf(md->file, sizeof md->file, "%s", path);
+  size_t used = 0;
+  for (int i = 0; ov && i < ov->n; i++) {
+    int k = snprintf(md->settings + used, sizeof md->settings - used, "%s%s=%.17g", i ? "," : "",
+                     ov->items[i].name, ov->items[i].value);
+    if (k < 0 || (size_t)k >= sizeof md->settings - used) return md_fail(md, "-D settings too long");
+    used += (size_t)k;
+  }
+  ast_file *ast = parse_file(d, path);
+  if (!ast || d->nerrors) {
+    if (ast) ast_free(ast);
+    return md_fail(md, "%s has errors", path);
+  }
+  elab_options eo = {ov, batch};
+  md->m = elaborate(ast, &eo, d);
+  ast_free(ast);
+  pass_options po = {.verify_each = true};
+  if (!md->m || passes_run(md->m, &po, d)) return md_fail(md, "%s does not compile", path);
+  /* The program: the source, the settings that change it, the batch. */
+  uint64_t h = 1469598103934665603ULL;
+  for (int i = 0; i < d->nsources; i++) h = hash_bytes(h, d->sources[i].text, strlen(d->sources[i].text));
+  for (int i = 0; ov && i < ov->n; i++) {
+    h = hash_bytes(h, ov->items[i].name, strlen(ov->items[i].name));
+    h = hash_bytes(h, &ov->items[i].value, sizeof(double));
+  }
+  md->hash = hash_bytes(h, &md->m->batch, sizeof md->m->batch);
+  md->state = calloc((size_t)md->m->state_size + 1, sizeof *md->state);
+  if (interpret) return 0;
+  md->prog = cg_compile(md->m, NULL, md->err, sizeof md->err);
+  if (!md->prog) return 1;
+  md->scratch = calloc((size_t)md->m->nfuncs, sizeof *md->scratch);
+  for (int k = 0; k < md->m->nfuncs; k++) {
+    size_t n = cg_scratch_size(md->prog, md->m->funcs[k]->name);
+    md->scratch[k] = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+    if (!md->scratch[k]) return md_fail(md, "out of memory for %zu bytes of scratch", n);
+  }
+  return 0;
+}
+
+void model_init(model *md, uint64_t seed) { ir_init_state(md->m, md->state, seed); }
+
+int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out) {
+  if (!md->prog) {
+    ir_interp it = {.m = md->m, .state = md->state};
+    if (ir_interp_run(&it, f, in, out)) return md_fail(md, "%s", it.err);
+    return 0;
+  }
+  int fi = 0;
+  while (fi < md->m->nfuncs && md->m->funcs[fi] != f) fi++;
+  void **ip = calloc((size_t)f->ninputs + 1, sizeof *ip);
+  void **op = calloc((size_t)f->noutputs + 1, sizeof *op);
+  for (int j = 0; j < f->ninputs; j++) ip[j] = in[j].data;
+  for (int k = 0; k < f->noutputs; k++) {
+    const ir_node *n = &f->nodes[f->outputs[k].node];
+    out[k] = ir_tensor_alloc(n->dtype, n->shape);
+    op[k] = out[k].data;
+  }
+  int st = cg_lookup(md->prog, f->name)(md->state, ip, op, md->scratch[fi]);
+  free(ip);
+  free(op);
+  if (st) {
+    for (int k = 0; k < f->noutputs; k++) ir_tensor_free(&out[k]);
+    return md_fail(md, "%s: a label or code is outside its range", f->name);
+  }
+  return 0;
+}
+
+void model_draw(const model *md, int idx, uint64_t seed, uint32_t stream, uint64_t counter,
+                ir_tensor *x) {
+  const ir_input *in = &md->m->inputs[idx];
+  *x = ir_tensor_alloc(in->dtype, in->shape);
+  int64_t n = shape_numel(in->shape);
+  uint64_t first = (uint64_t)idx << 40;
+  if (in->kind == INPUT_SEED) {
+    ((int32_t *)x->data)[0] = (int32_t)(seed & 0x7fffffff);
+    ((int32_t *)x->data)[1] = (int32_t)counter;
+  } else if (in->dist == DIST_CATEGORICAL) {
+    latent_fill_categorical(x->data, n, (int32_t)in->a, seed, stream, counter, first);
+  } else if (in->kind != INPUT_DATA) {
+    latent_fill(x->data, n, in->dist == DIST_UNIFORM ? 0 : in->dist == DIST_NORMAL ? 1 : 2, in->a,
+                in->b, seed, stream, counter, first);
+  }
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+int model_save(model *md, const char *path, int64_t step, uint64_t seed) {
+  const ir_module *m = md->m;
+  st_tensor *ts = calloc((size_t)m->nvars, sizeof *ts);
+  for (int v = 0; v < m->nvars; v++) {
+    ts[v].name = m->vars[v].name;
+    ts[v].dtype = ST_F32;
+    ts[v].rank = m->vars[v].shape.rank;
+    for (int k = 0; k < ts[v].rank; k++) ts[v].shape[k] = m->vars[v].shape.dim[k];
+    ts[v].data = md->state + m->vars[v].offset;
+  }
+  char sstep[32], sseed[32], shash[32], sbatch[32];
+  snprintf(sstep, sizeof sstep, "%lld", (long long)step);
+  snprintf(sseed, sizeof sseed, "%llu", (unsigned long long)seed);
+  snprintf(shash, sizeof shash, "%016llx", (unsigned long long)md->hash);
+  snprintf(sbatch, sizeof sbatch, "%lld", (long long)m->batch);
+  st_meta meta[] = {{"format", "migc checkpoint 1"}, {"model", m->name},
+                    {"model_file", md->file},        {"settings", md->settings},
+                    {"batch", sbatch},               {"program_hash", shash},
+                    {"step", sstep},                 {"seed", sseed},
+                    {"migc", MIGC_VERSION}};
+  int st = safetensors_write(path, ts, m->nvars, meta, (int)(sizeof meta / sizeof *meta), md->err,
+                             sizeof md->err);
+  free(ts);
+  return st;
+}
+
+int model_load(model *md, const char *path, int64_t *step, uint64_t *seed) {
+  st_file f;
+  if (safetensors_read(path, &f, md->err, sizeof md->err)) return 1;
+  int st = 0;
+  const char *hash = st_file_meta(&f, "program_hash"), *sstep = st_file_meta(&f, "step");
+  const char *sseed = st_file_meta(&f, "seed");
+  char want[32];
+  snprintf(want, sizeof want, "%016llx", (unsigned long long)md->hash);
+  if (!hash || !sstep || !sseed)
+    st = md_fail(md, "%s: not a migc checkpoint (no program_hash, step or seed metadata)", path);
+  else if (strcmp(hash, want))
+    st = md_fail(md, "%s was written by another program (model source, -D or batch differ: "
+                     "hash %s, this run %s)", path, hash, want);
+  for (int v = 0; v < md->m->nvars && !st; v++) {
+    const ir_var *var = &md->m->vars[v];
+    const st_tensor *x = st_file_find(&f, var->name);
+    bool same = x && x->dtype == ST_F32 && x->rank == var->shape.rank;
+    for (int k = 0; same && k < x->rank; k++) same = x->shape[k] == var->shape.dim[k];
+    if (!same)
+      st = md_fail(md, "%s: %s is %s", path, var->name, x ? "of another shape or dtype" : "missing");
+    else
+      memcpy(md->state + var->offset, x->data, (size_t)shape_numel(var->shape) * sizeof(float));
+  }
+  if (!st) {
+    *step = strtoll(sstep, NULL, 10);
+    *seed = strtoull(sseed, NULL, 10);
+  }
+  st_file_free(&f);
+  return st;
+}
+
+int checkpoint_find(const char *spec, char *path, size_t n, char *err, size_t errn) {
+  char dir[1200];
+  snprintf(dir, sizeof dir, "%s/checkpoints", spec);
+  DIR *dp = opendir(dir);
+  if (!dp) {
+    FILE *fp = fopen(spec, "rb");
+    if (!fp) {
+      snprintf(err, errn, "%s: neither a run directory nor a checkpoint file", spec);
+      return 1;
+    }
+    fclose(fp);
+    snprintf(path, n, "%s", spec);
+    return 0;
+  }
+  long long best = -1, s;
+  char tail[32];
+  struct dirent *de;
+  while ((de = readdir(dp)))
+    if (sscanf(de->d_name, "step-%8lld.safetensor%31s", &s, tail) == 2 && !strcmp(tail, "s") &&
+        s > best)
+      best = s;
+  closedir(dp);
+  if (best < 0) {
+    snprintf(err, errn, "%s holds no checkpoint", dir);
+    return 1;
+  }
+  snprintf(path, n, "%s/step-%08lld.safetensors", dir, best);
+  return 0;
+}
+
+int model_open_checkpoint(model *md, const char *path, const char *model_file,
+                          bool interpret, diag_sink *d, int64_t *step, uint64_t *seed) {
+  char err[900];
+  st_file f;
+  if (safetensors_read(path, &f, err, sizeof err)) {
+    memset(md, 0, sizeof *md);
+    snprintf(md->err, sizeof md->err, "%s", err);
+    return 1;
+  }
+  const char *file = st_file_meta(&f, "model_file"), *settings = st_file_meta(&f, "settings");
+  const char *batch = st_file_meta(&f, "batch");
+  char file_copy[1024] = "", settings_copy[512] = "";
+  int64_t b = batch ? strtoll(batch, NULL, 10) : 0;
+  snprintf(file_copy, sizeof file_copy, "%s", model_file ? model_file : file ? file : "");
+  snprintf(settings_copy, sizeof settings_copy, "%s", settings ? settings : "");
+  st_file_free(&f);
+  if (!file_copy[0]) {
+    memset(md, 0, sizeof *md);
+    snprintf(md->err, sizeof md->err, "%s does not name its model file; give it with --model", path);
+    return 1;
+  }
+  const_overrides ov = {0};
+  for (char *tok = strtok(settings_copy, ","); tok; tok = strtok(NULL, ",")) {
+    if (!overrides_add(&ov, tok, err, sizeof err)) {
+      overrides_free(&ov);
+      memset(md, 0, sizeof *md);
+      snprintf(md->err, sizeof md->err, "%s: its -D settings do not parse: %s", path, err);
+      return 1;
+    }
+  }
+  int st = model_open(md, file_copy, &ov, b, interpret, d);
+  overrides_free(&ov);
+  if (!st) st = model_load(md, path, step, seed);
+  return st;
+}
+
+void model_close(model *md) {
+  if (md->scratch)
+    for (int k = 0; md->m && k < md->m->nfuncs; k++) free(md->scratch[k]);
+  free(md->scratch);
+  cg_free(md->prog);
+  free(md->state);
+  ir_module_free(md->m);
+  memset(md, 0, sizeof *md);
+}

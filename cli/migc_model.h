@@ -1,0 +1,50 @@
+/* migc_model.h: a model ready to run, as the train, sample and eval commands share it:
+ * compiled from its file (frontend, passes, codegen), its state in memory, its
+ * functions callable on either backend, its checkpoints written and read. */
+#ifndef MIGC_CLI_MODEL_H
+#define MIGC_CLI_MODEL_H
+
+#include "codegen/codegen.h"
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+
+typedef struct {
+  ir_module *m;
+  cg_program *prog;    /* native code, or NULL when interpreting */
+  void **scratch;      /* per function of m, for native code */
+  float *state;        /* m->state_size floats */
+  uint64_t hash;       /* of the program: model source, -D settings, batch */
+  char file[1024];     /* the model file, as an absolute path */
+  char settings[512];  /* the -D settings, "name=value,..." */
+  char err[1024];
+} model;
+
+/* Compiles the model in `path` with -D overrides and batch (0: the model's) for native
+ * code (or the interpreter); the state is zero until initialised or loaded. Errors in
+ * the model go to d; others to md->err. Returns 0 or 1. */
+int model_open(model *md, const char *path, const const_overrides *ov, int64_t batch,
+               bool interpret, diag_sink *d);
+/* Initial parameters for `seed`. */
+void model_init(model *md, uint64_t seed);
+/* Runs f: in holds f->ninputs tensors; out receives f->noutputs (caller frees). */
+int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out);
+/* A latent, code or seed input of the module drawn for (seed, stream, counter): value
+ * j of input idx is draw (idx << 40) + j, so every input is a function of those alone. */
+void model_draw(const model *md, int idx, uint64_t seed, uint32_t stream, uint64_t counter,
+                ir_tensor *x);
+
+/* Writes the whole state as safetensors, with what reopens the program (model file,
+ * -D settings, batch, program hash) and the run's step and seed in __metadata__. */
+int model_save(model *md, const char *path, int64_t step, uint64_t seed);
+/* Loads a checkpoint written by this very program into the state. */
+int model_load(model *md, const char *path, int64_t *step, uint64_t *seed);
+/* The checkpoint to read: `spec` itself if it is a file, else the newest of
+ * spec/checkpoints. */
+int checkpoint_find(const char *spec, char *path, size_t n, char *err, size_t errn);
+/* Reopens the program that wrote checkpoint `path` (its model file, -D settings and
+ * batch, from the metadata; model_file overrides the file) and loads the state. */
+int model_open_checkpoint(model *md, const char *path, const char *model_file,
+                          bool interpret, diag_sink *d, int64_t *step, uint64_t *seed);
+void model_close(model *md);
+
+#endif
