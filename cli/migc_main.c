@@ -4,6 +4,7 @@
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "migc_train.h"
+#include "migc_eval.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ typedef struct {
   double h;          /* gradcheck --h */
   pass_options passes; /* dump --grad: --no-PASS, --[no-]verify-each */
   train_options train; /* train */
+  eval_options eval;   /* sample, eval */
   const char *disabled[8];
 } cli_options;
 
@@ -179,6 +181,57 @@ static int cmd_train(cli_options *o) {
   return finish(&d, o, st);
 }
 
+static int cmd_sample(cli_options *o) {
+  diag_sink d;
+  diag_init(&d);
+  o->eval.run = o->file;
+  return finish(&d, o, sample_run(&o->eval, &d));
+}
+
+static int cmd_eval(cli_options *o) {
+  diag_sink d;
+  diag_init(&d);
+  o->eval.run = o->file;
+  return finish(&d, o, eval_run(&o->eval, &d));
+}
+
+/* Parses a sample/eval option with a value; 1 if a was one, 0 if not, -1 on error. */
+static int eval_option(cli_options *o, const char *a, const char *v) {
+  eval_options *e = &o->eval;
+  static const char *names[] = {"--model", "--data", "--data-dir", "--grid", "--vary",
+                                "--seed", "--batches", "--backend"};
+  int k = -1;
+  for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
+    if (!strcmp(a, names[i])) k = i;
+  if (k < 0) return 0;
+  if (!v) {
+    fprintf(stderr, "migc: %s needs a value\n", a);
+    return -1;
+  }
+  const char **slot[] = {&e->model_file, &e->data, &e->data_dir, &e->grid, &e->vary};
+  if (k < 5) {
+    *slot[k] = v;
+    return 1;
+  }
+  if (k == 7) {
+    if (strcmp(v, "jit") && strcmp(v, "interp")) {
+      fprintf(stderr, "migc: --backend takes jit or interp\n");
+      return -1;
+    }
+    e->interpret = !strcmp(v, "interp");
+    return 1;
+  }
+  char *end;
+  long long x = strtoll(v, &end, 10);
+  if (*end || !*v || x < (k == 6 ? 1 : 0) || (k == 6 && x > 100000)) {
+    fprintf(stderr, "migc: %s needs a whole number%s\n", a, k == 6 ? " from 1 to 100000" : "");
+    return -1;
+  }
+  if (k == 5) e->seed = (uint64_t)x;
+  else e->batches = (int)x;
+  return 1;
+}
+
 /* Parses a train option with a value; returns 1 if a was one, 0 if not, -1 on error. */
 static int train_option(cli_options *o, const char *a, const char *v) {
   train_options *t = &o->train;
@@ -268,6 +321,32 @@ static const command commands[] = {
      "  --keep K        keep the K newest checkpoints (default 3)\n"
      "  --log-every N   progress and a metrics row every N steps (default 10)\n"
      "  --sample-every N  a sample grid every N steps (default 500)\n"},
+    {"sample", cmd_sample, "draw the InfoGAN figure of a trained run",
+     "migc sample RUN|CHECKPOINT [--grid OUT.png] [--vary NAME[I]] [--seed S] [--model FILE]",
+     "Reopens the program a checkpoint was written by (its model file, -D settings\n"
+     "and batch are in the checkpoint) and draws the figure of the InfoGAN paper: one\n"
+     "row per value of the categorical code, columns sweeping one continuous code\n"
+     "from -2 to 2 (past the training range [-1, 1]), every other latent fixed. A\n"
+     "model without codes gets a plain grid of samples.\n"
+     "  --grid OUT.png  where to write it (default RUN/samples/figure-step-N.png)\n"
+     "  --vary NAME[I]  the continuous latent or code element to sweep (default the\n"
+     "                  first continuous code, element 0)\n"
+     "  --seed S        the draw of the fixed latents (default 1)\n"
+     "  --model FILE    the model file, if it moved since training\n"
+     "  --backend B     jit (default) or interp\n"},
+    {"eval", cmd_eval, "measure what a trained InfoGAN's code captures",
+     "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--seed S] [--model FILE]",
+     "Prints the MI estimate of the categorical code in nats (ln K minus the\n"
+     "cross-entropy of Q's prediction on N batches of generated images; at most\n"
+     "ln K), and the unsupervised classification accuracy of Q's most likely code\n"
+     "value on real labelled images after the best one-to-one matching of code\n"
+     "values to labels (Hungarian algorithm), with that matching.\n"
+     "  --data D        labelled images (default mnist-test)\n"
+     "  --data-dir DIR  where data set names are found (default data)\n"
+     "  --batches N     generated batches for the MI estimate (default 20)\n"
+     "  --seed S        the draw of the generated images' latents (default 1)\n"
+     "  --model FILE    the model file, if it moved since training\n"
+     "  --backend B     jit (default) or interp\n"},
     {"gradcheck", cmd_gradcheck, "check every gradient against finite differences",
      "migc gradcheck FILE [--step NAME] [--seed N] [--elements K] [--tol T] [--h H] [--batch N]",
      "Differentiates each step's loss with respect to the parameters of the nets it\n"
@@ -338,6 +417,10 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
       }
     } else if (!strcmp(c->name, "train") && a[0] == '-' &&
                (st = train_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
+      if (st < 0) return 2;
+      i++;
+    } else if ((!strcmp(c->name, "sample") || !strcmp(c->name, "eval")) && a[0] == '-' &&
+               (st = eval_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
       if (st < 0) return 2;
       i++;
     } else if (!strcmp(c->name, "gradcheck") &&
@@ -424,7 +507,8 @@ int main(int argc, char **argv) {
     cli_options o = {.seed = 1, .elements = 2, .tol = 1e-3, .h = 1e-6,
                      .passes = {.verify_each = true},
                      .train = {.steps = 1000, .seed = 1, .save_every = 500, .keep = 3,
-                               .log_every = 10, .sample_every = 500}};
+                               .log_every = 10, .sample_every = 500},
+                     .eval = {.seed = 1, .batches = 20}};
     int st = parse_options(&commands[i], argc, argv, &o);
     int status = st < 0 ? 0 : st ? st : commands[i].run(&o);
     overrides_free(&o.overrides);

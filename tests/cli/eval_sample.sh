@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# migc sample and migc eval on a short real run of the small InfoGAN: the figure is a
+# PNG of K rows by 10 columns of 28x28 cells; eval prints the MI estimate (between
+# -inf and ln 10) and the matched accuracy on the 1,000 MNIST test images with a
+# one-to-one mapping; both reopen the program from the checkpoint alone, and say
+# clearly what is wrong when they cannot.
+set -u
+migc=$1 root=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+ln -s "$root/data" data
+fail=0 pass=0
+ok()  { pass=$((pass+1)); }
+bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+
+"$migc" train "$root/models/infogan_mlp.mig" --batch 16 --steps 20 --out r >/dev/null 2>&1 \
+  || { echo "FAIL: training the run to evaluate"; exit 1; }
+
+out=$("$migc" sample r 2>&1); st=$?
+png=r/samples/figure-step-00000020.png
+[ $st -eq 0 ] && [ -f $png ] && grep -q "10 x 10, rows: the values of c" <<<"$out" && ok || bad "sample: $st $out"
+# PNG header: width and height of a 10x10 grid of 28x28 cells with 2-pixel padding
+wh=$(/usr/bin/python3 -c 'import struct,sys; b=open(sys.argv[1],"rb").read(24); print(*struct.unpack(">II", b[16:24]))' $png)
+[ "$wh" = "302 302" ] && ok || bad "figure size $wh"
+"$migc" sample r --grid fig.png --vary s[1] --seed 3 >/dev/null 2>&1 && [ -f fig.png ] && ok || bad "sample --grid --vary"
+cmp -s fig.png $png && bad "--vary s[1] --seed 3 drew the same figure" || ok
+err=$("$migc" sample r --vary q[0] 2>&1); st=$?
+[ $st -eq 1 ] && grep -q "no continuous latent or code element" <<<"$err" && ok || bad "--vary q: $st $err"
+
+out=$("$migc" eval r --batches 4 2>&1); st=$?
+mi=$(sed -n 's/^mi_c: \([-0-9.]*\) nats on 64 generated images (at most ln 10 = 2.3026)$/\1/p' <<<"$out")
+acc=$(sed -n 's/^matched accuracy: \([0-9.]*\) on 1000 images (code value -> label:.*$/\1/p' <<<"$out")
+[ $st -eq 0 ] && [ -n "$mi" ] && [ -n "$acc" ] && ok || bad "eval: $st $out"
+/usr/bin/python3 -c "import sys; mi, acc = float('$mi' or 9), float('$acc' or 9); sys.exit(0 if mi <= 2.3026 and 0.1 <= acc <= 1 else 1)" \
+  && ok || bad "eval values: mi $mi, accuracy $acc"
+m=$(grep -o "code value -> label:.*" <<<"$out" | grep -o -- "->[0-9]" | sort -u | wc -l)
+[ "$m" -eq 10 ] && ok || bad "the mapping is not one-to-one: $out"
+
+err=$("$migc" eval nowhere 2>&1); st=$?
+[ $st -eq 1 ] && grep -q "nowhere: neither a run directory nor a checkpoint file" <<<"$err" && ok || bad "eval nowhere: $st $err"
+"$migc" train "$root/models/dcgan_fashion.mig" --data fashion --batch 8 --steps 1 --out g >/dev/null 2>&1
+err=$("$migc" eval g 2>&1); st=$?
+[ $st -eq 1 ] && grep -q "no categorical code that encode predicts" <<<"$err" && ok || bad "eval dcgan: $st $err"
+"$migc" sample g >/dev/null 2>&1 && ok || bad "sample of a model without codes"
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
