@@ -5,6 +5,7 @@
 #include "passes/passes.h"
 #include "migc_train.h"
 #include "migc_eval.h"
+#include "migc_report.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -195,6 +196,8 @@ static int cmd_eval(cli_options *o) {
   return finish(&d, o, eval_run(&o->eval, &d));
 }
 
+static int cmd_report(cli_options *o) { return report_run(o->file); }
+
 /* Parses a sample/eval option with a value; 1 if a was one, 0 if not, -1 on error. */
 static int eval_option(cli_options *o, const char *a, const char *v) {
   eval_options *e = &o->eval;
@@ -347,6 +350,11 @@ static const command commands[] = {
      "  --seed S        the draw of the generated images' latents (default 1)\n"
      "  --model FILE    the model file, if it moved since training\n"
      "  --backend B     jit (default) or interp\n"},
+    {"report", cmd_report, "write a run's HTML report",
+     "migc report RUN",
+     "Writes RUN/report.html, one self-contained page: the last logged metrics, the\n"
+     "loss curves and the MI curves (SVG, from metrics.csv), and the newest sample\n"
+     "grid and InfoGAN figure (PNG embedded in the page).\n"},
     {"gradcheck", cmd_gradcheck, "check every gradient against finite differences",
      "migc gradcheck FILE [--step NAME] [--seed N] [--elements K] [--tol T] [--h H] [--batch N]",
      "Differentiates each step's loss with respect to the parameters of the nets it\n"
@@ -370,7 +378,7 @@ static void usage(FILE *out) {
         "usage: migc COMMAND [OPTIONS] FILE\n\ncommands:\n",
         out);
   for (int i = 0; i < NCOMMANDS; i++)
-    fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fputs("\n  migc COMMAND --help   options of one command\n"
         "  migc --version        print the version\n",
         out);

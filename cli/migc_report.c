@@ -1,0 +1,198 @@
+/* migc_report.c: `migc report DIR`: one self-contained HTML page for a run: the loss
+ * curves and the MI curves (SVG, drawn from metrics.csv) and the newest sample grid and
+ * figure (PNG embedded as data URIs), written to DIR/report.html atomically. */
+#include "migc_report.h"
+
+#include "runtime/runtime.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  char *buf;
+  size_t n, cap;
+} text;
+
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *fmt, ...) {
+  va_list ap;
+  for (;;) {
+    va_start(ap, fmt);
+    int k = vsnprintf(t->buf + t->n, t->cap - t->n, fmt, ap);
+    va_end(ap);
+    if (k >= 0 && t->n + (size_t)k < t->cap) {
+      t->n += (size_t)k;
+      return;
+    }
+    t->cap = (t->cap + (size_t)(k > 0 ? k : 0)) * 2 + 4096;
+    t->buf = realloc(t->buf, t->cap);
+  }
+}
+
+/* ---- metrics ------------------------------------------------------------------------- */
+
+typedef struct {
+  char names[32][64];
+  int ncols;
+  double *rows; /* nrows x ncols */
+  int nrows;
+} table;
+
+static int read_metrics(const char *path, table *tb, char *err, size_t errn) {
+  FILE *fp = fopen(path, "r");
+  if (!fp) return file_fail(err, errn, path, "cannot open: no metrics (has the run logged a step?)");
+  char line[8192];
+  memset(tb, 0, sizeof *tb);
+  if (!fgets(line, sizeof line, fp)) {
+    fclose(fp);
+    return file_fail(err, errn, path, "empty");
+  }
+  for (char *tok = strtok(line, ",\n"); tok && tb->ncols < 32; tok = strtok(NULL, ",\n"))
+    snprintf(tb->names[tb->ncols++], 64, "%s", tok);
+  while (fgets(line, sizeof line, fp)) {
+    tb->rows = realloc(tb->rows, (size_t)(tb->nrows + 1) * (size_t)tb->ncols * sizeof(double));
+    char *p = line;
+    for (int c = 0; c < tb->ncols; c++) {
+      tb->rows[tb->nrows * tb->ncols + c] = strtod(p, &p);
+      if (*p == ',') p++;
+    }
+    tb->nrows++;
+  }
+  fclose(fp);
+  return 0;
+}
+
+/* A line chart of the columns whose name `pick` accepts, against column 0 (step). */
+static void chart(text *out, const table *tb, const char *title, bool (*pick)(const char *)) {
+  static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+  const double W = 640, H = 260, L = 60, R = 150, T = 30, B = 40;
+  double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  for (int c = 1; c < tb->ncols; c++) {
+    if (!pick(tb->names[c])) continue;
+    for (int r = 0; r < tb->nrows; r++) {
+      double x = tb->rows[r * tb->ncols], y = tb->rows[r * tb->ncols + c];
+      if (!isfinite(y)) continue;
+      x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
+    }
+  }
+  if (!(x1 >= x0) || !(y1 >= y0)) return;
+  if (x1 == x0) x1 = x0 + 1;
+  if (y1 == y0) y1 = y0 + 1;
+  put(out, "<h2>%s</h2>\n<svg width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\">\n", title, W, H, W, H);
+  put(out, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"#999\"/>\n", L, T,
+      W - L - R, H - T - B);
+  for (int i = 0; i <= 4; i++) {
+    double y = y0 + (y1 - y0) * i / 4, py = H - B - (H - T - B) * i / 4;
+    double x = x0 + (x1 - x0) * i / 4, px = L + (W - L - R) * i / 4;
+    put(out, "<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"end\">%.3g</text>\n", L - 4, py + 4, y);
+    put(out, "<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"middle\">%.0f</text>\n", px, H - B + 14, x);
+  }
+  put(out, "<text x=\"%g\" y=\"%g\" font-size=\"12\" text-anchor=\"middle\">step</text>\n",
+      L + (W - L - R) / 2, H - 6);
+  int k = 0;
+  for (int c = 1; c < tb->ncols; c++) {
+    if (!pick(tb->names[c])) continue;
+    const char *col = colors[k % 6];
+    put(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", col);
+    for (int r = 0; r < tb->nrows; r++) {
+      double x = tb->rows[r * tb->ncols], y = tb->rows[r * tb->ncols + c];
+      if (!isfinite(y)) continue;
+      put(out, "%.1f,%.1f ", L + (W - L - R) * (x - x0) / (x1 - x0),
+          H - B - (H - T - B) * (y - y0) / (y1 - y0));
+    }
+    put(out, "\"/>\n<text x=\"%g\" y=\"%g\" font-size=\"12\" fill=\"%s\">%s</text>\n", W - R + 8,
+        T + 14 + 16 * k, col, tb->names[c]);
+    k++;
+  }
+  put(out, "</svg>\n");
+}
+
+static bool is_loss(const char *n) { return strstr(n, ".loss") != NULL; }
+static bool is_mi(const char *n) { return !strncmp(n, "mi", 2); }
+
+/* ---- images -------------------------------------------------------------------------- */
+
+/* The newest DIR/samples/PREFIX-step-N.png (name into out), or false. */
+static bool newest(const char *dir, const char *prefix, char *out, size_t n) {
+  char sub[1000];
+  snprintf(sub, sizeof sub, "%s/samples", dir);
+  DIR *dp = opendir(sub);
+  long long best = -1, s;
+  struct dirent *de;
+  char pat[64];
+  snprintf(pat, sizeof pat, "%s-%%lld.png", prefix);
+  while (dp && (de = readdir(dp)))
+    if (sscanf(de->d_name, pat, &s) == 1 && s > best) {
+      best = s;
+      snprintf(out, n, "%s/%s", sub, de->d_name);
+    }
+  if (dp) closedir(dp);
+  return best >= 0;
+}
+
+static void embed_png(text *out, const char *path, const char *caption) {
+  FILE *fp = fopen(path, "rb");
+  if (!fp) return;
+  fseek(fp, 0, SEEK_END);
+  long len = ftell(fp);
+  fseek(fp, 0, SEEK_SET);
+  unsigned char *b = malloc((size_t)(len > 0 ? len : 1));
+  size_t got = fread(b, 1, (size_t)(len > 0 ? len : 0), fp);
+  fclose(fp);
+  static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  put(out, "<figure><img alt=\"%s\" src=\"data:image/png;base64,", caption);
+  for (size_t i = 0; i < got; i += 3) { /* base64: three bytes to four digits */
+    unsigned v = (unsigned)b[i] << 16 | (i + 1 < got ? (unsigned)b[i + 1] << 8 : 0) |
+                 (i + 2 < got ? b[i + 2] : 0);
+    put(out, "%c%c%c%c", digits[v >> 18 & 63], digits[v >> 12 & 63],
+        i + 1 < got ? digits[v >> 6 & 63] : '=', i + 2 < got ? digits[v & 63] : '=');
+  }
+  put(out, "\"><figcaption>%s</figcaption></figure>\n", caption);
+  free(b);
+}
+
+int report_run(const char *dir) {
+  char path[1300], err[1024], img[1400];
+  snprintf(path, sizeof path, "%s/metrics.csv", dir);
+  table tb;
+  if (read_metrics(path, &tb, err, sizeof err)) {
+    fprintf(stderr, "migc report: %s\n", err);
+    return 1;
+  }
+  text out = {0};
+  put(&out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>migc run %s</title>\n"
+            "<style>body{font-family:sans-serif;margin:2em;max-width:960px}"
+            "figure{display:inline-block;margin:1em}img{image-rendering:pixelated;width:360px}"
+            "td,th{padding:2px 10px;text-align:right}</style></head><body>\n"
+            "<h1>migc run <code>%s</code></h1>\n", dir, dir);
+  if (tb.nrows) {
+    const double *last = tb.rows + (size_t)(tb.nrows - 1) * (size_t)tb.ncols;
+    put(&out, "<table><tr>");
+    for (int c = 0; c < tb.ncols; c++) put(&out, "<th>%s</th>", tb.names[c]);
+    put(&out, "</tr><tr>");
+    for (int c = 0; c < tb.ncols; c++) put(&out, "<td>%.4g</td>", last[c]);
+    put(&out, "</tr></table>\n<p>The last logged step. MI estimates are in nats; a "
+              "categorical code of K values reaches at most ln K.</p>\n");
+  }
+  chart(&out, &tb, "Losses", is_loss);
+  chart(&out, &tb, "Mutual information (nats)", is_mi);
+  if (newest(dir, "step", img, sizeof img)) embed_png(&out, img, "the newest samples");
+  if (newest(dir, "figure-step", img, sizeof img))
+    embed_png(&out, img, "rows: categorical code; columns: a continuous code from -2 to 2");
+  put(&out, "</body></html>\n");
+  snprintf(path, sizeof path, "%s/report.html", dir);
+  const void *parts[1] = {out.buf};
+  size_t lens[1] = {out.n};
+  int st = file_write_atomic(path, parts, lens, 1, err, sizeof err);
+  if (st)
+    fprintf(stderr, "migc report: %s\n", err);
+  else
+    printf("%s\n", path);
+  free(out.buf);
+  free(tb.rows);
+  return st;
+}
