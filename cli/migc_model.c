@@ -4,6 +4,8 @@
 
 #include "runtime/runtime.h"
 
+#include <cblas.h>
+
 #include <dirent.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -56,6 +58,11 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
   md->hash = hash_bytes(h, &md->m->batch, sizeof md->m->batch);
   md->state = calloc((size_t)md->m->state_size + 1, sizeof *md->state);
   if (interpret) return 0;
+  /* OpenBLAS splits a GEMM's sums differently for different thread counts, so a run
+   * would depend on the machine it ran on. Until the runtime's own pool splits work by
+   * fixed blocks (the benchmarks issue), GEMMs run on one thread: a run is then the
+   * same bits whatever OPENBLAS_NUM_THREADS or the core count says. */
+  openblas_set_num_threads(1);
   md->prog = cg_compile(md->m, NULL, md->err, sizeof md->err);
   if (!md->prog) return 1;
   md->scratch = calloc((size_t)md->m->nfuncs, sizeof *md->scratch);

@@ -89,6 +89,12 @@ print(all(abs(float(a[k]) - float(b[k])) <= 1e-3 * max(1.0, abs(float(a[k]))) fo
 [ "$close" = "True" ] && ok || bad "interpreter and native code disagree: $(tail -1 g/metrics.csv) vs $(tail -1 h/metrics.csv)"
 "$migc" train "$model" --backend gpu >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--backend gpu is a usage error"
 
+# A run is the same bits whatever the number of threads the machine offers.
+OPENBLAS_NUM_THREADS=1 train --steps 6 --out t1 >/dev/null 2>&1
+OPENBLAS_NUM_THREADS=2 train --steps 6 --out t2 >/dev/null 2>&1
+cmp -s t1/checkpoints/step-00000006.safetensors t2/checkpoints/step-00000006.safetensors && ok \
+  || bad "the run depends on OPENBLAS_NUM_THREADS"
+
 # Refusals: a corrupt checkpoint, another program's checkpoint, bad options.
 cp -r a f && truncate -s 100 f/checkpoints/step-00000030.safetensors
 err=$(train --steps 40 --resume f 2>&1); st=$?
