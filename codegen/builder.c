@@ -3,6 +3,7 @@
  * are static, so trip counts and strides are constants. */
 #include "codegen/cg_internal.h"
 
+#include <llvm-c/DebugInfo.h>
 #include <stdarg.h>
 
 int cg_fail(cg_ctx *c, const char *fmt, ...) {
@@ -56,6 +57,10 @@ LLVMValueRef cg_var_f64(cg_ctx *c, double init) {
 }
 
 void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef n) {
+  if (c->loop) c->loop->has_inner = true;
+  l->parent = c->loop;
+  l->has_inner = false;
+  c->loop = l;
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
   l->head = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
   LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "body");
@@ -72,7 +77,24 @@ void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef n) {
 void cg_loop_end(cg_ctx *c, cg_loop *l) {
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(c->b);
   LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, 1), "");
-  LLVMBuildBr(c->b, l->head);
+  LLVMValueRef br = LLVMBuildBr(c->b, l->head);
+  c->loop = l->parent;
+  /* Outer loops of a nest are never unrolled: with constant trip counts O3 would
+   * fully unroll small batch and channel loops around vectorised inner loops, which
+   * multiplies code size (and compile time) for little gain. Inner loops stay free. */
+  if (l->has_inner) {
+    if (!c->no_unroll) {
+      LLVMMetadataRef tmp = LLVMTemporaryMDNode(c->ctx, NULL, 0);
+      LLVMMetadataRef str = LLVMMDStringInContext2(c->ctx, "llvm.loop.unroll.disable", 24);
+      LLVMMetadataRef dis = LLVMMDNodeInContext2(c->ctx, &str, 1);
+      LLVMMetadataRef ops[2] = {tmp, dis};
+      LLVMMetadataRef self = LLVMMDNodeInContext2(c->ctx, ops, 2);
+      LLVMMetadataReplaceAllUsesWith(tmp, self); /* loop ids refer to themselves */
+      c->no_unroll = LLVMMetadataAsValue(c->ctx, self);
+      c->md_loop = LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9);
+    }
+    LLVMSetMetadata(br, c->md_loop, c->no_unroll);
+  }
   LLVMAddIncoming(l->iv, &next, &latch, 1);
   LLVMPositionBuilderAtEnd(c->b, l->exit);
 }

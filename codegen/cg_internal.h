@@ -24,6 +24,9 @@ typedef struct cg_ctx {
   LLVMValueRef *val;    /* per node: i8* to its value */
   LLVMValueRef extra;   /* in a kernel: i8* to the node's extra scratch (or null) */
   LLVMValueRef numel;   /* in a flat kernel: i64 element count (a parameter) */
+  struct cg_loop *loop; /* the innermost open loop (builder.c) */
+  unsigned md_loop;     /* metadata kind id of "llvm.loop" */
+  LLVMValueRef no_unroll; /* llvm.loop metadata disabling unrolling (lazily made) */
   int64_t *extra_off;   /* per node: byte offset of its extra scratch in `scratch` */
   char *err;
   size_t errn;
@@ -78,9 +81,11 @@ LLVMValueRef cg_trunc(cg_ctx *c, LLVMValueRef f64v); /* f64 -> f32 */
 LLVMValueRef cg_var_f64(cg_ctx *c, double init);
 
 /* for (iv = 0; iv < n; iv++): begin leaves the builder in the body. */
-typedef struct {
+typedef struct cg_loop {
   LLVMBasicBlockRef head, exit;
   LLVMValueRef iv;
+  struct cg_loop *parent; /* the enclosing open loop, or NULL */
+  bool has_inner;         /* another loop was opened inside this one */
 } cg_loop;
 void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef n);
 void cg_loop_end(cg_ctx *c, cg_loop *l);
