@@ -3,6 +3,7 @@
  * the exit status: 0 success, 1 errors in the model, 2 a usage error. */
 #include "frontend/frontend.h"
 #include "passes/passes.h"
+#include "codegen/codegen.h"
 #include "migc_train.h"
 #include "migc_eval.h"
 #include "migc_report.h"
@@ -19,7 +20,7 @@ typedef struct {
   const_overrides overrides;
   int64_t batch;
   bool color;
-  bool dump_ast, dump_ir, dump_grad;
+  bool dump_ast, dump_ir, dump_grad, dump_llvm, dump_llvm_raw;
   bool batch_given;
   const char *step;  /* gradcheck --step */
   uint64_t seed;     /* gradcheck --seed */
@@ -110,8 +111,9 @@ static int check_one(cli_options *o) {
 }
 
 static int cmd_dump(cli_options *o) {
-  if (o->dump_ast + o->dump_ir + o->dump_grad != 1) {
-    fputs("migc dump: say what to print: one of --ast, --ir, --grad\n", stderr);
+  if (o->dump_ast + o->dump_ir + o->dump_grad + o->dump_llvm + o->dump_llvm_raw != 1) {
+    fputs("migc dump: say what to print: one of --ast, --ir, --grad, --llvm, --llvm-raw\n",
+          stderr);
     return 2;
   }
   diag_sink d;
@@ -125,8 +127,25 @@ static int cmd_dump(cli_options *o) {
   }
   ir_module *m = load_model(o, &d, &ast);
   int status = m ? 0 : 1;
-  if (m && o->dump_grad && passes_run(m, &o->passes, &d)) status = 1;
-  if (m && !status) ir_print_module(m, stdout);
+  bool llvm = o->dump_llvm || o->dump_llvm_raw;
+  if (m && (o->dump_grad || llvm) && passes_run(m, &o->passes, &d)) status = 1;
+  if (m && !status && llvm) {
+    char err[1024];
+    cg_options co = {.keep_ir = true};
+    cg_program *p = cg_compile(m, &co, err, sizeof err);
+    if (!p) {
+      fprintf(stderr, "migc dump: %s\n", err);
+      status = 1;
+    } else {
+      cg_stats cs = cg_get_stats(p);
+      printf("; compiled in %.1f ms: lower %.1f, optimise %.1f, JIT %.1f\n", cs.total_ms,
+             cs.lower_ms, cs.opt_ms, cs.jit_ms);
+      cg_dump_llvm(p, stdout, o->dump_llvm);
+      cg_free(p);
+    }
+  } else if (m && !status) {
+    ir_print_module(m, stdout);
+  }
   ir_module_free(m);
   if (ast) ast_free(ast);
   return finish(&d, o, status);
@@ -287,7 +306,7 @@ static const command commands[] = {
      "source line and a caret, and exits 1 if any file had one. For each file without\n"
      "errors prints a summary (nets, parameter count, batch size, entry functions).\n"},
     {"dump", cmd_dump, "print a stage of compilation",
-     "migc dump FILE (--ast | --ir | --grad) [-D NAME=VALUE]... [--batch N]",
+     "migc dump FILE (--ast | --ir | --grad | --llvm | --llvm-raw) [-D NAME=VALUE]...",
      "  --ast           the syntax tree, one node per line with its line:col\n"
      "  --ir            the IR module: state variables with their offsets and\n"
      "                  initialisers, inputs, and every entry function's nodes\n"
@@ -297,6 +316,9 @@ static const command commands[] = {
      "                  update, with the optimizer state it adds, after the passes:\n"
      "                    autodiff  differentiate every step, lower its update\n"
      "                    dce       remove nodes that reach no output or store\n"
+     "  --llvm          the LLVM IR of every function after optimisation for this\n"
+     "                  CPU (its name and features first), with compile times\n"
+     "  --llvm-raw      the same before optimisation, as lowered from the IR\n"
      "  --no-PASS       skip a pass (e.g. --no-dce)\n"
      "  --no-verify-each  do not verify the IR after every pass (on by default)\n"},
     {"train", cmd_train, "train a model on a data set",
@@ -462,6 +484,10 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
     } else if (!strcmp(c->name, "dump") && !strncmp(a, "--no-", 5) && pass_find(a + 5)) {
       if (o->passes.ndisabled < 8) o->disabled[o->passes.ndisabled++] = a + 5;
       o->passes.disabled = o->disabled;
+    } else if (!strcmp(c->name, "dump") && !strcmp(a, "--llvm")) {
+      o->dump_llvm = true;
+    } else if (!strcmp(c->name, "dump") && !strcmp(a, "--llvm-raw")) {
+      o->dump_llvm_raw = true;
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--grad")) {
       o->dump_grad = true;
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--ast")) {
