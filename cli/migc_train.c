@@ -56,8 +56,18 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* mkdir -p: the run directory and any parent it lacks (--out runs/a/b). */
 static int make_dir(trainer *t, const char *path) {
-  if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
+  char buf[1200];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return fail(t, "cannot create %s: %s", buf, strerror(errno));
+      *p = '/';
+    }
+  if (mkdir(buf, 0777) == 0 || errno == EEXIST) return 0;
   return fail(t, "cannot create %s: %s", path, strerror(errno));
 }
 
@@ -290,7 +300,6 @@ static int setup(trainer *t, diag_sink *d) {
   else
     snprintf(t->out, sizeof t->out, "runs/%s", t->md.m->name);
   char sub[1200];
-  if (!o->out && !o->resume && make_dir(t, "runs")) return 1;
   if (make_dir(t, t->out)) return 1;
   snprintf(sub, sizeof sub, "%s/checkpoints", t->out);
   if (make_dir(t, sub)) return 1;

@@ -42,6 +42,9 @@ PY
 )
 [ "$out" = "infogan_mlp 30 F32 [128, 28] 3584 True" ] && ok || bad "python reads the checkpoint: $out"
 
+# The run directory's missing parents are made.
+train --steps 1 --out deep/er/run >/dev/null 2>&1 && [ -d deep/er/run/checkpoints ] && ok || bad "--out deep/er/run"
+
 # Resume: 10 steps, then on to 30, ends byte for byte where the 30-step run ends.
 train --steps 10 --save-every 10 --out b >/dev/null 2>&1
 train --steps 30 --save-every 10 --sample-every 15 --resume b >b.log 2>&1
