@@ -321,7 +321,64 @@ static void test_adam(cJSON *c) {
   ir_module_free(m);
 }
 
+/* SGD with momentum and weight decay, two steps of the loss sum(p * g), against the
+ * update torch.optim.SGD makes (dampening 0, nesterov off), computed here by hand:
+ *   g' = g + wd p;  buf = momentum buf + g' (buf starts at 0);  p -= lr buf */
+static void test_sgd(void) {
+  case_name = "sgd_momentum";
+  ir_module *m = ir_module_new("sgd");
+  ir_add_net(m, "T");
+  ir_func *f = ir_add_func(m, "train_step", true);
+  int64_t three = 3;
+  ir_shape s3 = shape_make(1, &three, false);
+  int pv = ir_add_var(m, "p", VAR_PARAM, IR_F32, s3, 0, (ir_span){0});
+  ir_input gin = {.name = "g", .kind = INPUT_DATA, .dtype = IR_F32, .shape = s3};
+  int gi = ir_add_input(m, &gin);
+  f->inputs = malloc(sizeof(int));
+  f->inputs[0] = gi;
+  f->ninputs = 1;
+  ir_attrs ia = {.i = {0}, .ashape = s3, .dtype = IR_F32};
+  int g = ir_emit_checked(f, 0, IR_OP_INPUT, NULL, 0, &ia);
+  ir_attrs la = {.ashape = s3, .dtype = IR_F32, .var = pv};
+  int p = ir_emit_checked(f, 0, IR_OP_LOAD, NULL, 0, &la);
+  int prod = ir_emit_checked(f, 0, IR_OP_MUL, (int[]){p, g}, 2, NULL);
+  ir_attrs all = {.i = {1, 0}};
+  int loss = ir_emit_checked(f, 0, IR_OP_SUM, &prod, 1, &all);
+  ir_optim o = {.kind = OPT_SGD, .lr = 0.1, .momentum = 0.9, .weight_decay = 0.01};
+  f->steps = calloc(1, sizeof *f->steps);
+  f->steps[0] = (ir_step){strdup("s"), 0, loss, malloc(sizeof(int)), 1, o, false, {0}};
+  f->steps[0].nets[0] = 0;
+  f->nsteps = 1;
+  char err[256];
+  CHECK(pass_lower_steps(m, err, sizeof err) == 0);
+  float *state = calloc((size_t)m->state_size, sizeof *state);
+  float p0[3] = {1.0f, -2.0f, 0.5f}, gs[2][3] = {{0.3f, -0.1f, 2.0f}, {-1.0f, 0.5f, 0.25f}};
+  memcpy(state + m->vars[pv].offset, p0, sizeof p0);
+  double pw[3] = {1.0, -2.0, 0.5}, buf[3] = {0, 0, 0};
+  for (int s = 0; s < 2; s++) {
+    ir_tensor gt = ir_tensor_alloc(IR_F32, s3);
+    memcpy(gt.data, gs[s], sizeof gs[s]);
+    ir_interp it = {.m = m, .state = state};
+    CHECK_MSG(ir_interp_run(&it, f, &gt, NULL) == 0, "sgd step %d: %s", s, it.err);
+    ir_tensor_free(&gt);
+    for (int i = 0; i < 3; i++) {
+      double gd = gs[s][i] + 0.01 * pw[i];
+      buf[i] = 0.9 * buf[i] + gd;
+      pw[i] -= 0.1 * buf[i];
+    }
+  }
+  int bv = ir_find_var(m, "p@s.m");
+  CHECK(bv >= 0);
+  for (int i = 0; i < 3; i++) {
+    CHECK_NEAR(state[m->vars[pv].offset + i], pw[i], RTOL, ATOL);
+    if (bv >= 0) CHECK_NEAR(state[m->vars[bv].offset + i], buf[i], RTOL, ATOL);
+  }
+  free(state);
+  ir_module_free(m);
+}
+
 int main(void) {
+  test_sgd();
   char *text = read_text(MIGC_GOLDEN_OPS "/cases.json");
   CHECK_MSG(text != NULL, "cannot read %s/cases.json", MIGC_GOLDEN_OPS);
   if (!text) return check_done();
