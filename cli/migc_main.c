@@ -397,7 +397,7 @@ enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
 static void usage(FILE *out) {
   fputs("migc: a compiler for GANs with a mutual-information objective (InfoGAN)\n\n"
-        "usage: migc COMMAND [OPTIONS] FILE\n\ncommands:\n",
+        "usage: migc COMMAND [OPTIONS] FILE|RUN\n\ncommands:\n",
         out);
   for (int i = 0; i < NCOMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
