@@ -13,6 +13,12 @@
  * the number of nodes removed. */
 int pass_dce(ir_func *f);
 
+/* ---- simplify.c: exact rewrites -------------------------------------------------------- */
+
+/* Common subexpressions merged, x * 1 and reshape chains removed, every value bit for
+ * bit as before; the replaced nodes are left for dce. Returns how many were replaced. */
+int pass_simplify(ir_func *f);
+
 /* ---- autodiff.c: reverse-mode differentiation of one step ------------------------- */
 
 /* Appends to step s's block the gradient of its loss with respect to every parameter

@@ -1,6 +1,6 @@
 /* pipeline.c: which passes run, in what order, and the check after each. The order
- * is the compiler's: every step differentiated and its update lowered, then dead code
- * removed. Each pass can be switched off by name; with verify_each (the default, and
+ * is the compiler's: every step differentiated and its update lowered, then exact
+ * simplifications, then dead code removed. Each pass can be switched off by name; with verify_each (the default, and
  * always in tests) the verifier runs after every pass, so a pass that breaks an
  * invariant is named at once. */
 #include "passes.h"
@@ -11,6 +11,12 @@ static int run_lower(ir_module *m, char *err, size_t errn) {
   return pass_lower_steps(m, err, errn);
 }
 
+static int run_simplify(ir_module *m, char *err, size_t errn) {
+  (void)err, (void)errn;
+  for (int i = 0; i < m->nfuncs; i++) pass_simplify(m->funcs[i]);
+  return 0;
+}
+
 static int run_dce(ir_module *m, char *err, size_t errn) {
   (void)err, (void)errn;
   for (int i = 0; i < m->nfuncs; i++) pass_dce(m->funcs[i]);
@@ -19,6 +25,8 @@ static int run_dce(ir_module *m, char *err, size_t errn) {
 
 const pass_info passes[] = {
     {"autodiff", "differentiate every step and lower its optimizer update", run_lower},
+    {"simplify", "merge common subexpressions, drop x*1 and reshape chains (exact)",
+     run_simplify},
     {"dce", "remove nodes whose values reach no output, loss or store", run_dce},
 };
 const int npasses = sizeof passes / sizeof passes[0];
