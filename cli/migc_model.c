@@ -178,6 +178,32 @@ int model_load(model *md, const char *path, int64_t *step, uint64_t *seed) {
   return st;
 }
 
+int64_t *checkpoint_steps(const char *dir, int *count) {
+  char path[1200];
+  snprintf(path, sizeof path, "%s/checkpoints", dir);
+  DIR *dp = opendir(path);
+  int64_t *steps = NULL;
+  int n = 0;
+  struct dirent *de;
+  while (dp && (de = readdir(dp))) {
+    long long s;
+    char tail[32];
+    if (sscanf(de->d_name, "step-%8lld.safetensor%31s", &s, tail) == 2 && !strcmp(tail, "s")) {
+      steps = realloc(steps, (size_t)(n + 1) * sizeof *steps);
+      steps[n++] = s;
+    }
+  }
+  if (dp) closedir(dp);
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && steps[j - 1] > steps[j]; j--) {
+      int64_t x = steps[j];
+      steps[j] = steps[j - 1];
+      steps[j - 1] = x;
+    }
+  *count = n;
+  return steps;
+}
+
 int checkpoint_find(const char *spec, char *path, size_t n, char *err, size_t errn) {
   char dir[1200];
   snprintf(dir, sizeof dir, "%s/checkpoints", spec);
@@ -192,19 +218,16 @@ int checkpoint_find(const char *spec, char *path, size_t n, char *err, size_t er
     snprintf(path, n, "%s", spec);
     return 0;
   }
-  long long best = -1, s;
-  char tail[32];
-  struct dirent *de;
-  while ((de = readdir(dp)))
-    if (sscanf(de->d_name, "step-%8lld.safetensor%31s", &s, tail) == 2 && !strcmp(tail, "s") &&
-        s > best)
-      best = s;
   closedir(dp);
-  if (best < 0) {
+  int count;
+  int64_t *steps = checkpoint_steps(spec, &count);
+  if (count == 0) {
+    free(steps);
     snprintf(err, errn, "%s holds no checkpoint", dir);
     return 1;
   }
-  snprintf(path, n, "%s/step-%08lld.safetensors", dir, best);
+  snprintf(path, n, "%s/step-%08lld.safetensors", dir, (long long)steps[count - 1]);
+  free(steps);
   return 0;
 }
 

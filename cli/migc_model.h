@@ -38,6 +38,9 @@ void model_draw(const model *md, int idx, uint64_t seed, uint32_t stream, uint64
 int model_save(model *md, const char *path, int64_t step, uint64_t seed);
 /* Loads a checkpoint written by this very program into the state. */
 int model_load(model *md, const char *path, int64_t *step, uint64_t *seed);
+/* The steps of the checkpoints in run/checkpoints (step-N.safetensors), ascending;
+ * *count of them (caller frees). */
+int64_t *checkpoint_steps(const char *run, int *count);
 /* The checkpoint to read: `spec` itself if it is a file, else the newest of
  * spec/checkpoints. */
 int checkpoint_find(const char *spec, char *path, size_t n, char *err, size_t errn);

@@ -106,33 +106,6 @@ static void ckpt_path(const trainer *t, int64_t step, char *buf, size_t n) {
   snprintf(buf, n, "%s/checkpoints/step-%08lld.safetensors", t->out, (long long)step);
 }
 
-/* The steps of the checkpoints in dir, ascending (caller frees). */
-static int64_t *list_checkpoints(const char *dir, int *count) {
-  char path[1200];
-  snprintf(path, sizeof path, "%s/checkpoints", dir);
-  DIR *dp = opendir(path);
-  int64_t *steps = NULL;
-  int n = 0;
-  struct dirent *de;
-  while (dp && (de = readdir(dp))) {
-    long long s;
-    char tail[32];
-    if (sscanf(de->d_name, "step-%8lld.safetensor%31s", &s, tail) == 2 && !strcmp(tail, "s")) {
-      steps = realloc(steps, (size_t)(n + 1) * sizeof *steps);
-      steps[n++] = s;
-    }
-  }
-  if (dp) closedir(dp);
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && steps[j - 1] > steps[j]; j--) {
-      int64_t x = steps[j];
-      steps[j] = steps[j - 1];
-      steps[j - 1] = x;
-    }
-  *count = n;
-  return steps;
-}
-
 /* A run killed while writing a checkpoint leaves its temporary file (NAME.tmp.PID);
  * the checkpoint it was replacing is intact. Whoever runs in the directory next
  * removes such leftovers. */
@@ -155,7 +128,7 @@ static int save_checkpoint(trainer *t) {
     return fail(t, "%s (the previous checkpoints are intact)", t->md.err);
   /* Keep the newest `keep`: older ones go only after the new one is safely written. */
   int n;
-  int64_t *steps = list_checkpoints(t->out, &n);
+  int64_t *steps = checkpoint_steps(t->out, &n);
   for (int i = 0; i + t->o->keep < n; i++) {
     ckpt_path(t, steps[i], path, sizeof path);
     unlink(path);
