@@ -16,28 +16,19 @@
 
 enum { STREAM_INPUTS = 11, STREAM_DIRECTION = 12, STREAM_PICK = 13 };
 
-/* An input drawn as its declaration says (data: uniform over its value range). */
+/* An input drawn as its declaration says: latents and codes from their priors through
+ * the runtime's latent_fill, real data uniform over its value range. */
 static ir_tensor sample(const ir_input *in, uint64_t seed, int idx) {
   ir_tensor t = ir_tensor_alloc(in->dtype, in->shape);
   int64_t n = shape_numel(in->shape);
-  for (int64_t i = 0; i < n; i++) {
-    double u = rng_uniform(seed, STREAM_INPUTS, (uint64_t)idx, (uint64_t)i);
-    if (in->dtype == IR_I32) {
-      int32_t *p = t.data;
-      if (in->kind == INPUT_SEED)
-        p[i] = (int32_t)(i == 0 ? seed & 0x7fffffff : 0);
-      else
-        p[i] = (int32_t)(u * in->a) % (int32_t)in->a;
-    } else {
-      float *p = t.data;
-      switch (in->dist) {
-      case DIST_NORMAL:
-        p[i] = (float)(in->a + in->b * rng_normal(seed, STREAM_INPUTS, (uint64_t)idx, (uint64_t)i));
-        break;
-      case DIST_BERNOULLI: p[i] = u < in->a ? 1.0f : 0.0f; break;
-      default: p[i] = (float)(in->a + (in->b - in->a) * u); break;
-      }
-    }
+  uint64_t first = (uint64_t)idx << 40;
+  if (in->kind == INPUT_SEED) {
+    ((int32_t *)t.data)[0] = (int32_t)(seed & 0x7fffffff);
+  } else if (in->dist == DIST_CATEGORICAL) {
+    latent_fill_categorical(t.data, n, (int32_t)in->a, seed, STREAM_INPUTS, 0, first);
+  } else {
+    int kind = in->dist == DIST_NORMAL ? 1 : in->dist == DIST_BERNOULLI ? 2 : 0;
+    latent_fill(t.data, n, kind, in->a, in->b, seed, STREAM_INPUTS, 0, first);
   }
   return t;
 }
