@@ -14,6 +14,25 @@ static LLVMValueRef fmax_d(cg_ctx *c, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, b, a, ""), b, a, "");
 }
 
+/* Over row x[row .. row+K): stores its maximum m in mx and the sum of exp(x - m) in
+ * se (both f64 slots), and returns m. Shared by the cross-entropy and softmax. */
+static LLVMValueRef row_max_sumexp(cg_ctx *c, LLVMValueRef x, LLVMValueRef row, int64_t K,
+                                   LLVMValueRef mx, LLVMValueRef se) {
+  cg_loop lj;
+  LLVMBuildStore(c->b, cg_ext(c, cg_ld(c, c->f32, x, row)), mx);
+  cg_loop_begin(c, &lj, cg_i64(c, K));
+  LLVMValueRef v = cg_ext(c, cg_ld(c, c->f32, x, LLVMBuildNSWAdd(c->b, row, lj.iv, "")));
+  LLVMBuildStore(c->b, fmax_d(c, LLVMBuildLoad2(c->b, c->f64, mx, ""), v), mx);
+  cg_loop_end(c, &lj);
+  LLVMValueRef m = LLVMBuildLoad2(c->b, c->f64, mx, "");
+  LLVMBuildStore(c->b, cg_f64c(c, 0), se);
+  cg_loop_begin(c, &lj, cg_i64(c, K));
+  v = cg_ext(c, cg_ld(c, c->f32, x, LLVMBuildNSWAdd(c->b, row, lj.iv, "")));
+  add_to(c, se, cg_call_d(c, "exp", LLVMBuildFSub(c->b, v, m, "")));
+  cg_loop_end(c, &lj);
+  return m;
+}
+
 /* logits, target broadcast to the logits -> mean of max(x,0) - x*t + log1p(exp(-|x|)) */
 int cg_lower_bce_logits(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
                         LLVMValueRef out) {
@@ -50,22 +69,12 @@ int cg_lower_cross_entropy(cg_ctx *c, int id, const ir_node *n, LLVMValueRef con
   int64_t N = s.dim[0], K = s.dim[1];
   LLVMValueRef l = cg_fptr(c, in[0]), lab = cg_iptr(c, in[1]);
   LLVMValueRef sum = cg_var_f64(c, 0), mx = cg_var_f64(c, 0), se = cg_var_f64(c, 0);
-  cg_loop lb, lj;
+  cg_loop lb;
   cg_loop_begin(c, &lb, cg_i64(c, N));
   LLVMValueRef lv = cg_ld(c, c->i32, lab, lb.iv);
   cg_check(c, LLVMBuildICmp(c->b, LLVMIntULT, lv, cg_i32c(c, (int32_t)K), ""));
   LLVMValueRef row = LLVMBuildNSWMul(c->b, lb.iv, cg_i64(c, K), "");
-  LLVMBuildStore(c->b, cg_ext(c, cg_ld(c, c->f32, l, row)), mx);
-  cg_loop_begin(c, &lj, cg_i64(c, K));
-  LLVMValueRef v = cg_ext(c, cg_ld(c, c->f32, l, LLVMBuildNSWAdd(c->b, row, lj.iv, "")));
-  LLVMBuildStore(c->b, fmax_d(c, LLVMBuildLoad2(c->b, c->f64, mx, ""), v), mx);
-  cg_loop_end(c, &lj);
-  LLVMValueRef m = LLVMBuildLoad2(c->b, c->f64, mx, "");
-  LLVMBuildStore(c->b, cg_f64c(c, 0), se);
-  cg_loop_begin(c, &lj, cg_i64(c, K));
-  v = cg_ext(c, cg_ld(c, c->f32, l, LLVMBuildNSWAdd(c->b, row, lj.iv, "")));
-  add_to(c, se, cg_call_d(c, "exp", LLVMBuildFSub(c->b, v, m, "")));
-  cg_loop_end(c, &lj);
+  LLVMValueRef m = row_max_sumexp(c, l, row, K, mx, se);
   LLVMValueRef at = LLVMBuildNSWAdd(c->b, row, LLVMBuildSExt(c->b, lv, c->i64, ""), "");
   LLVMValueRef term = LLVMBuildFAdd(c->b, m, cg_call_d(c, "log", LLVMBuildLoad2(c->b, c->f64, se, "")), "");
   term = LLVMBuildFSub(c->b, term, cg_ext(c, cg_ld(c, c->f32, l, at)), "");
@@ -110,21 +119,11 @@ int cg_lower_softmax(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in
   cg_loop lr, lj;
   cg_loop_begin(c, &lr, cg_i64(c, rows));
   LLVMValueRef row = LLVMBuildNSWMul(c->b, lr.iv, cg_i64(c, K), "");
-  LLVMBuildStore(c->b, cg_ext(c, cg_ld(c, c->f32, x, row)), mx);
-  cg_loop_begin(c, &lj, cg_i64(c, K));
-  LLVMValueRef v = cg_ext(c, cg_ld(c, c->f32, x, LLVMBuildNSWAdd(c->b, row, lj.iv, "")));
-  LLVMBuildStore(c->b, fmax_d(c, LLVMBuildLoad2(c->b, c->f64, mx, ""), v), mx);
-  cg_loop_end(c, &lj);
-  LLVMValueRef m = LLVMBuildLoad2(c->b, c->f64, mx, "");
-  LLVMBuildStore(c->b, cg_f64c(c, 0), se);
-  cg_loop_begin(c, &lj, cg_i64(c, K));
-  v = cg_ext(c, cg_ld(c, c->f32, x, LLVMBuildNSWAdd(c->b, row, lj.iv, "")));
-  add_to(c, se, cg_call_d(c, "exp", LLVMBuildFSub(c->b, v, m, "")));
-  cg_loop_end(c, &lj);
+  LLVMValueRef m = row_max_sumexp(c, x, row, K, mx, se);
   LLVMValueRef tot = LLVMBuildLoad2(c->b, c->f64, se, "");
   cg_loop_begin(c, &lj, cg_i64(c, K));
   LLVMValueRef at = LLVMBuildNSWAdd(c->b, row, lj.iv, "");
-  v = cg_ext(c, cg_ld(c, c->f32, x, at));
+  LLVMValueRef v = cg_ext(c, cg_ld(c, c->f32, x, at));
   v = LLVMBuildFDiv(c->b, cg_call_d(c, "exp", LLVMBuildFSub(c->b, v, m, "")), tot, "");
   cg_st(c, y, at, cg_trunc(c, v));
   cg_loop_end(c, &lj);
