@@ -8,6 +8,7 @@
 #include "codegen/codegen.h"
 
 #include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
 
 typedef struct cg_ctx {
   LLVMContextRef ctx;
@@ -152,14 +153,43 @@ void cg_reference_sgemm(int order, int ta, int tb, int M, int N, int K, float al
                         const float *A, int lda, const float *B, int ldb, float beta,
                         float *C, int ldc);
 
+/* ---- codegen.c: the optimised module, shared by the JIT and migc compile ---- */
+typedef struct {
+  LLVMModuleRef mod;       /* lowered and optimised (owned) */
+  void *tsc;               /* the thread-safe context mod lives in (owned; void* keeps
+                              Orc headers out of here) */
+  LLVMTargetMachineRef tm; /* the machine mod was optimised for (owned) */
+  int level;               /* optimisation level 1..3 */
+  int nfuncs;
+  char **names;            /* IR function names; the entry of names[k] is cg_entry_name */
+  size_t *scratch;         /* scratch bytes per function */
+  char *ir_before, *ir_after; /* kept LLVM IR text, or NULL */
+  char *cpu, *features;    /* of tm */
+  double lower_ms, opt_ms;
+} cg_module;
+/* Lowers every function of m and optimises the module for the host CPU; pic asks for
+ * position-independent code (a shared object) instead of the JIT's code model.
+ * Returns 0, or 1 with err set (cm then holds nothing). */
+int cg_build(const ir_module *m, const cg_options *o, bool pic, cg_module *cm, char *err,
+             size_t errn);
+/* Frees whatever cm still owns; safe on a zeroed or partly taken module. */
+void cg_module_free(cg_module *cm);
+/* The LLVM symbol of IR function func's entry: "migc_fn_<func>" (the prefix keeps
+ * entries apart from the C ABI's migc_* names in a shared object). */
+void cg_entry_name(char *buf, size_t n, const char *func);
+
+/* ---- target.c ---- */
+LLVMTargetMachineRef cg_host_machine(int level, bool pic, char **cpu, char **features,
+                                     char *err, size_t errn);
+/* Verifies mod and runs "default<O<level>>" for tm; keeps IR text when asked. */
+int cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, char **ir_before,
+                char **ir_after, char *err, size_t errn);
+
 /* ---- jit.c ---- */
 typedef struct cg_jit cg_jit;
-/* Takes ownership of mod (and its thread-safe context tsc, passed as void* to keep
- * Orc headers out of here). Optimises at level, keeps IR text when asked. */
-cg_jit *cg_jit_create(LLVMModuleRef mod, void *tsc, int level, bool reference_gemm,
-                      char **ir_before,
-                      char **ir_after, char **cpu, char **features, double *opt_ms,
-                      double *jit_ms, char *err, size_t errn);
+/* Takes cm's module, context and target machine (leaving them NULL in cm, also on
+ * failure) and adds the module to a new LLJIT. */
+cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, char *err, size_t errn);
 void *cg_jit_lookup(cg_jit *j, const char *name, char *err, size_t errn);
 void cg_jit_free(cg_jit *j);
 /* Creates the thread-safe context whose LLVMContextRef modules are built in. */

@@ -1,6 +1,8 @@
-/* codegen.c: cg_compile. Builds one LLVM module holding one function per IR function
- * (named "migc_<func>"), lowering nodes in ir_schedule order with the lowering table,
- * then hands the module to jit.c.
+/* codegen.c: cg_build and cg_compile. cg_build lowers one LLVM module holding one
+ * function per IR function (named "migc_fn_<func>"), lowering nodes in ir_schedule order
+ * with the lowering table, and optimises it (target.c); cg_compile hands that module to
+ * jit.c, and emit_object.c writes the same module to an object file for `migc compile`,
+ * so the JIT and a shared object run the same optimised code.
  *
  * Scratch layout (naive, until memory planning): every node with its own buffer gets
  * shape_numel * 4 bytes at a 64-byte aligned offset, followed by the extra scratch its
@@ -325,67 +327,114 @@ static void free_cache(struct kernel_cache *kc) {
   free(kc->e);
 }
 
-cg_program *cg_compile(const ir_module *m, const cg_options *o, char *err, size_t errn) {
+void cg_entry_name(char *buf, size_t n, const char *func) {
+  snprintf(buf, n, "migc_fn_%s", func);
+}
+
+void cg_module_free(cg_module *cm) {
+  if (cm->mod) LLVMDisposeModule(cm->mod);
+  if (cm->tm) LLVMDisposeTargetMachine(cm->tm);
+  if (cm->tsc) cg_jit_dispose_context(cm->tsc);
+  for (int k = 0; k < cm->nfuncs; k++)
+    if (cm->names) free(cm->names[k]);
+  free(cm->names);
+  free(cm->scratch);
+  free(cm->ir_before);
+  free(cm->ir_after);
+  free(cm->cpu);
+  free(cm->features);
+  memset(cm, 0, sizeof *cm);
+}
+
+int cg_build(const ir_module *m, const cg_options *o, bool pic, cg_module *cm, char *err,
+             size_t errn) {
   double t0 = now_ms();
-  int level = o && o->opt_level > 0 ? o->opt_level : 2;
-  if (level > 3) level = 3;
-  cg_program *p = calloc(1, sizeof *p);
-  if (!p) {
+  memset(cm, 0, sizeof *cm);
+  cm->level = o && o->opt_level > 0 ? o->opt_level : 2;
+  if (cm->level > 3) cm->level = 3;
+  cm->nfuncs = m->nfuncs;
+  cm->names = calloc((size_t)m->nfuncs + 1, sizeof *cm->names);
+  cm->scratch = calloc((size_t)m->nfuncs + 1, sizeof *cm->scratch);
+  if (!cm->names || !cm->scratch) {
     snprintf(err, errn, "out of memory");
-    return NULL;
-  }
-  p->nfuncs = m->nfuncs;
-  p->names = calloc((size_t)m->nfuncs + 1, sizeof *p->names);
-  p->entries = calloc((size_t)m->nfuncs + 1, sizeof *p->entries);
-  p->scratch = calloc((size_t)m->nfuncs + 1, sizeof *p->scratch);
-  if (!p->names || !p->entries || !p->scratch) {
-    snprintf(err, errn, "out of memory");
-    cg_free(p);
-    return NULL;
+    cg_module_free(cm);
+    return 1;
   }
   cg_ctx c = {0};
   c.err = err;
   c.errn = errn;
   c.m = m;
-  void *tsc = cg_jit_new_context(&c.ctx);
+  cm->tsc = cg_jit_new_context(&c.ctx);
   c.mod = LLVMModuleCreateWithNameInContext(m->name ? m->name : "migc", c.ctx);
+  cm->mod = c.mod;
   c.b = LLVMCreateBuilderInContext(c.ctx);
   init_types(&c);
   struct kernel_cache kc = {0};
-  for (int k = 0; k < m->nfuncs; k++) {
+  int rc = 0;
+  for (int k = 0; k < m->nfuncs && !rc; k++) {
     const ir_func *f = m->funcs[k];
     char fname[256];
-    snprintf(fname, sizeof fname, "migc_%s", f->name);
-    p->names[k] = strdup(f->name);
+    cg_entry_name(fname, sizeof fname, f->name);
+    cm->names[k] = strdup(f->name);
     int64_t size = 0;
-    if (!p->names[k] || lower_func(&c, &kc, f, fname, &size)) {
-      if (!p->names[k]) snprintf(err, errn, "out of memory");
-      free_cache(&kc);
-      LLVMDisposeBuilder(c.b);
-      LLVMDisposeModule(c.mod);
-      cg_jit_dispose_context(tsc);
-      cg_free(p);
-      return NULL;
-    }
-    p->scratch[k] = (size_t)size;
+    if (!cm->names[k]) rc = cg_fail(&c, "out of memory");
+    else rc = lower_func(&c, &kc, f, fname, &size);
+    cm->scratch[k] = (size_t)size;
   }
   free_cache(&kc);
   LLVMDisposeBuilder(c.b);
-  double t1 = now_ms();
-  p->stats.lower_ms = t1 - t0;
+  cm->lower_ms = now_ms() - t0;
+  if (rc) {
+    cg_module_free(cm);
+    return 1;
+  }
   bool keep = o && o->keep_ir;
-  p->jit = cg_jit_create(c.mod, tsc, level, o && o->reference_gemm, keep ? &p->ir_before : NULL,
-                         keep ? &p->ir_after : NULL, &p->cpu, &p->features, &p->stats.opt_ms,
-                         &p->stats.jit_ms, err, errn);
+  double t1 = now_ms();
+  cm->tm = cg_host_machine(cm->level, pic, &cm->cpu, &cm->features, err, errn);
+  if (!cm->tm || cg_optimize(cm->mod, cm->tm, cm->level, keep ? &cm->ir_before : NULL,
+                             keep ? &cm->ir_after : NULL, err, errn)) {
+    cg_module_free(cm);
+    return 1;
+  }
+  cm->opt_ms = now_ms() - t1;
+  return 0;
+}
+
+cg_program *cg_compile(const ir_module *m, const cg_options *o, char *err, size_t errn) {
+  double t0 = now_ms();
+  cg_program *p = calloc(1, sizeof *p);
+  if (!p) {
+    snprintf(err, errn, "out of memory");
+    return NULL;
+  }
+  cg_module cm;
+  if (cg_build(m, o, false, &cm, err, errn)) {
+    free(p);
+    return NULL;
+  }
+  /* the program takes the tables; the JIT takes the module, context and machine */
+  p->nfuncs = cm.nfuncs, p->names = cm.names, p->scratch = cm.scratch;
+  p->ir_before = cm.ir_before, p->ir_after = cm.ir_after;
+  p->cpu = cm.cpu, p->features = cm.features;
+  p->stats.lower_ms = cm.lower_ms, p->stats.opt_ms = cm.opt_ms;
+  cm.names = NULL, cm.scratch = NULL, cm.ir_before = cm.ir_after = cm.cpu = cm.features = NULL;
+  p->entries = calloc((size_t)m->nfuncs + 1, sizeof *p->entries);
+  if (!p->entries) {
+    snprintf(err, errn, "out of memory");
+    cg_module_free(&cm);
+    cg_free(p);
+    return NULL;
+  }
+  double t1 = now_ms();
+  p->jit = cg_jit_create(&cm, o && o->reference_gemm, err, errn);
   if (!p->jit) {
     cg_free(p);
     return NULL;
   }
   /* eager lookups: LLJIT compiles on first lookup, so this is the machine-code time */
-  double t2 = now_ms();
   for (int k = 0; k < m->nfuncs; k++) {
     char fname[256];
-    snprintf(fname, sizeof fname, "migc_%s", m->funcs[k]->name);
+    cg_entry_name(fname, sizeof fname, m->funcs[k]->name);
     void *addr = cg_jit_lookup(p->jit, fname, err, errn);
     if (!addr) {
       cg_free(p);
@@ -393,7 +442,7 @@ cg_program *cg_compile(const ir_module *m, const cg_options *o, char *err, size_
     }
     p->entries[k] = (cg_entry)addr;
   }
-  p->stats.jit_ms += now_ms() - t2;
+  p->stats.jit_ms = now_ms() - t1;
   p->stats.total_ms = now_ms() - t0;
   return p;
 }

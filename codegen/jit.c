@@ -1,8 +1,6 @@
-/* jit.c: optimisation and ORC LLJIT. The module is optimised with the new pass
- * manager ("default<Ox>") for a target machine made from the host's CPU name and
- * feature list (so AVX-512 is used where the CPU has it, even where LLVM 14 names a
- * newer CPU by an older model), then added to an LLJIT built from a target machine
- * with the same CPU, features and CodeGenOptLevel Aggressive.
+/* jit.c: ORC LLJIT. The module cg_build optimised (target.c) is added to an LLJIT
+ * built from the target machine it was optimised for (same CPU, features and
+ * CodeGenOptLevel).
  *
  * The symbols generated code calls are defined to the JIT explicitly as absolute
  * symbols (cblas_sgemm, the runtime's rng_uniform, libm, memcpy/memset that loop
@@ -13,28 +11,19 @@
 #include "runtime/runtime.h"
 
 #include <cblas.h>
-#include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
-#include <llvm-c/Transforms/PassBuilder.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct cg_jit {
   LLVMOrcLLJITRef jit;
 };
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void take_error(LLVMErrorRef e, const char *what, char *err, size_t errn) {
   char *msg = LLVMGetErrorMessage(e);
@@ -49,12 +38,6 @@ void *cg_jit_new_context(LLVMContextRef *ctx) {
 }
 
 void cg_jit_dispose_context(void *tsc) { LLVMOrcDisposeThreadSafeContext(tsc); }
-
-static char *dup_message(char *msg) {
-  char *s = strdup(msg ? msg : "");
-  LLVMDisposeMessage(msg);
-  return s;
-}
 
 /* Every external symbol generated code may reference. */
 typedef struct {
@@ -93,89 +76,26 @@ static const jit_symbol *symbols(size_t *n, bool reference_gemm) {
   return tab;
 }
 
-static LLVMTargetMachineRef host_machine(int level, char **cpu_out, char **feat_out, char *err,
-                                         size_t errn) {
-  char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
-  LLVMTargetRef t;
-  if (LLVMGetTargetFromTriple(triple, &t, &msg)) {
-    snprintf(err, errn, "no target for %s: %s", triple, msg ? msg : "");
-    LLVMDisposeMessage(msg);
-    LLVMDisposeMessage(triple);
-    return NULL;
-  }
-  char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
-  LLVMCodeGenOptLevel ol = level >= 3 ? LLVMCodeGenLevelAggressive
-                           : level == 2 ? LLVMCodeGenLevelDefault
-                                        : LLVMCodeGenLevelLess;
-  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(t, triple, cpu, feat, ol, LLVMRelocDefault,
-                                                    LLVMCodeModelJITDefault);
-  if (cpu_out) *cpu_out = strdup(cpu);
-  if (feat_out) *feat_out = strdup(feat);
-  LLVMDisposeMessage(cpu);
-  LLVMDisposeMessage(feat);
-  LLVMDisposeMessage(triple);
-  if (!tm) snprintf(err, errn, "cannot create a target machine for the host");
-  return tm;
-}
-
-static bool targets_ready;
-
-cg_jit *cg_jit_create(LLVMModuleRef mod, void *tscv, int level, bool reference_gemm,
-                      char **ir_before,
-                      char **ir_after, char **cpu, char **features, double *opt_ms,
-                      double *jit_ms, char *err, size_t errn) {
-  LLVMOrcThreadSafeContextRef tsc = tscv;
-  if (!targets_ready) {
-    LLVMInitializeNativeTarget();
-    LLVMInitializeNativeAsmPrinter();
-    targets_ready = true;
-  }
-  double t0 = now_ms();
+cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, char *err, size_t errn) {
+  LLVMOrcThreadSafeContextRef tsc = cm->tsc;
+  LLVMModuleRef mod = cm->mod;
+  LLVMTargetMachineRef tm = cm->tm;
+  cm->tsc = NULL, cm->mod = NULL, cm->tm = NULL; /* ours now, whatever happens */
   cg_jit *j = calloc(1, sizeof *j);
-  LLVMTargetMachineRef tm = host_machine(level, cpu, features, err, errn);
-  if (!j || !tm) {
-    if (!j) snprintf(err, errn, "out of memory");
-    if (tm) LLVMDisposeTargetMachine(tm);
-    free(j);
+  if (!j) {
+    snprintf(err, errn, "out of memory");
+    LLVMDisposeTargetMachine(tm);
     LLVMDisposeModule(mod);
     LLVMOrcDisposeThreadSafeContext(tsc);
     return NULL;
   }
-  char *triple = LLVMGetTargetMachineTriple(tm);
-  LLVMSetTarget(mod, triple);
-  LLVMDisposeMessage(triple);
-  LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
-  LLVMSetModuleDataLayout(mod, td);
-  LLVMDisposeTargetData(td);
-
-  char *verr = NULL;
-  if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &verr)) {
-    snprintf(err, errn, "generated LLVM IR does not verify: %s", verr ? verr : "");
-    LLVMDisposeMessage(verr);
-    goto fail_tm;
-  }
-  LLVMDisposeMessage(verr);
-  if (ir_before) *ir_before = dup_message(LLVMPrintModuleToString(mod));
-
-  char pipeline[32];
-  snprintf(pipeline, sizeof pipeline, "default<O%d>", level);
-  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-  LLVMErrorRef e = LLVMRunPasses(mod, pipeline, tm, po);
-  LLVMDisposePassBuilderOptions(po);
-  if (e) {
-    take_error(e, "optimisation", err, errn);
-    goto fail_tm;
-  }
-  if (ir_after) *ir_after = dup_message(LLVMPrintModuleToString(mod));
-  double t1 = now_ms();
-  *opt_ms = t1 - t0;
-
-  /* the JIT's own target machine: same CPU, features and level (the builder takes it) */
+  /* the JIT's own target machine: the one the module was optimised for (the builder
+   * takes it) */
   LLVMOrcJITTargetMachineBuilderRef jtmb =
       LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);
   LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, jtmb);
-  e = LLVMOrcCreateLLJIT(&j->jit, jb);
+  LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->jit, jb);
   if (e) {
     take_error(e, "creating the JIT", err, errn);
     LLVMDisposeModule(mod);
@@ -219,15 +139,7 @@ cg_jit *cg_jit_create(LLVMModuleRef mod, void *tscv, int level, bool reference_g
     cg_jit_free(j);
     return NULL;
   }
-  *jit_ms = now_ms() - t1;
   return j;
-
-fail_tm:
-  LLVMDisposeTargetMachine(tm);
-  LLVMDisposeModule(mod);
-  LLVMOrcDisposeThreadSafeContext(tsc);
-  free(j);
-  return NULL;
 }
 
 void *cg_jit_lookup(cg_jit *j, const char *name, char *err, size_t errn) {

@@ -284,7 +284,7 @@ static void test_dump(void) {
     CHECK(cg_dump_llvm(p, mem, opt == 1));
     fclose(mem);
     CHECK(buf && strstr(buf, "; target cpu: ") && strstr(buf, "; target features: "));
-    CHECK(buf && strstr(buf, "define i32 @migc_f(") && strstr(buf, "@cblas_sgemm"));
+    CHECK(buf && strstr(buf, "define i32 @migc_fn_f(") && strstr(buf, "@cblas_sgemm"));
     free(buf);
   }
   cg_free(p);
