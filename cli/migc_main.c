@@ -6,6 +6,7 @@
 #include "codegen/codegen.h"
 #include "migc_train.h"
 #include "migc_eval.h"
+#include "migc_model.h"
 #include "migc_report.h"
 
 #include <errno.h>
@@ -45,6 +46,8 @@ static const char common_help[] =
     "  -D NAME=VALUE   override a constant of the model (const NAME = ...)\n"
     "  --batch N       compile for batch size N instead of the train block's\n"
     "  --color WHEN    colour diagnostics: auto (default), always, never\n"
+    "  --max-memory SIZE  refuse a model whose buffers need more than SIZE bytes\n"
+    "                  (suffix K, M, G or T: 512M, 8G); default: this machine's memory\n"
     "  -h, --help      show this help\n";
 
 /* Parses and elaborates o->file, printing diagnostics. Returns the module or NULL. */
@@ -52,7 +55,7 @@ static ir_module *load_model(cli_options *o, diag_sink *d, ast_file **ast_out) {
   ast_file *ast = parse_file(d, o->file);
   if (ast_out) *ast_out = ast;
   if (!ast || d->nerrors) return NULL;
-  elab_options eo = {&o->overrides, o->batch};
+  elab_options eo = {&o->overrides, o->batch, model_memory_limit()};
   ir_module *m = elaborate(ast, &eo, d);
   if (m) {
     diag_sink vd;
@@ -412,6 +415,23 @@ static void command_help(const command *c) {
   fputs(common_help, stdout);
 }
 
+/* "8G", "512M", "64K", "1T" (powers of 1024) or a plain number of bytes; -1 if
+ * malformed, zero or past 2^62. */
+static int64_t parse_size(const char *v) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  int shift = 0;
+  if (*end && !end[1]) {
+    const char *units = "KMGT", *u = strchr(units, *end);
+    if (!u) return -1;
+    shift = 10 * (int)(u - units + 1);
+    end++;
+  }
+  if (end == v || *end || errno || x <= 0 || x > ((long long)1 << (62 - shift))) return -1;
+  return (int64_t)x << shift;
+}
+
 static int parse_options(const command *c, int argc, char **argv, cli_options *o) {
   const char *color = "auto";
   int st;
@@ -440,6 +460,14 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
         fprintf(stderr, "migc %s: --batch needs a whole number from 1 to %d\n", c->name, 1 << 20);
         return 2;
       }
+    } else if (!strcmp(a, "--max-memory")) {
+      int64_t bytes = i + 1 < argc ? parse_size(argv[++i]) : -1;
+      if (bytes <= 0) {
+        fprintf(stderr, "migc %s: --max-memory needs a size such as 512M, 8G or 1000000 "
+                        "(bytes; suffix K, M, G or T)\n", c->name);
+        return 2;
+      }
+      model_set_memory_limit(bytes);
     } else if (!strcmp(a, "--color") || !strncmp(a, "--color=", 8)) {
       color = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : "");
       if (strcmp(color, "auto") && strcmp(color, "always") && strcmp(color, "never")) {

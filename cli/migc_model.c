@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int md_fail(model *md, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int md_fail(model *md, const char *fmt, ...) {
@@ -26,6 +27,16 @@ static uint64_t hash_bytes(uint64_t h, const void *p, size_t n) {
   for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL; /* FNV-1a */
   return h;
 }
+
+static int64_t memory_limit; /* 0: not set, use the machine's memory */
+
+int64_t model_memory_limit(void) {
+  if (memory_limit > 0) return memory_limit;
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? (int64_t)pages * page : 0;
+}
+
+void model_set_memory_limit(int64_t bytes) { memory_limit = bytes; }
 
 int model_open(model *md, const char *path, const const_overrides *ov, int64_t batch,
                bool interpret, diag_sink *d) {
@@ -43,11 +54,14 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
     if (ast) ast_free(ast);
     return md_fail(md, "%s has errors", path);
   }
-  elab_options eo = {ov, batch};
+  elab_options eo = {ov, batch, model_memory_limit()};
   md->m = elaborate(ast, &eo, d);
   ast_free(ast);
   pass_options po = {.verify_each = true};
   if (!md->m || passes_run(md->m, &po, d)) return md_fail(md, "%s does not compile", path);
+  /* Gradients and optimizer moments came with the passes: check again, before any
+   * buffer is allocated. */
+  if (!ir_memory_fits(md->m, eo.max_bytes, md->err, sizeof md->err)) return 1;
   /* The program: the source, the settings that change it, the batch. */
   uint64_t h = 1469598103934665603ULL;
   for (int i = 0; i < d->nsources; i++) h = hash_bytes(h, d->sources[i].text, strlen(d->sources[i].text));

@@ -19,6 +19,12 @@ typedef struct {
   char err[1024];
 } model;
 
+/* The most bytes a model's buffers may take (ir_memory_need): a bigger model is refused
+ * when it is compiled. The default is this machine's physical memory; --max-memory sets
+ * another for the whole process. */
+int64_t model_memory_limit(void);
+void model_set_memory_limit(int64_t bytes);
+
 /* Compiles the model in `path` with -D overrides and batch (0: the model's) for native
  * code (or the interpreter); the state is zero until initialised or loaded. Errors in
  * the model go to d; others to md->err. Returns 0 or 1. */

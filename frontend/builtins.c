@@ -235,6 +235,13 @@ static ir_shape dims(int rank, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
 static bool layer_params(elab *e, call_args *a, layer_site *l, ir_shape wshape,
                          int64_t nbias, int64_t fan_in, bool bias, int init_slot) {
   if (!l->made) {
+    if (shape_numel_checked(wshape) < 0) {
+      char sh[160];
+      shape_str(wshape, sh, sizeof sh);
+      diag_error(e->d, l->call->span, "this layer's weight would be %s: more than 2^40 values, "
+                 "the most a tensor may hold", sh);
+      return false;
+    }
     ir_init wi = {.kind = INIT_DEFAULT, .fan_in = fan_in};
     if (a->given[init_slot] && !parse_init(e, a->raw[init_slot], &wi)) return false;
     l->vars[0] = make_var(e, l, "weight", VAR_PARAM, wshape, wi);

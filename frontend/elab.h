@@ -93,6 +93,12 @@ typedef struct elab {
   int depth;
   scope *locals;        /* bindings of the innermost net or the train block */
   int dropout_sites;
+  int eval_depth;       /* eval_expr calls in progress, bounded by MAX_EVAL_DEPTH */
+  bool eval_too_deep;   /* that bound was reported */
+  /* lazy bindings computed, in order (heads of assignments): check_unused forgets
+   * those computed while it tried a binding, whose nodes it then drops */
+  binding **computed;
+  int ncomputed, capcomputed;
 } elab;
 
 /* elaborate.c */

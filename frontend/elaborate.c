@@ -326,14 +326,39 @@ static value lookup(elab *e, const char *name, ir_span at) {
 
 /* ---- staleness of lazy train-block bindings ---------------------------------------- */
 
-static bool node_stale(elab *e, int id, char *seen) {
+/* True when node id, or a node it reaches through operands, satisfies hit; seen marks
+ * the nodes visited. A loop with an explicit stack, not recursion: the IR of a long
+ * chain of statements is as deep as the chain is long. */
+static bool reaches(elab *e, int id, char *seen, bool (*hit)(elab *, const ir_node *, const void *),
+                    const void *ctx) {
   if (seen[id]) return false;
+  int *stack = malloc(sizeof *stack * (size_t)(e->f->nnodes + 1));
+  int top = 0;
+  bool found = false;
   seen[id] = 1;
-  const ir_node *n = &e->f->nodes[id];
-  if (n->op == IR_OP_LOAD && updated_since(e, n->var, n->block)) return true;
-  for (int j = 0; j < n->nin; j++)
-    if (node_stale(e, ir_operand(n, j), seen)) return true;
-  return false;
+  stack[top++] = id;
+  while (top > 0 && !found) {
+    const ir_node *n = &e->f->nodes[stack[--top]];
+    found = hit(e, n, ctx);
+    for (int j = 0; j < n->nin; j++) {
+      int in = ir_operand(n, j);
+      if (!seen[in]) {
+        seen[in] = 1;
+        stack[top++] = in;
+      }
+    }
+  }
+  free(stack);
+  return found;
+}
+
+static bool is_stale_load(elab *e, const ir_node *n, const void *ctx) {
+  (void)ctx;
+  return n->op == IR_OP_LOAD && updated_since(e, n->var, n->block);
+}
+
+static bool node_stale(elab *e, int id, char *seen) {
+  return reaches(e, id, seen, is_stale_load, NULL);
 }
 
 static bool value_stale(elab *e, value v, char *seen) {
@@ -364,6 +389,11 @@ static value eval_binding(elab *e, binding *b) {
   head->whole = eval_expr(e, b->stmt->values[0]);
   visible_limit = saved;
   head->evaluated = true;
+  if (e->ncomputed == e->capcomputed) {
+    e->capcomputed = e->capcomputed ? 2 * e->capcomputed : 64;
+    e->computed = realloc(e->computed, (size_t)e->capcomputed * sizeof *e->computed);
+  }
+  e->computed[e->ncomputed++] = head;
   /* Report a mismatch once, when the statement is first computed. */
   for (int k = 0; k < b->stmt->nnames; k++) destructure(e, head->whole, b->stmt, k, k == 0);
   return destructure(e, head->whole, b->stmt, b->item, false);
@@ -466,7 +496,30 @@ static value eval_call(elab *e, const ast_expr *x) {
   return v;
 }
 
+/* Evaluation recurses through nested expressions (at most MIG_MAX_NESTING deep), net
+ * calls (at most 64 deep) and names of the train block bound to earlier names
+ * (evaluated when first used). Each is bounded, their product is not: the whole
+ * recursion is, so that no file can overflow the stack. */
+#define MAX_EVAL_DEPTH 2048
+
+static value eval_expr_here(elab *e, const ast_expr *x);
+
 value eval_expr(elab *e, const ast_expr *x) {
+  if (e->eval_depth >= MAX_EVAL_DEPTH) {
+    if (!e->eval_too_deep)
+      diag_error(e->d, x->span, "evaluating this goes more than %d levels deep (expressions "
+                 "inside expressions, names defined from other names, nets calling nets); "
+                 "split it into fewer, flatter steps", MAX_EVAL_DEPTH);
+    e->eval_too_deep = true;
+    return val_poison();
+  }
+  e->eval_depth++;
+  value v = eval_expr_here(e, x);
+  e->eval_depth--;
+  return v;
+}
+
+static value eval_expr_here(elab *e, const ast_expr *x) {
   switch (x->kind) {
   case EXPR_NUM: return val_num(x->num, x->is_int, x->span);
   case EXPR_STRING:
@@ -973,6 +1026,13 @@ static void declare_inputs(elab *e) {
     in.kind = d->kind == DECL_INPUT ? INPUT_DATA : d->kind == DECL_CODE ? INPUT_CODE
                                                                         : INPUT_LATENT;
     bool ok = d->kind == DECL_INPUT ? declare_data(e, d, &in) : declare_latent(e, d, &in);
+    if (ok && shape_numel_checked(in.shape) < 0) {
+      char sh[160];
+      shape_user_str(in.shape, sh, sizeof sh);
+      diag_error(e->d, d->name.span, "%s is %s per sample, at batch %lld more than 2^40 values, "
+                 "the most a tensor may hold", d->name.name, sh, (long long)e->m->batch);
+      ok = false;
+    }
     if (!ok) {
       /* Declare it anyway (scalar) so later uses do not add "unknown name" errors. */
       in.dtype = IR_F32;
@@ -1066,16 +1126,22 @@ static value eval_scalar_objective(elab *e, const ast_expr *x, const char *what)
   return v;
 }
 
-static bool depends_on_nets(elab *e, int id, const int *nets, int nnets, char *seen) {
-  if (seen[id]) return false;
-  seen[id] = 1;
-  const ir_node *n = &e->f->nodes[id];
-  if (n->op == IR_OP_LOAD && e->m->vars[n->var].kind == VAR_PARAM)
-    for (int j = 0; j < nnets; j++)
-      if (e->m->vars[n->var].net == nets[j]) return true;
-  for (int j = 0; j < n->nin; j++)
-    if (depends_on_nets(e, ir_operand(n, j), nets, nnets, seen)) return true;
+typedef struct {
+  const int *nets;
+  int nnets;
+} net_set;
+
+static bool loads_param_of(elab *e, const ir_node *n, const void *ctx) {
+  const net_set *ns = ctx;
+  if (n->op != IR_OP_LOAD || e->m->vars[n->var].kind != VAR_PARAM) return false;
+  for (int j = 0; j < ns->nnets; j++)
+    if (e->m->vars[n->var].net == ns->nets[j]) return true;
   return false;
+}
+
+static bool depends_on_nets(elab *e, int id, const int *nets, int nnets, char *seen) {
+  net_set ns = {nets, nnets};
+  return reaches(e, id, seen, loads_param_of, &ns);
 }
 
 static const builtin optim_table[] = {
@@ -1214,7 +1280,10 @@ static void check_unused(elab *e, scope *sc) {
     binding *b = &sc->items[i];
     binding *head = b - b->item;
     if (!b->stmt || head->evaluated) continue;
-    int mark = f->nnodes, ninputs = f->ninputs;
+    /* Past the depth limit, every unused binding of a long chain would run down it
+     * again: a quadratic amount of work to repeat one error. */
+    if (e->eval_too_deep) break;
+    int mark = f->nnodes, ninputs = f->ninputs, computed = e->ncomputed;
     bool used = b->used;
     eval_binding(e, b);
     b->used = used;
@@ -1225,6 +1294,9 @@ static void check_unused(elab *e, scope *sc) {
       if (e->load_node[v] >= mark) e->load_node[v] = -1;
     for (int k = 0; k < e->m->ninputs; k++)
       if (e->input_node[k] >= mark) e->input_node[k] = -1;
+    /* The bindings it computed on the way hold dropped nodes too. */
+    for (int k = computed; k < e->ncomputed; k++) e->computed[k]->evaluated = false;
+    e->ncomputed = computed;
     head->evaluated = false;
   }
 }
@@ -1332,6 +1404,7 @@ static void free_elab(elab *e) {
   free(e->input_decl);
   free(e->nets);
   free(e->stack);
+  free(e->computed);
 }
 
 ir_module *elaborate(const ast_file *file, const elab_options *opt, diag_sink *d) {
@@ -1395,6 +1468,11 @@ ir_module *elaborate(const ast_file *file, const elab_options *opt, diag_sink *d
   for (int f = 0; f < e.m->nfuncs; f++) sort_func_inputs(e.m->funcs[f]);
   ir_layout(e.m);
   free_elab(&e);
+  char err[512];
+  if (d->nerrors == errors_before && opt && !ir_memory_fits(e.m, opt->max_bytes, err, sizeof err)) {
+    ir_span at = file->model.name ? file->model.span : (ir_span){file->path, 1, 1, 1, 1};
+    diag_error(d, at, "%s", err);
+  }
   if (d->nerrors > errors_before) {
     ir_module_free(e.m);
     return NULL;

@@ -160,6 +160,9 @@ void overrides_free(const_overrides *o);
 typedef struct {
   const const_overrides *overrides; /* -D, or NULL */
   int64_t batch;                    /* --batch, or 0 for the model's own */
+  int64_t max_bytes;                /* refuse a model whose buffers need more (the
+                                       state and the forward functions' temporaries,
+                                       ir_memory_need); 0: no limit */
 } elab_options;
 
 /* Resolves names, inlines nets, creates parameters and state, infers every shape and

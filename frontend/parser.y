@@ -30,6 +30,8 @@
 /* Deepest expression (and deepest bracket nesting) accepted. Later stages walk
  * expressions recursively, so the bound protects them as well as the parser. */
 #define MIG_MAX_NESTING 256
+/* Names longer than this are refused by the lexer: messages quote names whole. */
+#define MIG_MAX_IDENT 255
 
 /* An expression under construction and the depth of its tree. */
 typedef struct { ast_expr *e; int depth; } expr_val;

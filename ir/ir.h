@@ -93,6 +93,11 @@ typedef struct {
 ir_shape shape_make(int rank, const int64_t *dims, bool batched);
 ir_shape shape_scalar(void);
 int64_t shape_numel(ir_shape s);
+/* Tensors hold at most IR_MAX_NUMEL elements (4 TiB of float): ir_emit refuses a node
+ * whose shape rule gives more, so no product of a node's dimensions overflows. */
+#define IR_MAX_NUMEL ((int64_t)1 << 40)
+/* shape_numel, or -1 when a dimension is negative or the product passes IR_MAX_NUMEL. */
+int64_t shape_numel_checked(ir_shape s);
 bool shape_equal(ir_shape a, ir_shape b); /* dims and rank; ignores `batched` */
 /* "[64,1,28,28]": every dimension, as the IR printer shows it. */
 void shape_str(ir_shape s, char *buf, size_t n);
@@ -379,6 +384,22 @@ int ir_emit_checked(ir_func *f, int block, ir_op op, const int *in, int nin,
 void ir_add_output(ir_func *f, const char *name, int node);
 /* Node ids in execution order: sorted by (block, id). Caller frees. */
 int *ir_schedule(const ir_func *f);
+
+/* ---- memory.c: what a module's buffers take ---------------------------------------- */
+
+typedef struct {
+  int64_t state_bytes; /* every state variable: parameters, optimizer moments, statistics */
+  int64_t temp_bytes;  /* every node of every function, one buffer each: what the
+                          interpreter and the naive codegen layout hold at most */
+  int64_t total_bytes; /* their sum; each saturates at INT64_MAX */
+} ir_memory;
+
+ir_memory ir_memory_need(const ir_module *m);
+/* True when m needs at most `limit` bytes (limit <= 0: no limit); otherwise false with
+ * "model NAME needs SIZE of memory (...), more than the limit of SIZE; ..." in err. */
+bool ir_memory_fits(const ir_module *m, int64_t limit, char *err, size_t errn);
+/* "37.3 GiB", "512 bytes". */
+void ir_format_bytes(int64_t bytes, char *buf, size_t n);
 
 /* ---- init_state.c: initial values of the state ------------------------------------- */
 

@@ -189,6 +189,13 @@ int ir_emit_in(ir_func *f, int block, ir_op op, const int *in, int nin, const ir
   bool ok = ir_ops[op].shape(&n, ops, err, errn, bad);
   free(ops);
   if (!ok) return -1;
+  if (shape_numel_checked(n.shape) < 0) {
+    char sh[160];
+    shape_user_str(n.shape, sh, sizeof sh);
+    snprintf(err, errn, "%s would give %s (per sample): more than 2^40 values in all, the most "
+             "a tensor may hold", ir_ops[op].name, sh);
+    return -1;
+  }
 
   if (nin > IR_MAX_IN) {
     n.in_extra = xrealloc(NULL, (size_t)(nin - IR_MAX_IN) * sizeof(int));

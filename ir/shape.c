@@ -29,6 +29,16 @@ int64_t shape_numel(ir_shape s) {
   return n;
 }
 
+int64_t shape_numel_checked(ir_shape s) {
+  int64_t n = 1;
+  for (int d = 0; d < s.rank; d++) {
+    if (s.dim[d] < 0) return -1;
+    if (s.dim[d] > 0 && n > IR_MAX_NUMEL / s.dim[d]) return -1;
+    n *= s.dim[d];
+  }
+  return n;
+}
+
 bool shape_equal(ir_shape a, ir_shape b) {
   if (a.rank != b.rank) return false;
   for (int d = 0; d < a.rank; d++)

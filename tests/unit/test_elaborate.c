@@ -341,7 +341,7 @@ static void test_decl_errors(void) {
   const_overrides ov = {0};
   char err[256];
   CHECK(overrides_add(&ov, "w=2.5", err, sizeof err));
-  elab_options eo = {&ov, 0};
+  elab_options eo = {.overrides = &ov};
   expect_with(ok, &eo, DIAG_ERROR,
               "3:7: -D w=2.5: 'w' is a whole number in the model, so the value must be too");
   overrides_free(&ov);
@@ -364,7 +364,7 @@ static void test_decl_errors(void) {
   ir_module_free(m);
   diag_free(&d);
   overrides_free(&ov);
-  elab_options b16 = {NULL, 16};
+  elab_options b16 = {.batch = 16};
   m = elab_text(ok, &b16, &d);
   CHECK(m && m->batch == 16 && m->inputs[0].shape.dim[0] == 16);
   ir_module_free(m);

@@ -28,7 +28,7 @@ static void check_model(const char *what, const char *body_and_train) {
   diag_sink d;
   diag_init(&d);
   ast_file *ast = parse_source(&d, "t.mig", src);
-  elab_options eo = {NULL, 3};
+  elab_options eo = {.batch = 3};
   ir_module *m = ast && !d.nerrors ? elaborate(ast, &eo, &d) : NULL;
   if (!m) diag_print(&d, stderr, false);
   CHECK_MSG(m != NULL, "%s: the model does not elaborate", what);

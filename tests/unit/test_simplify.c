@@ -17,7 +17,7 @@ static ir_module *load(const char *name, const pass_options *po) {
   diag_sink d;
   diag_init(&d);
   ast_file *ast = parse_file(&d, path);
-  elab_options eo = {NULL, 4};
+  elab_options eo = {.batch = 4};
   ir_module *m = ast ? elaborate(ast, &eo, &d) : NULL;
   if (m && passes_run(m, po, &d)) {
     diag_print(&d, stderr, false);

@@ -21,7 +21,7 @@ static ir_module *load(void) {
   diag_sink d;
   diag_init(&d);
   ast_file *ast = parse_file(&d, MIGC_SOURCE_DIR "/models/infogan_mlp.mig");
-  elab_options eo = {NULL, BATCH};
+  elab_options eo = {.batch = BATCH};
   ir_module *m = ast && !d.nerrors ? elaborate(ast, &eo, &d) : NULL;
   if (!m) diag_print(&d, stderr, false);
   CHECK(m != NULL);
