@@ -306,11 +306,13 @@ int train_run(const train_options *o, diag_sink *d) {
     }
     for (int k = 0; k < t.train->noutputs && !st; k++) {
       float v = ((float *)outs[k].data)[0];
+      int saved = 0;
+      if (!isfinite(v)) free(checkpoint_steps(t.out, &saved));
       if (!isfinite(v))
-        st = fail(&t, "step %lld: %s is %s; stopping without saving this state (the last "
-                      "checkpoint in %s/checkpoints is the last good one)",
+        st = fail(&t, "step %lld: %s is %s; stopping without saving this state (%s%s%s)",
                   (long long)t.step, t.train->outputs[k].name, isnan(v) ? "NaN" : "infinite",
-                  t.out);
+                  saved ? "the last checkpoint in " : "no checkpoint was saved before it",
+                  saved ? t.out : "", saved ? "/checkpoints is the last good one" : "");
     }
     if (st) {
       for (int k = 0; k < t.train->noutputs; k++) ir_tensor_free(&outs[k]);

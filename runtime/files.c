@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +23,26 @@ int file_fail(char *err, size_t errn, const char *path, const char *fmt, ...) {
     }
   }
   return 1;
+}
+
+/* ---- the fault hook (for tests; in every build) ------------------------------------ *
+ * MIGC_TEST_FAULT=fail-write:N makes the N-th file_write_atomic of the process (from 1)
+ * fail as on a full disk (ENOSPC) once half of its bytes are in the temporary file;
+ * MIGC_TEST_FAULT=kill-write:N kills the process with SIGKILL at that point instead.
+ * tests/cli/fault_*.sh use them to check what a full disk or a crash in the middle of
+ * a checkpoint leaves behind. Unset (as always outside tests), they cost one getenv. */
+typedef enum { FAULT_NONE, FAULT_FAIL, FAULT_KILL } fault_kind;
+
+static fault_kind fault_for_this_write(void) {
+  static long writes;
+  const char *spec = getenv("MIGC_TEST_FAULT");
+  writes++;
+  if (!spec) return FAULT_NONE;
+  long n;
+  char kind[16];
+  if (sscanf(spec, "%15[a-z-]:%ld", kind, &n) != 2 || n != writes) return FAULT_NONE;
+  return !strcmp(kind, "fail-write") ? FAULT_FAIL : !strcmp(kind, "kill-write") ? FAULT_KILL
+                                                                               : FAULT_NONE;
 }
 
 /* write(2) until all n bytes are out; false with errno set otherwise. */
@@ -86,8 +107,20 @@ int file_write_atomic(const char *path, const void *const *parts, const size_t *
     goto done;
   }
   bool ok = true;
-  for (int j = 0; j < nparts && ok; j++)
-    if (lens[j] > 0) ok = write_all(fd, parts[j], lens[j]);
+  fault_kind fault = fault_for_this_write();
+  size_t total = 0, written = 0;
+  for (int j = 0; j < nparts; j++) total += lens[j];
+  for (int j = 0; j < nparts && ok; j++) {
+    size_t n = lens[j];
+    if (fault != FAULT_NONE && written + n >= total / 2) n = total / 2 - written;
+    if (n > 0) ok = write_all(fd, parts[j], n);
+    written += n;
+    if (ok && n < lens[j]) { /* the fault's point: half of the bytes are out */
+      if (fault == FAULT_KILL) kill(getpid(), SIGKILL);
+      errno = ENOSPC;
+      ok = false;
+    }
+  }
   if (ok) ok = fsync(fd) == 0;
   int saved = errno;
   if (close(fd) != 0 && ok) {
