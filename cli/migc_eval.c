@@ -17,6 +17,7 @@ enum { STREAM_EVAL = 10, STREAM_FIGURE = 11 };
 static int open_run(const eval_options *o, model *md, diag_sink *d, int64_t *step) {
   char path[1200], err[1024];
   uint64_t seed;
+  memset(md, 0, sizeof *md); /* the caller closes it even when nothing was opened */
   if (checkpoint_find(o->run, path, sizeof path, err, sizeof err)) {
     fprintf(stderr, "migc: %s\n", err);
     return 1;
