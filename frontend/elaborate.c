@@ -500,7 +500,7 @@ static value eval_call(elab *e, const ast_expr *x) {
  * calls (at most 64 deep) and names of the train block bound to earlier names
  * (evaluated when first used). Each is bounded, their product is not: the whole
  * recursion is, so that no file can overflow the stack. */
-#define MAX_EVAL_DEPTH 2048
+#define MAX_EVAL_DEPTH 1024
 
 static value eval_expr_here(elab *e, const ast_expr *x);
 

@@ -72,7 +72,9 @@ ls c/checkpoints | grep -q tmp && bad "a temporary checkpoint was left behind" |
 # SIGINT saves and stops cleanly.
 "$migc" train "$model" --batch 16 --steps 100000 --save-every 100000 --out d >d.log 2>&1 &
 pid=$!
-sleep 1
+# Only once it trains: a background job starts with SIGINT ignored until migc installs
+# its handler, so a SIGINT during a slow compile would be lost and the run go on.
+for _ in $(seq 3000); do grep -q "^step " d.log && break; sleep 0.02; done
 kill -INT $pid; wait $pid; st=$?
 [ $st -eq 0 ] && grep -q "interrupted at step" d.log && ls d/checkpoints/*.safetensors >/dev/null 2>&1 \
   && ok || bad "SIGINT: exit $st, $(tail -2 d.log)"
