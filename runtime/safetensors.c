@@ -10,10 +10,15 @@
  *
  * The reader trusts nothing in the header: every length and offset is checked against
  * the size of the file before anything is allocated or read by it. Data is stored as
- * the host holds it; migc runs on little-endian hosts. */
+ * the host holds it; migc runs on little-endian hosts.
+ *
+ * The header is read and written with json.c, not cJSON: this file is linked into
+ * every compiled model, which may need only libc, libm and OpenBLAS at run time, and
+ * Debian has no static cJSON (see json.h). */
 #include "runtime/runtime.h"
 
-#include <cjson/cJSON.h>
+#include "runtime/json.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -75,7 +80,7 @@ static int cmp_str_ptr(const void *a, const void *b) {
 static const char *first_duplicate(const char **names, int n) {
   if (n < 2) return NULL;
   const char **s = malloc((size_t)n * sizeof *s);
-  if (!s) return NULL; /* duplicates then go unreported here; cJSON keeps both */
+  if (!s) return NULL; /* duplicates then go unreported here */
   memcpy(s, names, (size_t)n * sizeof *s);
   qsort(s, (size_t)n, sizeof *s, cmp_str_ptr);
   const char *dup = NULL;
@@ -85,24 +90,15 @@ static const char *first_duplicate(const char **names, int n) {
   return dup;
 }
 
-/* An integer as a raw JSON number: cJSON prints doubles, which turn 10^15 into 1e+15. */
-static cJSON *json_int(int64_t v) {
-  char buf[24];
-  snprintf(buf, sizeof buf, "%" PRId64, v);
-  return cJSON_CreateRaw(buf);
-}
-
-static cJSON *json_int_array(const int64_t *v, int n) {
-  cJSON *a = cJSON_CreateArray();
-  for (int j = 0; a && j < n; j++) {
-    cJSON *x = json_int(v[j]);
-    if (!x || !cJSON_AddItemToArray(a, x)) {
-      cJSON_Delete(x);
-      cJSON_Delete(a);
-      return NULL;
-    }
+/* "[1,2,3]": integers as integers (never 1e+15). */
+static bool put_int_array(char **b, size_t *l, size_t *cap, const int64_t *v, int n) {
+  bool ok = json_put(b, l, cap, "[");
+  for (int j = 0; ok && j < n; j++) {
+    char num[24];
+    snprintf(num, sizeof num, "%s%" PRId64, j ? "," : "", v[j]);
+    ok = json_put(b, l, cap, num);
   }
-  return a;
+  return ok && json_put(b, l, cap, "]");
 }
 
 int safetensors_write(const char *path, const st_tensor *tensors, int n, const st_meta *meta,
@@ -116,7 +112,6 @@ int safetensors_write(const char *path, const st_tensor *tensors, int n, const s
   const char **names = malloc(((size_t)n + (size_t)nmeta + 1) * sizeof *names);
   const void **parts = malloc(((size_t)n + 1) * sizeof *parts);
   size_t *lens = malloc(((size_t)n + 1) * sizeof *lens);
-  cJSON *root = NULL;
   char *json = NULL, *header = NULL;
   int rc = 1;
   if (!begin || !names || !parts || !lens) {
@@ -188,40 +183,37 @@ int safetensors_write(const char *path, const st_tensor *tensors, int n, const s
   }
 
   /* the header: metadata first (only when there is some), then tensors in order */
-  root = cJSON_CreateObject();
-  bool ok = root != NULL;
+  size_t jlen = 0, jcap = 0;
+  bool ok = json_put(&json, &jlen, &jcap, "{");
   if (ok && nmeta > 0) {
-    cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
-    ok = m != NULL;
+    ok = json_put(&json, &jlen, &jcap, "\"__metadata__\":{");
     for (int j = 0; ok && j < nmeta; j++)
-      ok = cJSON_AddStringToObject(m, meta[j].key, meta[j].value) != NULL;
+      ok = (!j || json_put(&json, &jlen, &jcap, ",")) &&
+           json_put_string(&json, &jlen, &jcap, meta[j].key) &&
+           json_put(&json, &jlen, &jcap, ":") &&
+           json_put_string(&json, &jlen, &jcap, meta[j].value);
+    ok = ok && json_put(&json, &jlen, &jcap, "}");
   }
   for (int j = 0; ok && j < n; j++) {
     const st_tensor *t = &tensors[j];
-    cJSON *e = cJSON_AddObjectToObject(root, t->name);
     int64_t off[2] = {begin[j], begin[j + 1]};
-    cJSON *shape = e ? json_int_array(t->shape, t->rank) : NULL;
-    cJSON *offs = shape ? json_int_array(off, 2) : NULL;
-    ok = offs && cJSON_AddStringToObject(e, "dtype", st_dtype_name(t->dtype)) &&
-         cJSON_AddItemToObject(e, "shape", shape);
-    if (!ok) {
-      cJSON_Delete(shape);
-      cJSON_Delete(offs);
-      break;
-    }
-    if (!cJSON_AddItemToObject(e, "data_offsets", offs)) {
-      cJSON_Delete(offs);
-      ok = false;
-    }
+    ok = ((j == 0 && nmeta == 0) || json_put(&json, &jlen, &jcap, ",")) &&
+         json_put_string(&json, &jlen, &jcap, t->name) &&
+         json_put(&json, &jlen, &jcap, ":{\"dtype\":\"") &&
+         json_put(&json, &jlen, &jcap, st_dtype_name(t->dtype)) &&
+         json_put(&json, &jlen, &jcap, "\",\"shape\":") &&
+         put_int_array(&json, &jlen, &jcap, t->shape, t->rank) &&
+         json_put(&json, &jlen, &jcap, ",\"data_offsets\":") &&
+         put_int_array(&json, &jlen, &jcap, off, 2) && json_put(&json, &jlen, &jcap, "}");
   }
-  json = ok ? cJSON_PrintUnformatted(root) : NULL;
-  if (!json) {
+  ok = ok && json_put(&json, &jlen, &jcap, "}");
+  if (!ok) {
     file_fail(err, errn, path, "out of memory building the header");
     goto done;
   }
 
   /* 8-byte length, JSON padded with spaces so the data section starts 8-byte aligned */
-  size_t jlen = strlen(json), hlen = (jlen + 7) / 8 * 8;
+  size_t hlen = (jlen + 7) / 8 * 8;
   header = malloc(8 + hlen);
   if (!header) {
     file_fail(err, errn, path, "out of memory");
@@ -236,7 +228,6 @@ int safetensors_write(const char *path, const st_tensor *tensors, int n, const s
 done:
   free(header);
   free(json);
-  cJSON_Delete(root);
   free(lens);
   free(parts);
   free(names);
@@ -280,9 +271,9 @@ static size_t utf8_valid_prefix(const unsigned char *s, size_t n) {
 }
 
 /* A JSON number that is a whole number in [0, 2^53]. */
-static bool json_count(const cJSON *x, int64_t *v) {
-  if (!cJSON_IsNumber(x)) return false;
-  double d = x->valuedouble;
+static bool json_count(const json_value *x, int64_t *v) {
+  if (!x || x->type != JSON_NUMBER) return false;
+  double d = x->num;
   if (!(d >= 0 && d <= ST_EXACT_MAX) || (double)(int64_t)d != d) return false;
   *v = (int64_t)d;
   return true;
@@ -303,20 +294,20 @@ static int cmp_span(const void *a, const void *b) {
 
 /* Checks one tensor entry e named name and fills t (but not t->data) and span.
  * *unsupported gets the dtype's name when the entry is valid but migc cannot load it. */
-static int parse_tensor(const char *path, const char *name, const cJSON *e, int64_t data_len,
+static int parse_tensor(const char *path, const char *name, const json_value *e, int64_t data_len,
                         st_tensor *t, st_span *span, const char **unsupported, char *err,
                         size_t errn) {
-  if (!cJSON_IsObject(e))
+  if (e->type != JSON_OBJECT)
     return file_fail(err, errn, path, "tensor '%s': entry is not a JSON object", name);
-  const cJSON *dtype = NULL, *shape = NULL, *offs = NULL;
-  for (const cJSON *f = e->child; f; f = f->next) {
-    const cJSON **slot = strcmp(f->string, "dtype") == 0          ? &dtype
-                         : strcmp(f->string, "shape") == 0        ? &shape
-                         : strcmp(f->string, "data_offsets") == 0 ? &offs
-                                                                  : NULL;
-    if (!slot) return file_fail(err, errn, path, "tensor '%s': unknown key '%s'", name, f->string);
+  const json_value *dtype = NULL, *shape = NULL, *offs = NULL;
+  for (const json_value *f = e->child; f; f = f->next) {
+    const json_value **slot = strcmp(f->key, "dtype") == 0          ? &dtype
+                              : strcmp(f->key, "shape") == 0        ? &shape
+                              : strcmp(f->key, "data_offsets") == 0 ? &offs
+                                                                    : NULL;
+    if (!slot) return file_fail(err, errn, path, "tensor '%s': unknown key '%s'", name, f->key);
     if (*slot)
-      return file_fail(err, errn, path, "tensor '%s': key '%s' appears twice", name, f->string);
+      return file_fail(err, errn, path, "tensor '%s': key '%s' appears twice", name, f->key);
     *slot = f;
   }
   if (!dtype || !shape || !offs)
@@ -324,27 +315,27 @@ static int parse_tensor(const char *path, const char *name, const cJSON *e, int6
                    !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
 
   /* dtype */
-  if (!cJSON_IsString(dtype))
+  if (dtype->type != JSON_STRING)
     return file_fail(err, errn, path, "tensor '%s': dtype is not a string", name);
   int kind = -1;
   for (size_t j = 0; j < sizeof st_dtypes / sizeof st_dtypes[0]; j++)
-    if (strcmp(dtype->valuestring, st_dtypes[j].name) == 0) kind = (int)j;
+    if (strcmp(dtype->str, st_dtypes[j].name) == 0) kind = (int)j;
   if (kind < 0)
     return file_fail(err, errn, path, "tensor '%s': unknown dtype '%s'", name,
-                   dtype->valuestring);
+                   dtype->str);
   int bits = st_dtypes[kind].bits;
 
   /* shape: non-negative whole numbers, at most 8 of them, product not overflowing */
-  if (!cJSON_IsArray(shape))
+  if (shape->type != JSON_ARRAY)
     return file_fail(err, errn, path, "tensor '%s': shape is not an array", name);
-  int rank = cJSON_GetArraySize(shape);
+  int rank = shape->count;
   if (rank > ST_MAX_RANK)
     return file_fail(err, errn, path, "tensor '%s': shape has %d dimensions (at most %d)", name,
                    rank, ST_MAX_RANK);
   t->rank = rank;
   uint64_t numel = 1;
   int d = 0;
-  for (const cJSON *x = shape->child; x; x = x->next, d++) {
+  for (const json_value *x = shape->child; x; x = x->next, d++) {
     if (!json_count(x, &t->shape[d]))
       return file_fail(err, errn, path,
                      "tensor '%s': shape dimension %d is not a non-negative integer", name, d);
@@ -355,7 +346,7 @@ static int parse_tensor(const char *path, const char *name, const cJSON *e, int6
 
   /* data_offsets: [begin, end] inside the data section, holding exactly the shape */
   int64_t b, en;
-  if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2 || !json_count(offs->child, &b) ||
+  if (offs->type != JSON_ARRAY || offs->count != 2 || !json_count(offs->child, &b) ||
       !json_count(offs->child->next, &en))
     return file_fail(err, errn, path,
                    "tensor '%s': data_offsets is not a pair of non-negative integers", name);
@@ -369,7 +360,7 @@ static int parse_tensor(const char *path, const char *name, const cJSON *e, int6
   char sbuf[8 * 24 + 8];
   if ((numel * (uint64_t)bits) % 8 != 0)
     return file_fail(err, errn, path, "tensor '%s': shape %s of %s is not a whole number of bytes",
-                   name, shape_text(t->shape, rank, sbuf, sizeof sbuf), dtype->valuestring);
+                   name, shape_text(t->shape, rank, sbuf, sizeof sbuf), dtype->str);
   uint64_t want = numel * (uint64_t)bits / 8, have = (uint64_t)(en - b);
   if (have != want) {
     if (have * 8 % (uint64_t)bits == 0)
@@ -380,7 +371,7 @@ static int parse_tensor(const char *path, const char *name, const cJSON *e, int6
     return file_fail(err, errn, path, "tensor '%s': data_offsets [%" PRId64 ", %" PRId64
                    "] hold %" PRIu64 " bytes, not a whole number of %s values; its shape %s"
                    " needs %" PRIu64 " bytes",
-                   name, b, en, have, dtype->valuestring,
+                   name, b, en, have, dtype->str,
                    shape_text(t->shape, rank, sbuf, sizeof sbuf), want);
   }
   if (!st_dtypes[kind].load) {
@@ -394,18 +385,19 @@ static int parse_tensor(const char *path, const char *name, const cJSON *e, int6
 }
 
 /* __metadata__: an object of strings (or null). */
-static int parse_meta(const char *path, const cJSON *m, st_file *out, char *err, size_t errn) {
-  if (cJSON_IsNull(m)) return 0;
-  if (!cJSON_IsObject(m)) return file_fail(err, errn, path, "__metadata__ is not a JSON object");
-  int n = cJSON_GetArraySize(m);
+static int parse_meta(const char *path, const json_value *m, st_file *out, char *err,
+                      size_t errn) {
+  if (m->type == JSON_NULL) return 0;
+  if (m->type != JSON_OBJECT) return file_fail(err, errn, path, "__metadata__ is not a JSON object");
+  int n = m->count;
   out->meta = calloc((size_t)n + 1, sizeof *out->meta);
   if (!out->meta) return file_fail(err, errn, path, "out of memory");
-  for (const cJSON *x = m->child; x; x = x->next) {
-    if (!cJSON_IsString(x))
-      return file_fail(err, errn, path, "metadata '%s' is not a string", x->string);
+  for (const json_value *x = m->child; x; x = x->next) {
+    if (x->type != JSON_STRING)
+      return file_fail(err, errn, path, "metadata '%s' is not a string", x->key);
     st_meta *e = &out->meta[out->nmeta++];
-    e->key = strdup(x->string);
-    e->value = strdup(x->valuestring);
+    e->key = strdup(x->key);
+    e->value = strdup(x->str);
     if (!e->key || !e->value) return file_fail(err, errn, path, "out of memory");
   }
   const char **keys = malloc(((size_t)n + 1) * sizeof *keys);
@@ -427,7 +419,7 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
   FILE *fp = fopen(path, "rb");
   if (!fp) return file_fail(err, errn, path, "cannot open: %s", strerror(errno));
   char *hdr = NULL;
-  cJSON *root = NULL;
+  json_value *root = NULL;
   st_span *spans = NULL;
   const char **names = NULL;
   int rc = 1;
@@ -482,26 +474,27 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
     file_fail(err, errn, path, "header does not start with '{'");
     goto done;
   }
-  const char *end = NULL;
-  root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, false);
+  size_t bad_at = 0;
+  bool trailing, deep;
+  root = json_parse(hdr, hlen, &bad_at, &trailing, &deep);
   if (!root) {
-    file_fail(err, errn, path, "header is not valid JSON (near byte %td)", end ? end - hdr : 0);
+    if (trailing)
+      file_fail(err, errn, path, "header has text after the JSON object (at byte %zu)", bad_at);
+    else if (deep)
+      file_fail(err, errn, path, "header nests deeper than %d levels (at byte %zu)",
+                JSON_MAX_DEPTH, bad_at);
+    else
+      file_fail(err, errn, path, "header is not valid JSON (near byte %zu)", bad_at);
     goto done;
   }
-  for (const char *p = end; p < hdr + hlen; p++) {
-    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-      file_fail(err, errn, path, "header has text after the JSON object (at byte %td)", p - hdr);
-      goto done;
-    }
-  }
-  if (!cJSON_IsObject(root)) {
+  if (root->type != JSON_OBJECT) {
     file_fail(err, errn, path, "header is not a JSON object");
     goto done;
   }
 
   /* entries: __metadata__ once at most, then tensors in header order */
   int64_t data_len = size - 8 - (int64_t)hlen;
-  int count = cJSON_GetArraySize(root);
+  int count = root->count;
   out->tensors = calloc((size_t)count + 1, sizeof *out->tensors);
   spans = calloc((size_t)count + 1, sizeof *spans);
   names = calloc((size_t)count + 1, sizeof *names);
@@ -511,8 +504,8 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
   }
   const char *unsupported = NULL, *unsupported_name = NULL;
   bool seen_meta = false;
-  for (const cJSON *e = root->child; e; e = e->next) {
-    if (strcmp(e->string, "__metadata__") == 0) {
+  for (const json_value *e = root->child; e; e = e->next) {
+    if (strcmp(e->key, "__metadata__") == 0) {
       if (seen_meta) {
         file_fail(err, errn, path, "__metadata__ appears twice");
         goto done;
@@ -524,11 +517,11 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn) {
     int j = out->n;
     st_tensor *t = &out->tensors[j];
     const char *before = unsupported;
-    if (parse_tensor(path, e->string, e, data_len, t, &spans[j], &unsupported, err, errn))
+    if (parse_tensor(path, e->key, e, data_len, t, &spans[j], &unsupported, err, errn))
       goto done;
-    if (unsupported && !before) unsupported_name = e->string;
+    if (unsupported && !before) unsupported_name = e->key;
     spans[j].index = j;
-    names[j] = e->string;
+    names[j] = e->key;
     out->n++;
   }
   const char *dup = first_duplicate(names, out->n);
@@ -604,7 +597,7 @@ done:
   if (rc) st_file_free(out);
   free(names);
   free(spans);
-  cJSON_Delete(root);
+  json_free(root);
   free(hdr);
   fclose(fp);
   return rc;

@@ -236,6 +236,32 @@ static void test_corrupt(void) {
   write_bytes(p, "\x04\0\0\0\0\0\0\0{}\0 ", 12);
   expect_error(p, "header has text after the JSON object (at byte 2)", __LINE__);
 
+  /* the strict reader (json.c): grammar, escapes, depth */
+  CORRUPT("{\"a\": 01}", NULL, 0, "header is not valid JSON (near byte 7)");
+  CORRUPT("{\"a\": +1}", NULL, 0, "header is not valid JSON (near byte 6)");
+  CORRUPT("{\"a\": 1.}", NULL, 0, "header is not valid JSON (near byte 8)");
+  CORRUPT("{\"a\": tru}", NULL, 0, "header is not valid JSON (near byte 6)");
+  CORRUPT("{\"a\\u0000b\": 1}", NULL, 0, "header is not valid JSON (near byte 9)");
+  CORRUPT("{\"\\ud800\": 1}", NULL, 0, "header is not valid JSON (near byte 8)");
+  CORRUPT("{\"a\\q\": 1}", NULL, 0, "header is not valid JSON (near byte 4)");
+  CORRUPT("{\"a\tb\": 1}", NULL, 0, "header is not valid JSON (near byte 3)");
+  CORRUPT("{'a': 1}", NULL, 0, "header is not valid JSON (near byte 1)");
+  {
+    char deep[200] = "{\"__metadata__\": ";
+    for (int k = 0; k < 70; k++) strcat(deep, "[");
+    CORRUPT(deep, NULL, 0, "header nests deeper than 64 levels (at byte 80)");
+  }
+  /* escapes decode: "\u00e9\"" is the name \xc3\xa9" */
+  path_of(p, sizeof p, "escaped.safetensors");
+  write_st_raw(p, "{\"\\u00e9\\\"\": {\"dtype\": \"F32\", \"shape\": [], "
+                  "\"data_offsets\": [0, 4]}}", -1, "\0\0\0\0", 4);
+  {
+    st_file ef;
+    CHECK_MSG(safetensors_read(p, &ef, err, sizeof err) == 0, "%s", err);
+    CHECK(ef.n == 1 && strcmp(ef.tensors[0].name, "\xc3\xa9\"") == 0);
+    st_file_free(&ef);
+  }
+
   /* entries */
   CORRUPT("{\"a\": 3}", NULL, 0, "tensor 'a': entry is not a JSON object");
   CORRUPT("{\"a\": {\"dtype\": \"F32\", \"shape\": [1]}}", zeros, 4,
