@@ -8,6 +8,7 @@
 #include "migc_eval.h"
 #include "migc_model.h"
 #include "migc_report.h"
+#include "migc_compile.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ typedef struct {
   train_options train; /* train */
   eval_options eval;   /* sample, eval */
   const char *disabled[8];
+  const char *output;  /* compile -o */
 } cli_options;
 
 typedef struct {
@@ -204,6 +206,16 @@ static int cmd_train(cli_options *o) {
   return finish(&d, o, st);
 }
 
+static int cmd_compile(cli_options *o) {
+  if (!o->output) {
+    fputs("migc compile: say where the shared object goes: -o libNAME.so\n", stderr);
+    return 2;
+  }
+  diag_sink d;
+  diag_init(&d);
+  return finish(&d, o, compile_run(o->file, &o->overrides, o->batch, o->output, &d));
+}
+
 static int cmd_sample(cli_options *o) {
   diag_sink d;
   diag_init(&d);
@@ -260,6 +272,14 @@ static int eval_option(cli_options *o, const char *a, const char *v) {
 /* Parses a train option with a value; returns 1 if a was one, 0 if not, -1 on error. */
 static int train_option(cli_options *o, const char *a, const char *v) {
   train_options *t = &o->train;
+  if (!strcmp(a, "--so")) {
+    if (!v) {
+      fprintf(stderr, "migc train: --so needs the path of a shared object from migc compile\n");
+      return -1;
+    }
+    t->so = v;
+    return 1;
+  }
   if (!strcmp(a, "--backend")) {
     if (!v || (strcmp(v, "jit") && strcmp(v, "interp"))) {
       fprintf(stderr, "migc train: --backend takes jit or interp\n");
@@ -325,6 +345,14 @@ static const command commands[] = {
      "  --llvm-raw      the same before optimisation, as lowered from the IR\n"
      "  --no-PASS       skip a pass (e.g. --no-dce)\n"
      "  --no-verify-each  do not verify the IR after every pass (on by default)\n"},
+    {"compile", cmd_compile, "compile a model into a shared object with a C ABI",
+     "migc compile FILE [-D NAME=VALUE]... [--batch N] -o libNAME.so",
+     "Compiles FILE to native code exactly as migc train's JIT does (same passes,\n"
+     "optimisation and CPU) and links libNAME.so: the model's functions, its\n"
+     "description and the runtime's C ABI (runtime/migc.h, docs/abi.md), needing only\n"
+     "libc, libm and OpenBLAS. Also writes NAME.h beside it (the model's constants).\n"
+     "Links with $CC (default cc) and libmigc_rt_pic.a found beside migc.\n"
+     "  -o FILE         the shared object to write\n"},
     {"train", cmd_train, "train a model on a data set",
      "migc train FILE [--data D] [--steps N] [--batch B] [--seed S] [-D NAME=VALUE]...\n"
      "                  [--out DIR | --resume DIR] [--save-every N] [--keep K]",
@@ -339,6 +367,9 @@ static const command commands[] = {
      "  --backend B     jit (default): native code compiled with LLVM; interp: the\n"
      "                  reference interpreter (slow; the oracle the JIT is tested\n"
      "                  against). Resume is bit-exact within one backend.\n"
+     "  --so LIB        run the steps from LIB, a shared object migc compile wrote for\n"
+     "                  this model, -D and batch (refused otherwise): the same\n"
+     "                  numbers as the JIT\n"
      "  --data D        mnist (default), mnist-test, fashion, fashion-test, or a\n"
      "                  path to an IDX images file (.gz too) or a .npy file\n"
      "  --data-dir DIR  where data set names are found (default data)\n"
@@ -507,6 +538,12 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
           return fprintf(stderr, "migc gradcheck: %s needs a number in (0, 1]\n", a), 2;
         *(!strcmp(a, "--tol") ? &o->tol : &o->h) = x;
       }
+    } else if (!strcmp(c->name, "compile") && !strcmp(a, "-o")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "migc compile: -o needs a file name (libNAME.so)\n");
+        return 2;
+      }
+      o->output = argv[++i];
     } else if (!strcmp(c->name, "dump") && (!strcmp(a, "--verify-each") ||
                                              !strcmp(a, "--no-verify-each"))) {
       o->passes.verify_each = a[2] == 'v';

@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -79,8 +80,11 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
   openblas_set_num_threads(1);
   md->prog = cg_compile(md->m, NULL, md->err, sizeof md->err);
   if (!md->prog) return 1;
-  md->scratch = calloc((size_t)md->m->nfuncs, sizeof *md->scratch);
+  md->entries = calloc((size_t)md->m->nfuncs + 1, sizeof *md->entries);
+  md->scratch = calloc((size_t)md->m->nfuncs + 1, sizeof *md->scratch);
+  if (!md->entries || !md->scratch) return md_fail(md, "out of memory");
   for (int k = 0; k < md->m->nfuncs; k++) {
+    md->entries[k] = cg_lookup(md->prog, md->m->funcs[k]->name);
     size_t n = cg_scratch_size(md->prog, md->m->funcs[k]->name);
     md->scratch[k] = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
     if (!md->scratch[k]) return md_fail(md, "out of memory for %zu bytes of scratch", n);
@@ -88,10 +92,48 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
   return 0;
 }
 
+int model_open_so(model *md, const char *path, const const_overrides *ov, int64_t batch,
+                  const char *so, diag_sink *d) {
+  if (model_open(md, path, ov, batch, true, d)) return 1;
+  openblas_set_num_threads(1); /* as for the JIT: runs independent of the thread count */
+  /* a path without '/' would make dlopen search the library path, not the file */
+  char where[1100];
+  snprintf(where, sizeof where, "%s%s", strchr(so, '/') ? "" : "./", so);
+  md->so = dlopen(where, RTLD_NOW | RTLD_LOCAL);
+  if (!md->so) return md_fail(md, "cannot load %s: %s", so, dlerror());
+  const char *text = dlsym(md->so, "migc_model_desc");
+  cg_entry const *table = dlsym(md->so, "migc_model_entries");
+  if (!text || !table) return md_fail(md, "%s was not written by migc compile (no model description)", so);
+  model_desc desc;
+  char err[512];
+  if (model_desc_parse(text, &desc, err, sizeof err)) return md_fail(md, "%s: %s", so, err);
+  int st = 0;
+  if (desc.hash != md->hash)
+    st = md_fail(md, "%s was compiled from another program than %s (model source, -D or batch "
+                     "differ: its hash %016llx, this run %016llx); compile it again",
+                 so, path, (unsigned long long)desc.hash, (unsigned long long)md->hash);
+  md->entries = calloc((size_t)md->m->nfuncs + 1, sizeof *md->entries);
+  md->scratch = calloc((size_t)md->m->nfuncs + 1, sizeof *md->scratch);
+  if (!st && (!md->entries || !md->scratch)) st = md_fail(md, "out of memory");
+  for (int k = 0; k < md->m->nfuncs && !st; k++) {
+    int f = model_desc_func(&desc, md->m->funcs[k]->name);
+    if (f < 0) {
+      st = md_fail(md, "%s has no function %s", so, md->m->funcs[k]->name);
+      break;
+    }
+    md->entries[k] = table[f];
+    size_t n = desc.funcs[f].info.scratch_bytes;
+    md->scratch[k] = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+    if (!md->scratch[k]) st = md_fail(md, "out of memory for %zu bytes of scratch", n);
+  }
+  model_desc_free(&desc);
+  return st;
+}
+
 void model_init(model *md, uint64_t seed) { ir_init_state(md->m, md->state, seed); }
 
 int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out) {
-  if (!md->prog) {
+  if (!md->entries) {
     ir_interp it = {.m = md->m, .state = md->state};
     if (ir_interp_run(&it, f, in, out)) return md_fail(md, "%s", it.err);
     return 0;
@@ -106,7 +148,7 @@ int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out) 
     out[k] = ir_tensor_alloc(n->dtype, n->shape);
     op[k] = out[k].data;
   }
-  int st = cg_lookup(md->prog, f->name)(md->state, ip, op, md->scratch[fi]);
+  int st = md->entries[fi](md->state, ip, op, md->scratch[fi]);
   free(ip);
   free(op);
   if (st) {
@@ -120,18 +162,17 @@ void model_draw(const model *md, int idx, uint64_t seed, uint32_t stream, uint64
                 ir_tensor *x) {
   const ir_input *in = &md->m->inputs[idx];
   *x = ir_tensor_alloc(in->dtype, in->shape);
-  int64_t n = shape_numel(in->shape);
-  uint64_t first = (uint64_t)idx << 40;
-  if (in->kind == INPUT_SEED) {
-    ((int32_t *)x->data)[0] = (int32_t)(seed & 0x7fffffff);
-    ((int32_t *)x->data)[1] = (int32_t)counter;
-  } else if (in->dist == DIST_CATEGORICAL) {
-    latent_fill_categorical(x->data, n, (int32_t)in->a, seed, stream, counter, first);
-  } else if (in->kind != INPUT_DATA) {
-    latent_fill(x->data, n, in->dist == DIST_UNIFORM ? 0 : in->dist == DIST_NORMAL ? 1 : 2, in->a,
-                in->b, seed, stream, counter, first);
-  }
+  if (in->kind != INPUT_DATA) /* the runtime's code: a compiled model draws the same */
+    latent_draw_input(x->data, shape_numel(in->shape), idx, in->kind == INPUT_SEED, (int)in->dist,
+                      in->a, in->b, seed, stream, counter);
 }
+
+_Static_assert((int)DIST_UNIFORM == (int)MIGC_DIST_UNIFORM &&
+                   (int)DIST_NORMAL == (int)MIGC_DIST_NORMAL &&
+                   (int)DIST_CATEGORICAL == (int)MIGC_DIST_CATEGORICAL &&
+                   (int)DIST_BERNOULLI == (int)MIGC_DIST_BERNOULLI &&
+                   (int)DIST_NONE == (int)MIGC_DIST_NONE,
+               "ir_dist and migc_dist agree");
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
 
@@ -285,7 +326,9 @@ void model_close(model *md) {
   if (md->scratch)
     for (int k = 0; md->m && k < md->m->nfuncs; k++) free(md->scratch[k]);
   free(md->scratch);
+  free(md->entries);
   cg_free(md->prog);
+  if (md->so) dlclose(md->so);
   free(md->state);
   ir_module_free(md->m);
   memset(md, 0, sizeof *md);

@@ -10,7 +10,10 @@
 
 typedef struct {
   ir_module *m;
-  cg_program *prog;    /* native code, or NULL when interpreting */
+  cg_program *prog;    /* JIT-compiled native code, or NULL */
+  void *so;            /* a shared object from `migc compile` (dlopen handle), or NULL */
+  cg_entry *entries;   /* per function of m: its native entry (JIT or .so); NULL when
+                          interpreting */
   void **scratch;      /* per function of m, for native code */
   float *state;        /* m->state_size floats */
   uint64_t hash;       /* of the program: model source, -D settings, batch */
@@ -30,6 +33,11 @@ void model_set_memory_limit(int64_t bytes);
  * the model go to d; others to md->err. Returns 0 or 1. */
 int model_open(model *md, const char *path, const const_overrides *ov, int64_t batch,
                bool interpret, diag_sink *d);
+/* As model_open, but the functions run from shared object `so` (written by `migc
+ * compile` for this very program: its program hash must be md->hash) instead of the
+ * JIT. */
+int model_open_so(model *md, const char *path, const const_overrides *ov, int64_t batch,
+                  const char *so, diag_sink *d);
 /* Initial parameters for `seed`. */
 void model_init(model *md, uint64_t seed);
 /* Runs f: in holds f->ninputs tensors; out receives f->noutputs (caller frees). */

@@ -230,7 +230,8 @@ static void progress(trainer *t, const ir_tensor *outs, double rate, bool tty) {
 
 static int setup(trainer *t, diag_sink *d) {
   const train_options *o = t->o;
-  if (model_open(&t->md, o->model, o->overrides, o->batch, o->interpret, d)) {
+  if (o->so ? model_open_so(&t->md, o->model, o->overrides, o->batch, o->so, d)
+            : model_open(&t->md, o->model, o->overrides, o->batch, o->interpret, d)) {
     if (!d->nerrors) fail(t, "%s", t->md.err);
     return 1;
   }
@@ -290,7 +291,7 @@ int train_run(const train_options *o, diag_sink *d) {
     fprintf(stderr, "migc train: %s, batch %lld, %lld images from %s, seed %llu, %s, run in "
                     "%s%s\n", t.md.m->name, (long long)t.md.m->batch, (long long)t.ds.n,
             t.ds.images_path, (unsigned long long)t.seed,
-            t.md.prog ? "native code" : "interpreted", t.out, t.step ? " (resumed)" : "");
+            t.md.so ? "native code from --so" : t.md.prog ? "native code" : "interpreted", t.out, t.step ? " (resumed)" : "");
     if (t.step) fprintf(stderr, "migc train: resuming at step %lld\n", (long long)t.step);
   }
   bool tty = isatty(2);

@@ -27,6 +27,7 @@ typedef struct {
   const char *resume;         /* run directory to continue, or NULL */
   int64_t save_every, keep, log_every, sample_every;
   bool interpret;             /* --backend interp: the reference interpreter, not the JIT */
+  const char *so;             /* --so: run the steps from this shared object (migc compile) */
   bool color;
 } train_options;
 

@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 typedef int (*cg_entry)(float *state, void *const *inputs, void *const *outputs,
@@ -61,5 +62,33 @@ cg_stats cg_get_stats(const cg_program *p);
  * false when that IR was not kept. */
 bool cg_dump_llvm(const cg_program *p, FILE *out, bool optimized);
 void cg_free(cg_program *p);
+
+
+/* ---- shared objects (migc compile; docs/abi.md) ---- */
+
+/* What a shared object records about the program it was compiled from. */
+typedef struct {
+  uint64_t hash;        /* the program hash (cli/migc_model.c) */
+  const char *file;     /* the model file, absolute */
+  const char *settings; /* the -D settings, "name=value,..." ("" for none) */
+} cg_model_info;
+
+/* Writes to path an object file of m's functions, lowered and optimised exactly as
+ * cg_compile does (same pipeline, CPU and features) but position-independent, plus
+ * the globals the C ABI reads (migc_model_desc, migc_model_entries). stats may be
+ * NULL (its jit_ms is the machine-code time here). Returns 0 or 1 with err set. */
+int cg_emit_object(const ir_module *m, const cg_options *o, const cg_model_info *info,
+                   const char *path, cg_stats *stats, char *err, size_t errn);
+/* The description text of m for the C ABI (format in docs/abi.md); scratch[k] is the
+ * scratch size of m->funcs[k]. Caller frees; NULL with err set on failure. */
+char *cg_model_desc(const ir_module *m, const size_t *scratch, const cg_model_info *info,
+                    char *err, size_t errn);
+/* Where the runtime's position-independent archive is: $MIGC_RUNTIME_ARCHIVE, else
+ * libmigc_rt_pic.a beside the running executable (found through /proc/self/exe), in
+ * its parent directory, or in ../lib/migc. */
+int cg_runtime_archive(char *path, size_t n, char *err, size_t errn);
+/* Links object obj with that archive, OpenBLAS and libm into shared object out with
+ * $CC (default cc), spawned without a shell; out is replaced atomically. */
+int cg_link_shared(const char *obj, const char *out, char *err, size_t errn);
 
 #endif

@@ -22,3 +22,17 @@ void latent_fill_categorical(int32_t *out, int64_t n, int32_t k, uint64_t seed,
     out[j] = v < k ? v : k - 1;
   }
 }
+
+void latent_draw_input(void *out, int64_t n, int index, bool is_seed, int dist, double a,
+                       double b, uint64_t seed, uint32_t stream, uint64_t counter) {
+  uint64_t first = (uint64_t)index << 40;
+  if (is_seed) {
+    ((int32_t *)out)[0] = (int32_t)(seed & 0x7fffffff);
+    ((int32_t *)out)[1] = (int32_t)counter;
+  } else if (dist == MIGC_DIST_CATEGORICAL) {
+    latent_fill_categorical(out, n, (int32_t)a, seed, stream, counter, first);
+  } else if (dist != MIGC_DIST_NONE) {
+    latent_fill(out, n, dist == MIGC_DIST_UNIFORM ? 0 : dist == MIGC_DIST_NORMAL ? 1 : 2, a, b,
+                seed, stream, counter, first);
+  }
+}

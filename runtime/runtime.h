@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/migc.h"
+
 /* ---- files.c: naming the file in errors, writing files atomically ----------------- */
 
 /* Writes "PATH: message" to err (when err is not NULL) and returns 1, the runtime's
@@ -228,5 +230,60 @@ void latent_fill(float *out, int64_t n, int kind, double a, double b, uint64_t s
 /* n categorical values, each uniform over [0, k). */
 void latent_fill_categorical(int32_t *out, int64_t n, int32_t k, uint64_t seed,
                              uint32_t stream, uint64_t counter, uint64_t first);
+
+/* The input of a model drawn as `migc train` draws it (the ABI's migc_draw_input):
+ * seed inputs (is_seed) get the int32 pair (seed & 0x7fffffff, counter); otherwise
+ * dist is a migc_dist (the IR's ir_dist has the same numbering): categorical fills
+ * int32 values in [0, a), uniform/normal/bernoulli floats, each value j drawn as
+ * (seed, stream, counter, (index << 40) + j). Data inputs (dist none) are left as
+ * they are. */
+void latent_draw_input(void *out, int64_t n, int index, bool is_seed, int dist, double a,
+                       double b, uint64_t seed, uint32_t stream, uint64_t counter);
+
+/* ---- state_init.c: parameters before the first step --------------------------------- */
+
+/* How a variable starts (the IR's ir_init_kind has the same numbering). */
+enum { STATE_INIT_DEFAULT, STATE_INIT_ZEROS, STATE_INIT_ONES, STATE_INIT_UNIFORM,
+       STATE_INIT_NORMAL };
+/* Fills the n floats of variable `name`: DEFAULT is U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+ * (0 when fan_in is 0), UNIFORM U(a, b), NORMAL N(a, b). Element i is drawn as (seed,
+ * RNG_STREAM_INIT, FNV-1a hash of name >> 16, i): the same for migc and every compiled
+ * model, and independent of the other variables. */
+void state_init_fill(float *p, int64_t n, const char *name, int kind, int64_t fan_in, double a,
+                     double b, uint64_t seed);
+
+/* ---- model_desc.c: the description a compiled model carries ------------------------- */
+
+/* The text `migc compile` embeds in a shared object as migc_model_desc (its format is
+ * in docs/abi.md), parsed and checked: every offset and size within the state,
+ * every input index within the inputs, ranks and counts bounded. */
+typedef struct {
+  migc_var_info info; /* data NULL here */
+  int init;           /* STATE_INIT_* */
+  int64_t fan_in;
+  double a, b;
+} desc_var;
+
+typedef struct {
+  migc_function_info info;
+  migc_output_info *outputs; /* info.noutputs */
+} desc_func;
+
+typedef struct {
+  int version;          /* MIGC_ABI_VERSION */
+  char *name, *file, *settings;
+  uint64_t hash;
+  int64_t batch, state_size;
+  int nvars, ninputs, nfuncs;
+  desc_var *vars;
+  migc_input_info *inputs;
+  desc_func *funcs;
+  char *strings_;       /* every name above points into it (owned) */
+} model_desc;
+
+int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn);
+void model_desc_free(model_desc *d);
+/* The index of the function named name, or -1. */
+int model_desc_func(const model_desc *d, const char *name);
 
 #endif

@@ -1,0 +1,14 @@
+/* migc_compile.h: `migc compile`, a model to a shared object with the C ABI of
+ * runtime/migc.h, and its header NAME.h. */
+#ifndef MIGC_CLI_COMPILE_H
+#define MIGC_CLI_COMPILE_H
+
+#include "frontend/frontend.h"
+
+/* Compiles the model in path (-D overrides, batch 0: the model's) to shared object
+ * out and writes NAME.h beside it (out's file name less "lib" and ".so"). Model
+ * errors go to d; others to stderr. Returns 0 or 1. */
+int compile_run(const char *path, const const_overrides *ov, int64_t batch, const char *out,
+                diag_sink *d);
+
+#endif
