@@ -110,7 +110,9 @@ typedef struct migc_model migc_model;
 MIGC_API int migc_abi_version(void);
 
 /* A model whose parameters are initialised from seed exactly as `migc train --seed`
- * initialises them; its step is 0. On failure *out is NULL and err (when not NULL)
+ * initialises them; its step is 0. Sets OpenBLAS to one thread for the whole process
+ * (openblas_set_num_threads(1)), as migc does, so results are the same bits on any
+ * machine; a host may raise it afterwards and give that up. On failure *out is NULL and err (when not NULL)
  * holds a message. Free with migc_destroy. */
 MIGC_API migc_status migc_create(uint64_t seed, migc_model **out, char *err, size_t errn);
 MIGC_API void migc_destroy(migc_model *m); /* NULL is fine */

@@ -18,6 +18,9 @@
 typedef int (*migc_entry)(float *state, void *const *inputs, void *const *outputs,
                           void *scratch);
 
+/* OpenBLAS's own call (cblas.h), declared here to keep its headers out of the runtime. */
+void openblas_set_num_threads(int n);
+
 /* Defined by the object codegen emits (codegen/emit_object.c). */
 extern const char migc_model_desc[];
 extern const migc_entry migc_model_entries[];
@@ -104,6 +107,10 @@ migc_status migc_create(uint64_t seed, migc_model **out, char *err, size_t errn)
   }
   m->seed = seed;
   init_state(m);
+  /* As migc does (cli/migc_model.c): OpenBLAS splits a GEMM's sums by its thread
+   * count, so one thread keeps a run the same bits on every machine and equal to
+   * `migc train`'s. It is process-wide; docs/abi.md says so. */
+  openblas_set_num_threads(1);
   *out = m;
   return MIGC_OK;
 }
