@@ -90,7 +90,7 @@ static ir_module *load(const char *name) {
   diag_sink d;
   diag_init(&d);
   ast_file *ast = parse_file(&d, path);
-  elab_options eo = {NULL, BATCH};
+  elab_options eo = {.batch = BATCH};
   ir_module *m = ast && !d.nerrors ? elaborate(ast, &eo, &d) : NULL;
   if (!m) diag_print(&d, stderr, false);
   CHECK_MSG(m != NULL, "%s does not elaborate", path);
