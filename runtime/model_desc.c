@@ -91,7 +91,9 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
   d->inputs = calloc((size_t)ni + 1, sizeof *d->inputs);
   d->funcs = calloc((size_t)nf + 1, sizeof *d->funcs);
   migc_output_info *outs = calloc((size_t)no + 1, sizeof *outs);
-  int *ins = calloc((size_t)(nf * 64) + 1, sizeof *ins); /* <= 64 inputs per function */
+  size_t fields_total = 1; /* every function input is a field: room for all of them */
+  for (const char *p = text; *p; p++) fields_total += *p == ' ';
+  int *ins = calloc(fields_total, sizeof *ins);
   int nouts = 0, nins = 0;
   if (!d->vars || !d->inputs || !d->funcs || !outs || !ins) {
     free(outs), free(ins);
@@ -126,7 +128,7 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
     }
     if (rc || f.n == 0) continue;
     const char *kw = f.tok[0];
-    int64_t v;
+    int64_t v = 0;
     if (!header) {
       if (strcmp(kw, "migc-model") || f.n != 2 || !get_i64(f.tok[1], 0, 1000, &v))
         rc = desc_fail(&f, "does not start with 'migc-model VERSION'");
@@ -148,7 +150,7 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
       have_state = true;
     } else if (!strcmp(kw, "var") && f.n >= 9) {
       desc_var *x = &d->vars[d->nvars++];
-      int64_t kind, init;
+      int64_t kind = 0, init = 0;
       x->info.name = f.tok[1];
       if (!get_i64(f.tok[2], 0, MIGC_VAR_STEP, &kind) ||
           !get_i64(f.tok[3], 0, (int64_t)1 << 40, &x->info.offset) ||
@@ -163,7 +165,7 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
         rc = desc_fail(&f, "variable %s lies outside the state", x->info.name);
     } else if (!strcmp(kw, "input") && f.n >= 9) {
       migc_input_info *x = &d->inputs[d->ninputs++];
-      int64_t kind, dist, dtype;
+      int64_t kind = 0, dist = 0, dtype = 0;
       x->name = f.tok[1];
       if (!get_i64(f.tok[2], 0, MIGC_INPUT_SEED, &kind) ||
           !get_i64(f.tok[3], 0, MIGC_DIST_BERNOULLI, &dist) || !get_f64(f.tok[4], &x->a) ||
@@ -179,7 +181,7 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
       if (cur && nouts - (int)(cur->outputs - outs) != cur->info.noutputs)
         rc = desc_fail(&f, "function %s lacks outputs", cur->info.name);
       cur = &d->funcs[d->nfuncs++];
-      int64_t scratch, nin, nout;
+      int64_t scratch = 0, nin = 0, nout = 0;
       cur->info.name = f.tok[1];
       if (!rc && (!get_i64(f.tok[2], 0, INT64_MAX, &scratch) || !get_i64(f.tok[3], 0, 64, &nin) ||
                   f.n != 5 + nin || !get_i64(f.tok[4 + nin], 0, 1 << 16, &nout)))
@@ -202,7 +204,7 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
         continue;
       }
       migc_output_info *x = &outs[nouts++];
-      int64_t dtype;
+      int64_t dtype = 0;
       x->name = f.tok[1];
       if (!get_i64(f.tok[2], 0, MIGC_I32, &dtype)) rc = desc_fail(&f, "bad output");
       else rc = get_shape(&f, 3, &x->rank, x->shape, &x->numel);
