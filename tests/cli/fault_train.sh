@@ -73,6 +73,7 @@ rounds=0
 for round in 1 2 3 4 5 6 7 8; do
   if ls kill/checkpoints/step-*.safetensors >/dev/null 2>&1; then how=(--resume kill); else how=(--out kill); fi
   if ((round % 2)); then
+    : >kill$round.log
     # migc itself in the background, not the train function: $! must be migc's pid
     # shellcheck disable=SC2046
     "$migc" train "$model" $(args) "${how[@]}" --log-every 1 >kill$round.log 2>&1 &
@@ -81,17 +82,24 @@ for round in 1 2 3 4 5 6 7 8; do
     for _ in $(seq 500); do (($(grep -c "^step [0-9]*/" kill$round.log) >= want)) && break; sleep 0.01; done
     sleep "0.00$((RANDOM % 10))"
     kill -9 $pid 2>/dev/null
-    wait $pid 2>/dev/null
+    wait $pid 2>/dev/null; st=$?
+    # killed (137), or done; never an error: resuming loaded the last round's newest
+    # checkpoint (it printed progress first), so that checkpoint loads
+    [ $st -eq 137 ] || [ $st -eq 0 ] && ok || bad "round $round: exit $st: $(tail -1 kill$round.log)"
   else
+    # killed in its second checkpoint: it resumed (loading the newest) and wrote one
     MIGC_TEST_FAULT=kill-write:2 train "${how[@]}" >kill$round.log 2>&1; st=$?
     [ $st -eq 137 ] && ok || bad "round $round: kill-write:2 should kill migc, exit $st: $(tail -1 kill$round.log)"
   fi
   grep -q "done, $STEPS steps" kill$round.log && break
   rounds=$((rounds+1))
+  newest=$(ls kill/checkpoints/step-*.safetensors 2>/dev/null | tail -1)
+  if [ -n "$newest" ]; then
+    r=$(check_ckpt "$newest" 2>&1)
+    [[ $r == "ok "* ]] && ok || bad "round $round: $newest is damaged: $r"
+  fi
   for f in kill/checkpoints/step-*.safetensors; do
     [ -f "$f" ] || continue
-    r=$(check_ckpt "$f" 2>&1)
-    [[ $r == "ok "* ]] && ok || bad "round $round: $f is damaged: $r"
     n=${f##*step-}; n=$((10#${n%.safetensors}))
     cmp -s "$f" "$(ckpt ref "$n")" && ok || bad "round $round: $f differs from the uninterrupted run's"
   done

@@ -4,9 +4,10 @@
 # the page's `<!-- file: NAME -->` blocks; the commands run in one scratch directory
 # (with the repository's models/, tests/ and data/ linked in) with migc on the PATH.
 # Lines that differ from run to run are left out on both sides: migc train's compile
-# times and progress lines; temporary files' process ids read as PID.
-#   errors_doc.sh MIGC ROOT            check
-#   errors_doc.sh MIGC ROOT --update   rewrite the page's outputs with what migc says
+# times and progress lines; temporary files' process ids read as PID. (_slow: it checks
+# messages, not memory, so the sanitizer run skips it.)
+#   errors_doc_slow.sh MIGC ROOT            check
+#   errors_doc_slow.sh MIGC ROOT --update   rewrite the page's outputs with what migc says
 set -u
 migc=$1 root=$(cd "$2" && pwd) mode=${3:-check}
 work=$(mktemp -d)
