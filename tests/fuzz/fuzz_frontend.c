@@ -13,7 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   diag_init(&d);
   ast_file *ast = parse_source(&d, "fuzz.mig", text);
   ir_module *m = NULL;
-  if (ast && d.nerrors == 0) m = elaborate(ast, NULL, &d);
+  /* a memory limit, as migc sets one, so that its check runs too */
+  elab_options eo = {.max_bytes = (int64_t)1 << 30};
+  if (ast && d.nerrors == 0) m = elaborate(ast, &eo, &d);
   if (m) {
     if (!ir_verify(m, &d)) abort(); /* elaboration built IR that does not verify */
     pass_options po = {.verify_each = true};
