@@ -141,6 +141,7 @@ CG_LOWER(bce_logits);
 CG_LOWER(cross_entropy); /* softmax_ce, info_categorical */
 CG_LOWER(gaussian_nll);
 CG_LOWER(softmax);
+CG_LOWER(allreduce); /* lower_collective.c */
 int64_t cg_extra_conv(const ir_func *f, const ir_node *n);
 int64_t cg_extra_reduce(const ir_func *f, const ir_node *n);
 /* lower_gemm.c: C[M,N] = op(A) op(B) + beta*C through cblas_sgemm (row-major). */

@@ -51,7 +51,7 @@ static const jit_symbol *symbols(size_t *n, bool reference_gemm) {
       {"log1p", NULL},       {"tanh", NULL},        {"sqrt", NULL},   {"expf", NULL},
       {"logf", NULL},        {"log1pf", NULL},      {"tanhf", NULL},  {"sqrtf", NULL},
       {"memcpy", NULL},      {"memset", NULL},      {"memmove", NULL}, {"fmax", NULL},
-      {"fabs", NULL},
+      {"fabs", NULL},        {"collective_allreduce", NULL},
   };
   /* addresses filled at run time: some are not constant expressions in C */
   tab[0].addr = reference_gemm ? (void *)(uintptr_t)&cg_reference_sgemm
@@ -72,6 +72,7 @@ static const jit_symbol *symbols(size_t *n, bool reference_gemm) {
   tab[14].addr = (void *)(uintptr_t)&memmove;
   tab[15].addr = (void *)(uintptr_t)&fmax;
   tab[16].addr = (void *)(uintptr_t)&fabs;
+  tab[17].addr = (void *)(uintptr_t)&collective_allreduce;
   *n = sizeof tab / sizeof tab[0];
   return tab;
 }

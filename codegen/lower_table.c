@@ -51,6 +51,7 @@ const cg_lowering cg_lowerings[] = {
     [IR_OP_EXPAND] = BUF(cg_lower_expand),
     [IR_OP_UNSLICE] = BUF(cg_lower_unslice),
     [IR_OP_SOFTMAX] = BUF(cg_lower_softmax),
+    [IR_OP_ALLREDUCE] = BUF(cg_lower_allreduce),
 };
 
 _Static_assert(sizeof cg_lowerings / sizeof cg_lowerings[0] == IR_OP_COUNT,

@@ -172,6 +172,10 @@ typedef enum {
   IR_OP_UNSLICE,         /* dy -> zeros of ashape with dy at [i[1], i[2]) along
                             axis i[0] */
   IR_OP_SOFTMAX,         /* softmax over the last axis */
+  /* data parallelism (passes/allreduce.c inserts it only when ranks > 1) */
+  IR_OP_ALLREDUCE,       /* x -> f[0] * (x summed elementwise over every process of the
+                            run), through the runtime's collective_allreduce; an effect:
+                            every process must run the same ones in the same order */
   IR_OP_COUNT
 } ir_op;
 
@@ -335,7 +339,9 @@ typedef struct ir_func {
 
 typedef struct ir_module {
   char *name;
-  int64_t batch;
+  int64_t batch;    /* of one process: the run's batch divided by `ranks` */
+  int ranks;        /* processes of a data-parallel run the program is built for (1:
+                       one; more: gradients are all-reduced, see passes/allreduce.c) */
   char **nets;      /* net names, in declaration order */
   int nnets;
   ir_var *vars;

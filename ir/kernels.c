@@ -811,3 +811,20 @@ KERNEL(KNAME(softmax)) {
   }
   return 0;
 }
+
+/* ---- data parallelism ---------------------------------------------------------------- */
+
+/* x and out have one shape: out = f[0] * (x summed over the processes of the run). The
+ * transport carries floats, so f64 mode rounds to f32 for the sum; the scale multiplies
+ * in float as generated code does. */
+KERNEL(KNAME(allreduce)) {
+  int64_t count = shape_numel(out->shape);
+  float *buf = malloc((size_t)(count > 0 ? count : 1) * sizeof *buf);
+  if (!buf) return kfail(it, "out of memory");
+  for (int64_t j = 0; j < count; j++) buf[j] = (float)FP(in[0])[j];
+  collective_allreduce(buf, count);
+  float scale = (float)n->f[0];
+  for (int64_t j = 0; j < count; j++) FP(out)[j] = (KREAL)(buf[j] * scale);
+  free(buf);
+  return 0;
+}

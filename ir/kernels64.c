@@ -53,6 +53,7 @@ const ir_interp_kernel ir_kernels64[] = {
     [IR_OP_EXPAND] = kernel64_expand,
     [IR_OP_UNSLICE] = kernel64_unslice,
     [IR_OP_SOFTMAX] = kernel64_softmax,
+    [IR_OP_ALLREDUCE] = kernel64_allreduce,
 };
 
 _Static_assert(sizeof ir_kernels64 / sizeof ir_kernels64[0] == IR_OP_COUNT,

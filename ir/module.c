@@ -25,6 +25,7 @@ ir_module *ir_module_new(const char *name) {
   ir_module *m = calloc(1, sizeof *m);
   if (!m) abort();
   m->name = xstrdup(name);
+  m->ranks = 1;
   return m;
 }
 

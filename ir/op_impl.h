@@ -82,6 +82,7 @@ KERNEL(kernel_batchnorm_grad_gamma);
 KERNEL(kernel_expand);
 KERNEL(kernel_unslice);
 KERNEL(kernel_softmax);
+KERNEL(kernel_allreduce);
 
 #define VJP(name) void name(ir_func *f, int block, int id, int dy, const bool *want, int *dx)
 VJP(vjp_neg);

@@ -82,6 +82,8 @@ const ir_op_info ir_ops[] = {
     [IR_OP_UNSLICE] = {"unslice", 1, {INT("axis", 0), INT("start", 1), INT("end", 2)}, 3,
                        false, rule_unslice, kernel_unslice, NULL},
     [IR_OP_SOFTMAX] = {"softmax", 1, {{0}}, 0, false, rule_softmax, kernel_softmax, NULL},
+    [IR_OP_ALLREDUCE] = {"allreduce", 1, {FLT("scale", 0)}, 1, true, rule_unary,
+                         kernel_allreduce, NULL},
 };
 
 _Static_assert(sizeof ir_ops / sizeof ir_ops[0] == IR_OP_COUNT,

@@ -126,6 +126,7 @@ int pass_lower_steps(ir_module *m, char *err, size_t errn) {
     if (f->steps[s].lowered) continue;
     grads = realloc(grads, (size_t)(m->nvars + 1) * sizeof *grads);
     status = pass_autodiff(m, f, s, grads, err, errn);
+    if (status == 0 && m->ranks > 1) pass_allreduce(m, f, s, grads);
     if (status == 0) pass_optimizer(m, f, s, grads);
   }
   free(grads);

@@ -38,8 +38,15 @@ int pass_autodiff(const ir_module *m, ir_func *f, int s, int *grads, char *err, 
  * step lowered. */
 void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads);
 
-/* autodiff then optimizer for every step of train_step, in order. Returns 0 or -1
- * with a message. */
+/* ---- allreduce.c: gradients averaged across the processes of a data-parallel run -- */
+
+/* Replaces step s's gradients (grads[v], from pass_autodiff) by their mean over the
+ * m->ranks processes: one flat buffer of all of them, one `allreduce` node, slices
+ * back. Run between autodiff and the optimizer, and only when m->ranks > 1. */
+void pass_allreduce(const ir_module *m, ir_func *f, int s, int *grads);
+
+/* autodiff, then (m->ranks > 1) allreduce, then optimizer for every step of
+ * train_step, in order. Returns 0 or -1 with a message. */
 int pass_lower_steps(ir_module *m, char *err, size_t errn);
 
 /* ---- pipeline.c: the passes in order, each verified ------------------------------------- */

@@ -36,7 +36,7 @@ static uint64_t node_key(const ir_node *n) {
 }
 
 static bool mergeable(ir_op op) {
-  return op != IR_OP_LOAD && op != IR_OP_INPUT && op != IR_OP_STORE && op != IR_OP_DROPOUT;
+  return op != IR_OP_LOAD && op != IR_OP_INPUT && op != IR_OP_DROPOUT && !ir_ops[op].effect;
 }
 
 static bool is_one(const ir_node *n) { return n->op == IR_OP_CONST && n->f[0] == 1.0; }

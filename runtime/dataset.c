@@ -656,6 +656,12 @@ static const int64_t *epoch_perm(dataset *ds, uint64_t seed, int64_t epoch) {
 
 int dataset_batch(dataset *ds, uint64_t seed, int64_t step, int64_t batch,
                   float *images_out, int32_t *labels_out, char *err, size_t errn) {
+  return dataset_batch_part(ds, seed, step, batch, 0, batch, images_out, labels_out, err, errn);
+}
+
+int dataset_batch_part(dataset *ds, uint64_t seed, int64_t step, int64_t batch, int64_t first_k,
+                       int64_t count, float *images_out, int32_t *labels_out, char *err,
+                       size_t errn) {
   const char *path = ds->images_path ? ds->images_path : "dataset";
   if (ds->n < 1 || !ds->images) return file_fail(err, errn, path, "the data set is not open");
   if (batch < 1) return file_fail(err, errn, path, "batch size %lld", (long long)batch);
@@ -663,9 +669,12 @@ int dataset_batch(dataset *ds, uint64_t seed, int64_t step, int64_t batch,
   if (step > (INT64_MAX - (batch - 1)) / batch)
     return file_fail(err, errn, path, "step %lld of batch %lld is past the last sample index",
                    (long long)step, (long long)batch);
-  int64_t first = step * batch;
+  if (first_k < 0 || count < 0 || first_k > batch - count)
+    return file_fail(err, errn, path, "samples [%lld, %lld) are not in a batch of %lld",
+                     (long long)first_k, (long long)(first_k + count), (long long)batch);
+  int64_t first = step * batch + first_k;
   size_t bytes = (size_t)ds->sample * sizeof(float);
-  for (int64_t k = 0; k < batch; k++) {
+  for (int64_t k = 0; k < count; k++) {
     int64_t pos = first + k;
     const int64_t *perm = epoch_perm(ds, seed, pos / ds->n);
     int64_t i = perm[pos % ds->n];

@@ -218,6 +218,12 @@ void dataset_permutation(int64_t n, uint64_t seed, int64_t epoch, int64_t *perm)
  * step < 0 or positions past INT64_MAX. */
 int dataset_batch(dataset *ds, uint64_t seed, int64_t step, int64_t batch,
                   float *images_out, int32_t *labels_out, char *err, size_t errn);
+/* Samples [first_k, first_k + count) of that batch: one process's contiguous share of
+ * the global batch in a data-parallel run, the same samples a single process would
+ * put at those positions. */
+int dataset_batch_part(dataset *ds, uint64_t seed, int64_t step, int64_t batch, int64_t first_k,
+                       int64_t count, float *images_out, int32_t *labels_out, char *err,
+                       size_t errn);
 
 /* ---- latents.c: latent and code samples --------------------------------------------- */
 
@@ -285,5 +291,20 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn);
 void model_desc_free(model_desc *d);
 /* The index of the function named name, or -1. */
 int model_desc_func(const model_desc *d, const char *name);
+
+/* ---- collective.c: sums across the processes of a data-parallel run --------------- */
+
+/* Sums buf[0..n) element by element across every process of the run and leaves the
+ * total in buf on each of them; every process must make the same calls in the same
+ * order. A failure (a process that died) is not returned: the transport ends the job. */
+typedef void (*collective_sum_fn)(float *buf, int64_t n, void *ctx);
+/* Installs the transport (the CLI's MPI binding), or with sum NULL the single-process
+ * default. Call before any step runs. */
+void collective_install(collective_sum_fn sum, void *ctx, int ranks, int rank);
+int collective_ranks(void); /* processes in the run; 1 when nothing is installed */
+int collective_rank(void);  /* this process's index, 0 .. ranks-1 */
+/* Sums buf across the processes (see collective_sum_fn); does nothing in one process.
+ * Generated code calls it by this name for the IR op `allreduce`. */
+void collective_allreduce(float *buf, int64_t n);
 
 #endif
