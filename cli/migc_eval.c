@@ -87,7 +87,7 @@ static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t 
       int idx = gen->inputs[j];
       /* Every cell starts from the same draw (sample 0's), then the row and column
        * set the code and the swept value: only those change across the figure. */
-      model_draw(md, idx, o->seed, STREAM_FIGURE, 0, &in[j]);
+      model_draw(md, idx, o->seed, STREAM_FIGURE, 0, 0, &in[j]);
       const ir_input *inp = &m->inputs[idx];
       int64_t per = shape_numel(inp->shape) / b;
       for (int64_t s = 0; s < b; s++) {
@@ -107,7 +107,7 @@ static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t 
       }
       if (code < 0 && cont < 0) { /* no codes: plain samples, each its own draw */
         ir_tensor_free(&in[j]);
-        model_draw(md, idx, o->seed, STREAM_FIGURE, (uint64_t)start, &in[j]);
+        model_draw(md, idx, o->seed, STREAM_FIGURE, (uint64_t)start, 0, &in[j]);
       }
     }
     if (model_run(md, gen, in, outs)) {
@@ -173,7 +173,7 @@ static int mi_on_generated(const eval_options *o, model *md, const ir_func *gen,
   for (int it = 0; it < o->batches && !st; it++) {
     const int32_t *c = NULL;
     for (int j = 0; j < gen->ninputs; j++) {
-      model_draw(md, gen->inputs[j], o->seed, STREAM_EVAL, (uint64_t)it, &in[j]);
+      model_draw(md, gen->inputs[j], o->seed, STREAM_EVAL, (uint64_t)it, 0, &in[j]);
       if (gen->inputs[j] == code) c = in[j].data;
     }
     if (model_run(md, gen, in, gouts) || model_run(md, enc, &gouts[0], eouts)) {

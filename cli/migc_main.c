@@ -4,11 +4,13 @@
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "codegen/codegen.h"
+#include "migc_mpi.h"
 #include "migc_train.h"
 #include "migc_eval.h"
 #include "migc_model.h"
 #include "migc_report.h"
 #include "migc_compile.h"
+#include "runtime/runtime.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -195,7 +197,14 @@ static int cmd_gradcheck(cli_options *o) {
   return finish(&d, o, status);
 }
 
+/* Under mpirun with several processes, each joins the job first; the model's
+ * diagnostics, the same on every process, are printed by rank 0 alone. */
 static int cmd_train(cli_options *o) {
+  char err[512];
+  if (mpi_join(err, sizeof err)) {
+    fprintf(stderr, "migc train: %s\n", err);
+    return 1;
+  }
   diag_sink d;
   diag_init(&d);
   o->train.model = o->file;
@@ -203,7 +212,13 @@ static int cmd_train(cli_options *o) {
   o->train.batch = o->batch;
   o->train.color = o->color;
   int st = train_run(&o->train, &d);
-  return finish(&d, o, st);
+  if (collective_rank() != 0) {
+    if (d.nerrors && !st) st = 1;
+    diag_free(&d);
+  }
+  st = finish(&d, o, st);
+  mpi_leave(st);
+  return st;
 }
 
 static int cmd_compile(cli_options *o) {
@@ -364,6 +379,11 @@ static const command commands[] = {
      "(samples/step-N.png) and checkpoints (checkpoints/step-N.safetensors) to the\n"
      "run directory. A loss that becomes NaN or infinite stops the run, keeping the\n"
      "last good checkpoint; Ctrl-C saves a checkpoint and stops.\n"
+     "Under `mpirun -np N` the run is data-parallel: each process trains on its 1/N\n"
+     "of every global batch (--batch or the model's, which N must divide), gradients\n"
+     "are averaged across the processes inside each step, rank 0 alone prints and\n"
+     "writes the run's files, and a run resumes on any number of processes. Results\n"
+     "match one process up to float rounding (docs/scaling.md).\n"
      "  --backend B     jit (default): native code compiled with LLVM; interp: the\n"
      "                  reference interpreter (slow; the oracle the JIT is tested\n"
      "                  against). Resume is bit-exact within one backend.\n"

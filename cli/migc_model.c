@@ -39,8 +39,38 @@ int64_t model_memory_limit(void) {
 
 void model_set_memory_limit(int64_t bytes) { memory_limit = bytes; }
 
+
+/* The module of one of `ranks` processes: elaborated for the global batch first, to
+ * learn it (the model's own or `batch`), then again for its share of it. The second
+ * elaboration reports into a sink of its own: its warnings are the first's again. */
+static ir_module *elaborate_share(model *md, const ast_file *ast, const elab_options *eo,
+                                  int ranks, diag_sink *d) {
+  ir_module *m = elaborate(ast, eo, d);
+  md->batch = m ? m->batch : 0;
+  if (!m || ranks <= 1) return m;
+  ir_module_free(m);
+  if (md->batch % ranks) {
+    md_fail(md, "the batch of %lld does not divide across %d processes; give --batch a "
+                "multiple of %d", (long long)md->batch, ranks, ranks);
+    return NULL;
+  }
+  elab_options share = *eo;
+  share.batch = md->batch / ranks;
+  diag_sink again;
+  diag_init(&again);
+  m = elaborate(ast, &share, &again);
+  if (again.nerrors) {
+    md_fail(md, "at a batch of %lld per process: %s", (long long)share.batch, again.entries[0].msg);
+    ir_module_free(m);
+    m = NULL;
+  }
+  diag_free(&again);
+  if (m) m->ranks = ranks;
+  return m;
+}
+
 int model_open(model *md, const char *path, const const_overrides *ov, int64_t batch,
-               bool interpret, diag_sink *d) {
+               int ranks, bool interpret, diag_sink *d) {
   memset(md, 0, sizeof *md);
   if (!realpath(path, md->file)) snprintf(md->file, sizeof md->file, "%s", path);
   size_t used = 0;
@@ -57,20 +87,25 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
   }
   elab_options eo = {ov, batch, model_memory_limit()};
   md->m = elaborate(ast, &eo, d);
+
+  elab_options eo = {ov, batch};
+  md->m = elaborate_share(md, ast, &eo, ranks, d);
   ast_free(ast);
+  if (!md->m && md->err[0]) return 1;
   pass_options po = {.verify_each = true};
   if (!md->m || passes_run(md->m, &po, d)) return md_fail(md, "%s does not compile", path);
   /* Gradients and optimizer moments came with the passes: check again, before any
    * buffer is allocated. */
   if (!ir_memory_fits(md->m, eo.max_bytes, md->err, sizeof md->err)) return 1;
-  /* The program: the source, the settings that change it, the batch. */
+  /* The program: the source, the settings that change it, the global batch (not how
+   * many processes share it: a run resumes on any number of them). */
   uint64_t h = 1469598103934665603ULL;
   for (int i = 0; i < d->nsources; i++) h = hash_bytes(h, d->sources[i].text, strlen(d->sources[i].text));
   for (int i = 0; ov && i < ov->n; i++) {
     h = hash_bytes(h, ov->items[i].name, strlen(ov->items[i].name));
     h = hash_bytes(h, &ov->items[i].value, sizeof(double));
   }
-  md->hash = hash_bytes(h, &md->m->batch, sizeof md->m->batch);
+  md->hash = hash_bytes(h, &md->batch, sizeof md->batch);
   md->state = calloc((size_t)md->m->state_size + 1, sizeof *md->state);
   if (interpret) return 0;
   /* OpenBLAS splits a GEMM's sums differently for different thread counts, so a run
@@ -94,7 +129,7 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
 
 int model_open_so(model *md, const char *path, const const_overrides *ov, int64_t batch,
                   const char *so, diag_sink *d) {
-  if (model_open(md, path, ov, batch, true, d)) return 1;
+  if (model_open(md, path, ov, batch, 1, true, d)) return 1;
   openblas_set_num_threads(1); /* as for the JIT: runs independent of the thread count */
   /* a path without '/' would make dlopen search the library path, not the file */
   char where[1100];
@@ -159,12 +194,15 @@ int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out) 
 }
 
 void model_draw(const model *md, int idx, uint64_t seed, uint32_t stream, uint64_t counter,
-                ir_tensor *x) {
+                int64_t sample0, ir_tensor *x) {
   const ir_input *in = &md->m->inputs[idx];
   *x = ir_tensor_alloc(in->dtype, in->shape);
-  if (in->kind != INPUT_DATA) /* the runtime's code: a compiled model draws the same */
-    latent_draw_input(x->data, shape_numel(in->shape), idx, in->kind == INPUT_SEED, (int)in->dist,
-                      in->a, in->b, seed, stream, counter);
+  if (in->kind != INPUT_DATA) { /* the runtime's code: a compiled model draws the same */
+    int64_t n = shape_numel(in->shape);
+    int64_t per_sample = in->shape.batched && in->shape.dim[0] > 0 ? n / in->shape.dim[0] : 0;
+    latent_draw_part(x->data, n, idx, sample0 * per_sample, in->kind == INPUT_SEED,
+                     (int)in->dist, in->a, in->b, seed, stream, counter);
+  }
 }
 
 _Static_assert((int)DIST_UNIFORM == (int)MIGC_DIST_UNIFORM &&
@@ -190,7 +228,7 @@ int model_save(model *md, const char *path, int64_t step, uint64_t seed) {
   snprintf(sstep, sizeof sstep, "%lld", (long long)step);
   snprintf(sseed, sizeof sseed, "%llu", (unsigned long long)seed);
   snprintf(shash, sizeof shash, "%016llx", (unsigned long long)md->hash);
-  snprintf(sbatch, sizeof sbatch, "%lld", (long long)m->batch);
+  snprintf(sbatch, sizeof sbatch, "%lld", (long long)md->batch);
   st_meta meta[] = {{"format", "migc checkpoint 1"}, {"model", m->name},
                     {"model_file", md->file},        {"settings", md->settings},
                     {"batch", sbatch},               {"program_hash", shash},
@@ -316,7 +354,7 @@ int model_open_checkpoint(model *md, const char *path, const char *model_file,
       return 1;
     }
   }
-  int st = model_open(md, file_copy, &ov, b, interpret, d);
+  int st = model_open(md, file_copy, &ov, b, 1, interpret, d);
   overrides_free(&ov);
   if (!st) st = model_load(md, path, step, seed);
   return st;

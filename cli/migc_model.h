@@ -16,7 +16,8 @@ typedef struct {
                           interpreting */
   void **scratch;      /* per function of m, for native code */
   float *state;        /* m->state_size floats */
-  uint64_t hash;       /* of the program: model source, -D settings, batch */
+  uint64_t hash;       /* of the program: model source, -D settings, global batch */
+  int64_t batch;       /* the run's global batch: m->batch times m->ranks */
   char file[1024];     /* the model file, as an absolute path */
   char settings[512];  /* the -D settings, "name=value,..." */
   char err[1024];
@@ -29,10 +30,13 @@ int64_t model_memory_limit(void);
 void model_set_memory_limit(int64_t bytes);
 
 /* Compiles the model in `path` with -D overrides and batch (0: the model's) for native
- * code (or the interpreter); the state is zero until initialised or loaded. Errors in
- * the model go to d; others to md->err. Returns 0 or 1. */
+ * code (or the interpreter); the state is zero until initialised or loaded. With
+ * ranks > 1 the program is one process's of a data-parallel run: the batch (the
+ * global one) is split evenly across the ranks, an error if it does not divide, and
+ * every step's gradients are all-reduced (passes/allreduce.c). Errors in the model go
+ * to d; others to md->err. Returns 0 or 1. */
 int model_open(model *md, const char *path, const const_overrides *ov, int64_t batch,
-               bool interpret, diag_sink *d);
+               int ranks, bool interpret, diag_sink *d);
 /* As model_open, but the functions run from shared object `so` (written by `migc
  * compile` for this very program: its program hash must be md->hash) instead of the
  * JIT. */
@@ -42,10 +46,13 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
 void model_init(model *md, uint64_t seed);
 /* Runs f: in holds f->ninputs tensors; out receives f->noutputs (caller frees). */
 int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out);
-/* A latent, code or seed input of the module drawn for (seed, stream, counter): value
- * j of input idx is draw (idx << 40) + j, so every input is a function of those alone. */
+/* A latent, code or seed input of the module drawn for (seed, stream, counter), its
+ * first sample being sample `sample0` of the global batch (0 in one process; a rank's
+ * offset in a data-parallel run): value j of input idx is draw (idx << 40) +
+ * sample0 * (values per sample) + j, so a sample's values are a function of (seed,
+ * stream, counter, its global index) alone, whatever the number of processes. */
 void model_draw(const model *md, int idx, uint64_t seed, uint32_t stream, uint64_t counter,
-                ir_tensor *x);
+                int64_t sample0, ir_tensor *x);
 
 /* Writes the whole state as safetensors, with what reopens the program (model file,
  * -D settings, batch, program hash) and the run's step and seed in __metadata__. */

@@ -4,6 +4,7 @@
 #include "migc_train.h"
 
 #include "migc_model.h"
+#include "migc_mpi.h"
 
 #include "runtime/runtime.h"
 
@@ -34,19 +35,25 @@ typedef struct {
   int data_input;      /* module input of the real data */
   uint64_t seed;
   int64_t step;        /* steps done */
+  int ranks, rank;     /* processes of a data-parallel run, and which this is */
+  bool leader;         /* rank 0: the one that prints and writes the run's files */
+  bool quiet;          /* a failure here is every process's: rank 0 alone reports it */
   char out[1024];
   char err[1024];
 } trainer;
 
 static int fail(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(trainer *t, const char *fmt, ...) {
+  if (t->quiet) return 1;
   va_list ap;
   va_start(ap, fmt);
-  fputs("migc train: ", stderr);
+  if (t->ranks > 1)
+    fprintf(stderr, "migc train (rank %d of %d): ", t->rank, t->ranks);
+  else
+    fputs("migc train: ", stderr);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
-  (void)t;
   return 1;
 }
 
@@ -73,11 +80,11 @@ static int make_dir(trainer *t, const char *path) {
 
 /* ---- steps ------------------------------------------------------------------------- */
 
-/* Runs f for step `step`: the real data from the data set (step's batch), latents and
- * codes drawn for (seed, stream, step), the dropout seed; outputs receives f->noutputs
- * tensors. */
+/* Runs f for step `step` on samples [sample0, sample0 + m->batch) of the step's global
+ * batch: their real data from the data set, latents and codes drawn for (seed, stream,
+ * step), the dropout seed; outputs receives f->noutputs tensors. */
 static int run_func(trainer *t, const ir_func *f, int64_t step, uint32_t stream,
-                    ir_tensor *outputs) {
+                    int64_t sample0, ir_tensor *outputs) {
   ir_tensor *in = calloc((size_t)f->ninputs + 1, sizeof *in);
   int st = 0;
   for (int j = 0; j < f->ninputs && !st; j++) {
@@ -85,10 +92,10 @@ static int run_func(trainer *t, const ir_func *f, int64_t step, uint32_t stream,
     const ir_input *inp = &t->md.m->inputs[idx];
     if (inp->kind == INPUT_DATA) {
       in[j] = ir_tensor_alloc(inp->dtype, inp->shape);
-      st = dataset_batch(&t->ds, t->seed, step, inp->shape.dim[0], in[j].data, NULL, t->err,
-                         sizeof t->err);
+      st = dataset_batch_part(&t->ds, t->seed, step, t->md.batch, sample0, inp->shape.dim[0],
+                              in[j].data, NULL, t->err, sizeof t->err);
     } else {
-      model_draw(&t->md, idx, t->seed, stream, (uint64_t)step, &in[j]);
+      model_draw(&t->md, idx, t->seed, stream, (uint64_t)step, sample0, &in[j]);
     }
   }
   if (!st && model_run(&t->md, f, in, outputs)) {
@@ -189,26 +196,38 @@ static FILE *open_metrics(trainer *t) {
 }
 
 /* A grid of generate's images from fixed latents: the same latents every time, so the
- * grids of one run show the generator changing and nothing else. */
+ * grids of one run show the generator changing and nothing else. generate is compiled
+ * for one process's share of the batch and draws no batch statistics, so in a
+ * data-parallel run it runs on consecutive shares until the grid holds the images one
+ * process would draw. */
 static int write_samples(trainer *t) {
-  if (!t->gen) return 0;
-  ir_tensor outs[8];
-  if (t->gen->noutputs > 8 || run_func(t, t->gen, 0, STREAM_SAMPLES, outs))
-    return fail(t, "generate: %s", t->err);
-  const ir_tensor *img = &outs[0];
-  int st = 0;
-  if (img->shape.rank == 4 && (img->shape.dim[1] == 1 || img->shape.dim[1] == 3)) {
-    int n = (int)(img->shape.dim[0] < 64 ? img->shape.dim[0] : 64);
+  if (!t->gen || t->gen->noutputs > 8) return 0;
+  ir_shape s = t->gen->nodes[t->gen->outputs[0].node].shape;
+  if (s.rank != 4 || (s.dim[1] != 1 && s.dim[1] != 3)) return 0;
+  int64_t share = s.dim[0], per = shape_numel(s) / share;
+  int n = (int)(t->md.batch < 64 ? t->md.batch : 64);
+  float *grid = malloc((size_t)(n * per) * sizeof *grid);
+  int st = grid ? 0 : fail(t, "out of memory for a sample grid");
+  for (int64_t at = 0; at < n && !st; at += share) {
+    ir_tensor outs[8];
+    if (run_func(t, t->gen, 0, STREAM_SAMPLES, at, outs)) {
+      st = fail(t, "generate: %s", t->err);
+      break;
+    }
+    int64_t take = n - at < share ? n - at : share;
+    memcpy(grid + at * per, outs[0].data, (size_t)(take * per) * sizeof *grid);
+    for (int k = 0; k < t->gen->noutputs; k++) ir_tensor_free(&outs[k]);
+  }
+  if (!st) {
     int cols = n >= 8 ? 8 : n, rows = (n + cols - 1) / cols;
     const ir_input *in = &t->md.m->inputs[t->data_input];
     char path[1200];
     snprintf(path, sizeof path, "%s/samples/step-%08lld.png", t->out, (long long)t->step);
-    if (png_write_grid(path, img->data, n, (int)img->shape.dim[1], (int)img->shape.dim[2],
-                       (int)img->shape.dim[3], rows, cols, (float)in->a, (float)in->b, 2, t->err,
-                       sizeof t->err))
+    if (png_write_grid(path, grid, n, (int)s.dim[1], (int)s.dim[2], (int)s.dim[3], rows, cols,
+                       (float)in->a, (float)in->b, 2, t->err, sizeof t->err))
       st = fail(t, "%s", t->err);
   }
-  for (int k = 0; k < t->gen->noutputs; k++) ir_tensor_free(&outs[k]);
+  free(grid);
   return st;
 }
 
@@ -217,7 +236,7 @@ static void progress(trainer *t, const ir_tensor *outs, double rate, bool tty) {
   double eta = rate > 0 ? (double)left / rate : 0;
   fprintf(stderr, "%sstep %lld/%lld  epoch %.2f  %.2f steps/s  ETA %d:%02d", tty ? "\r" : "",
           (long long)t->step, (long long)t->o->steps,
-          (double)(t->step * t->md.m->batch) / (double)t->ds.n, rate, (int)eta / 60, (int)eta % 60);
+          (double)(t->step * t->md.batch) / (double)t->ds.n, rate, (int)eta / 60, (int)eta % 60);
   for (int k = 0; k < t->train->noutputs; k++) {
     const char *name = t->train->outputs[k].name;
     fprintf(stderr, "  %s %.4f%s", name, ((float *)outs[k].data)[0],
@@ -230,12 +249,15 @@ static void progress(trainer *t, const ir_tensor *outs, double rate, bool tty) {
 
 static int setup(trainer *t, diag_sink *d) {
   const train_options *o = t->o;
+  if (o->so && t->ranks > 1)
+    return fail(t, "--so: a shared object is compiled for one process; under mpirun "
+                   "migc train compiles the data-parallel program itself (leave out --so)");
   if (o->so ? model_open_so(&t->md, o->model, o->overrides, o->batch, o->so, d)
-            : model_open(&t->md, o->model, o->overrides, o->batch, o->interpret, d)) {
+            : model_open(&t->md, o->model, o->overrides, o->batch, t->ranks, o->interpret, d)) {
     if (!d->nerrors) fail(t, "%s", t->md.err);
     return 1;
   }
-  if (t->md.prog) {
+  if (t->md.prog && t->leader) {
     cg_stats cs = cg_get_stats(t->md.prog);
     fprintf(stderr, "migc train: compiled with LLVM in %.0f ms (lower %.0f, optimise %.0f, "
                     "JIT %.0f)\n", cs.total_ms, cs.lower_ms, cs.opt_ms, cs.jit_ms);
@@ -273,6 +295,7 @@ static int setup(trainer *t, diag_sink *d) {
     snprintf(t->out, sizeof t->out, "%s", o->resume);
   else
     snprintf(t->out, sizeof t->out, "runs/%s", t->md.m->name);
+  if (!t->leader) return 0; /* the run directory is rank 0's */
   char sub[1200];
   if (make_dir(t, t->out)) return 1;
   snprintf(sub, sizeof sub, "%s/checkpoints", t->out);
@@ -282,14 +305,64 @@ static int setup(trainer *t, diag_sink *d) {
   return make_dir(t, sub);
 }
 
+/* A hash of the whole state (FNV-1a of its bytes): equal on every process of a
+ * data-parallel run, since each applies the same averaged update to the same start. */
+static uint64_t state_hash(const trainer *t) {
+  const unsigned char *b = (const unsigned char *)t->md.state;
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < (size_t)t->md.m->state_size * sizeof(float); i++)
+    h = (h ^ b[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* After a data-parallel run: rank 0 gathers every process's state hash and fails the
+ * run if any differs (a bug, or a process on different data or code). */
+static int check_same_state(trainer *t) {
+  uint64_t *all = calloc((size_t)t->ranks, sizeof *all);
+  mpi_gather_u64(state_hash(t), all);
+  int st = 0;
+  if (t->leader) {
+    bool same = true;
+    for (int r = 1; r < t->ranks; r++) same = same && all[r] == all[0];
+    fprintf(stderr, "migc train: state hash on %d processes:", t->ranks);
+    for (int r = 0; r < t->ranks; r++) fprintf(stderr, " %016llx", (unsigned long long)all[r]);
+    fprintf(stderr, " (%s)\n", same ? "identical" : "DIFFERENT");
+    if (!same) st = fail(t, "the processes' parameters differ after step %lld", (long long)t->step);
+  }
+  free(all);
+  return st;
+}
+
+/* A data-parallel step's reported values (each process's loss over its share) become
+ * their mean over the processes, which is the loss over the global batch since every
+ * loss is a mean over samples; `stop` (this process's Ctrl-C) becomes whether any
+ * process was interrupted, so that all stop after the same step. */
+static void agree(trainer *t, ir_tensor *outs, bool *stop) {
+  int k, n = t->train->noutputs;
+  float *v = malloc((size_t)(n + 1) * sizeof *v);
+  for (k = 0; k < n; k++) v[k] = ((float *)outs[k].data)[0];
+  v[n] = *stop ? 1.0f : 0.0f;
+  collective_allreduce(v, n + 1);
+  for (k = 0; k < n; k++) ((float *)outs[k].data)[0] = v[k] / (float)t->ranks;
+  *stop = v[n] > 0;
+  free(v);
+}
+
 int train_run(const train_options *o, diag_sink *d) {
-  trainer t = {.o = o};
+  trainer t = {.o = o, .ranks = collective_ranks(), .rank = collective_rank()};
+  t.leader = t.rank == 0;
+  t.quiet = !t.leader; /* setup reads the same files on every process */
   int st = setup(&t, d);
-  FILE *metrics = st ? NULL : open_metrics(&t);
-  if (!st && !metrics) st = 1;
-  if (!st) {
-    fprintf(stderr, "migc train: %s, batch %lld, %lld images from %s, seed %llu, %s, run in "
-                    "%s%s\n", t.md.m->name, (long long)t.md.m->batch, (long long)t.ds.n,
+  t.quiet = false;
+  FILE *metrics = st || !t.leader ? NULL : open_metrics(&t);
+  if (!st && t.leader && !metrics) st = 1;
+  if (!st && t.leader) {
+    char procs[64] = "";
+    if (t.ranks > 1)
+      snprintf(procs, sizeof procs, " (%lld on each of %d processes)", (long long)t.md.m->batch,
+               t.ranks);
+    fprintf(stderr, "migc train: %s, batch %lld%s, %lld images from %s, seed %llu, %s, run in "
+                    "%s%s\n", t.md.m->name, (long long)t.md.batch, procs, (long long)t.ds.n,
             t.ds.images_path, (unsigned long long)t.seed,
             t.md.so ? "native code from --so" : t.md.prog ? "native code" : "interpreted", t.out, t.step ? " (resumed)" : "");
     if (t.step) fprintf(stderr, "migc train: resuming at step %lld\n", (long long)t.step);
@@ -300,11 +373,14 @@ int train_run(const train_options *o, diag_sink *d) {
   double start = now(), last_log = start;
   int64_t logged_at = t.step;
   ir_tensor *outs = st ? NULL : calloc((size_t)t.train->noutputs + 1, sizeof *outs);
-  while (!st && t.step < o->steps && !interrupted) {
-    if (run_func(&t, t.train, t.step, RNG_STREAM_LATENT, outs)) {
+  bool stop = false;
+  while (!st && t.step < o->steps && !stop) {
+    if (run_func(&t, t.train, t.step, RNG_STREAM_LATENT, t.rank * t.md.m->batch, outs)) {
       st = fail(&t, "step %lld: %s", (long long)t.step, t.err);
       break;
     }
+    stop = interrupted;
+    if (t.ranks > 1) agree(&t, outs, &stop);
     for (int k = 0; k < t.train->noutputs && !st; k++) {
       float v = ((float *)outs[k].data)[0];
       int saved = 0;
@@ -321,7 +397,7 @@ int train_run(const train_options *o, diag_sink *d) {
     }
     t.step++;
     bool last = t.step == o->steps;
-    if (t.step % o->log_every == 0 || last) {
+    if (t.leader && (t.step % o->log_every == 0 || last)) {
       double tnow = now();
       double rate = (double)(t.step - logged_at) / fmax(tnow - last_log, 1e-9);
       last_log = tnow;
@@ -333,14 +409,16 @@ int train_run(const train_options *o, diag_sink *d) {
       progress(&t, outs, rate, tty);
     }
     for (int k = 0; k < t.train->noutputs; k++) ir_tensor_free(&outs[k]);
-    if (t.step % o->save_every == 0 || last || interrupted) st = save_checkpoint(&t);
+    if (!t.leader) continue; /* a write that fails ends the job (mpi_leave) */
+    if (t.step % o->save_every == 0 || last || stop) st = save_checkpoint(&t);
     if (!st && (t.step % o->sample_every == 0 || last)) st = write_samples(&t);
   }
-  if (tty && !st) fputc('\n', stderr);
-  if (!st && interrupted)
+  if (!st && t.ranks > 1) st = check_same_state(&t);
+  if (tty && !st && t.leader) fputc('\n', stderr);
+  if (!st && t.leader && stop)
     fprintf(stderr, "migc train: interrupted at step %lld; checkpoint saved in %s/checkpoints\n",
             (long long)t.step, t.out);
-  else if (!st)
+  else if (!st && t.leader)
     fprintf(stderr, "migc train: done, %lld steps; checkpoints in %s/checkpoints, samples in "
                     "%s/samples, metrics in %s/metrics.csv\n",
             (long long)t.step, t.out, t.out, t.out);

@@ -25,7 +25,12 @@ void latent_fill_categorical(int32_t *out, int64_t n, int32_t k, uint64_t seed,
 
 void latent_draw_input(void *out, int64_t n, int index, bool is_seed, int dist, double a,
                        double b, uint64_t seed, uint32_t stream, uint64_t counter) {
-  uint64_t first = (uint64_t)index << 40;
+  latent_draw_part(out, n, index, 0, is_seed, dist, a, b, seed, stream, counter);
+}
+
+void latent_draw_part(void *out, int64_t n, int index, int64_t skip, bool is_seed, int dist,
+                      double a, double b, uint64_t seed, uint32_t stream, uint64_t counter) {
+  uint64_t first = ((uint64_t)index << 40) + (uint64_t)skip;
   if (is_seed) {
     ((int32_t *)out)[0] = (int32_t)(seed & 0x7fffffff);
     ((int32_t *)out)[1] = (int32_t)counter;

@@ -245,6 +245,10 @@ void latent_fill_categorical(int32_t *out, int64_t n, int32_t k, uint64_t seed,
  * they are. */
 void latent_draw_input(void *out, int64_t n, int index, bool is_seed, int dist, double a,
                        double b, uint64_t seed, uint32_t stream, uint64_t counter);
+/* The same input's values skip .. skip+n-1 (its share of the global batch in a process
+ * of a data-parallel run: skip = the samples before it times the values per sample). */
+void latent_draw_part(void *out, int64_t n, int index, int64_t skip, bool is_seed, int dist,
+                      double a, double b, uint64_t seed, uint32_t stream, uint64_t counter);
 
 /* ---- state_init.c: parameters before the first step --------------------------------- */
 
