@@ -44,6 +44,12 @@ static bool gemm_op(ir_op op) {
 
 static bool covered[IR_OP_COUNT];
 
+/* A stand-in for the other processes of a data-parallel run: adds k+1 to element k. */
+static void add_index(float *buf, int64_t n, void *ctx) {
+  (void)ctx;
+  for (int64_t k = 0; k < n; k++) buf[k] += (float)(k + 1);
+}
+
 /* Compiles `op` over operands ops[0..nin) with attributes a and compares with the
  * interpreter. */
 static void op_case(const char *what, ir_op op, int nin, const operand *ops, ir_attrs a) {
@@ -256,6 +262,13 @@ static void test_losses_and_random(void) {
   op_case("gaussian_nll std 0.5", IR_OP_GAUSSIAN_NLL, 2, gn, attrs_f(0.5));
   operand sm[1] = {F(-3, 3, 4, 6)};
   op_case("softmax", IR_OP_SOFTMAX, 1, sm, (ir_attrs){0});
+  /* allreduce: alone (no transport: x * scale), and through a stand-in transport that
+   * adds k+1 to element k (another process's values), which both backends must call */
+  operand ar[1] = {F(-3, 3, 37, 1)};
+  op_case("allreduce alone", IR_OP_ALLREDUCE, 1, ar, attrs_f(0.25));
+  collective_install(add_index, NULL, 2, 0);
+  op_case("allreduce", IR_OP_ALLREDUCE, 1, ar, attrs_f(0.5));
+  collective_install(NULL, NULL, 1, 0);
 }
 
 /* cg_dump_llvm: the IR before and after O3 and the target it was made for. */
