@@ -144,6 +144,7 @@ CG_LOWER(softmax);
 CG_LOWER(allreduce); /* lower_collective.c */
 int64_t cg_extra_conv(const ir_func *f, const ir_node *n);
 int64_t cg_extra_reduce(const ir_func *f, const ir_node *n);
+int64_t cg_extra_batchnorm(const ir_func *f, const ir_node *n); /* sync batchnorm only */
 /* lower_gemm.c: C[M,N] = op(A) op(B) + beta*C through cblas_sgemm (row-major). */
 void cg_sgemm(cg_ctx *c, bool ta, bool tb, int64_t M, int64_t N, int64_t K, LLVMValueRef a,
               int64_t lda, LLVMValueRef b, int64_t ldb, LLVMValueRef beta, LLVMValueRef cc,

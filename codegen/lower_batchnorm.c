@@ -2,7 +2,12 @@
  * two adjoints. x is [N,C] or [N,C,H,W], seen as [N,C,S] (S = H*W or 1); a loop over
  * channels c holds loops over (n, s), at = (n*C + c)*S + s. Every sum and the
  * normalisation run in double in the interpreter's order (two-pass biased variance),
- * so results match it bit for bit. */
+ * so results match it bit for bit.
+ * Sync batchnorm (i[0] = ranks > 1, data-parallel runs): the statistics of every
+ * channel are computed first, their sums added across processes by
+ * collective_allreduce (as floats, in the node's extra scratch: mean[C] and var[C]
+ * doubles, then 2C floats for the transport), as kernels.c's channel_stats does; the
+ * adjoint's sums of g and g*xhat likewise, between its two loops over channels. */
 #include "codegen/cg_internal.h"
 
 typedef struct {
@@ -41,6 +46,63 @@ static void batch_stats(cg_ctx *c, nc_s d, LLVMValueRef x, LLVMValueRef ch, LLVM
   *var = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f64, sq, ""), cg_f64c(c, M), "");
 }
 
+/* Extra scratch of sync batchnorm and its adjoints: mean, var (C doubles each) and 2C
+ * floats to send. */
+int64_t cg_extra_batchnorm(const ir_func *f, const ir_node *n) {
+  if (n->i[0] <= 1) return 0;
+  return 24 * f->nodes[n->in[0]].shape.dim[1];
+}
+
+typedef struct {
+  LLVMValueRef mean, var; /* double* [C] */
+  LLVMValueRef send;      /* float* [2C] */
+} synced;
+
+static synced synced_bufs(cg_ctx *c, int64_t C) {
+  LLVMValueRef d = cg_dptr(c, c->extra);
+  synced s = {d, cg_gep(c, c->f64, d, cg_i64(c, C)),
+              cg_fptr(c, cg_gep(c, c->f64, d, cg_i64(c, 2 * C)))};
+  return s;
+}
+
+/* Sums the floats buf[0..n) across the processes of the run, in place. */
+static void sum_across(cg_ctx *c, LLVMValueRef buf, int64_t n) {
+  LLVMTypeRef params[2] = {c->pf32, c->i64};
+  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 2, 0);
+  LLVMValueRef args[2] = {buf, cg_i64(c, n)};
+  LLVMBuildCall2(c->b, fty, cg_extern(c, "collective_allreduce", fty), args, 2, "");
+}
+
+/* s.mean[c], s.var[c] of every channel over every process's batch (kernels.c's
+ * channel_stats with ranks > 1): per channel a double sum rounded to float, added
+ * across processes, divided by the global count; then the squared deviations. */
+static void synced_stats(cg_ctx *c, nc_s d, int64_t ranks, LLVMValueRef x, synced s) {
+  int64_t dims[2] = {d.N, d.S};
+  LLVMValueRef M = cg_f64c(c, (double)(d.N * d.S * ranks));
+  for (int pass = 0; pass < 2; pass++) {
+    cg_loop lc;
+    cg_loop_begin(c, &lc, cg_i64(c, d.C));
+    LLVMValueRef mean = pass ? cg_ld(c, c->f64, s.mean, lc.iv) : NULL;
+    LLVMValueRef acc = cg_var_f64(c, 0);
+    cg_nest nest;
+    cg_nest_begin(c, &nest, 2, dims);
+    LLVMValueRef v = cg_ext(c, cg_ld(c, c->f32, x, at_of(c, d, lc.iv, &nest)));
+    if (pass) {
+      v = LLVMBuildFSub(c->b, v, mean, "");
+      v = LLVMBuildFMul(c->b, v, v, "");
+    }
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, acc, ""), v, ""), acc);
+    cg_nest_end(c, &nest);
+    cg_st(c, s.send, lc.iv, cg_trunc(c, LLVMBuildLoad2(c->b, c->f64, acc, "")));
+    cg_loop_end(c, &lc);
+    sum_across(c, s.send, d.C);
+    cg_loop_begin(c, &lc, cg_i64(c, d.C));
+    cg_st(c, pass ? s.var : s.mean, lc.iv,
+          LLVMBuildFDiv(c->b, cg_ext(c, cg_ld(c, c->f32, s.send, lc.iv)), M, ""));
+    cg_loop_end(c, &lc);
+  }
+}
+
 /* 1 / sqrt(var + eps) */
 static LLVMValueRef inv_std(cg_ctx *c, LLVMValueRef var, double eps) {
   return LLVMBuildFDiv(c->b, cg_f64c(c, 1),
@@ -55,12 +117,21 @@ int cg_lower_batchnorm(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *
   int64_t dims[2] = {d.N, d.S};
   LLVMValueRef x = cg_fptr(c, in[0]), gamma = cg_fptr(c, in[1]), beta = cg_fptr(c, in[2]);
   LLVMValueRef y = cg_fptr(c, out);
+  bool sync = n->op == IR_OP_BATCHNORM && n->i[0] > 1;
+  synced s = {0};
+  if (sync) {
+    s = synced_bufs(c, d.C);
+    synced_stats(c, d, n->i[0], x, s);
+  }
   cg_loop lc;
   cg_loop_begin(c, &lc, cg_i64(c, d.C));
   LLVMValueRef mean, var;
   if (n->op == IR_OP_BATCHNORM_INFER) {
     mean = cg_ext(c, cg_ld(c, c->f32, cg_fptr(c, in[3]), lc.iv));
     var = cg_ext(c, cg_ld(c, c->f32, cg_fptr(c, in[4]), lc.iv));
+  } else if (sync) {
+    mean = cg_ld(c, c->f64, s.mean, lc.iv);
+    var = cg_ld(c, c->f64, s.var, lc.iv);
   } else {
     batch_stats(c, d, x, lc.iv, &mean, &var);
   }
@@ -86,15 +157,25 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
   (void)id;
   bool gamma_only = n->op == IR_OP_BATCHNORM_GRAD_GAMMA;
   nc_s d = dims_of(c->f->nodes[n->in[0]].shape);
-  int64_t dims[2] = {d.N, d.S};
-  double M = (double)(d.N * d.S);
+  int64_t dims[2] = {d.N, d.S}, ranks = n->i[0] > 1 ? n->i[0] : 1;
+  double M = (double)(d.N * d.S * ranks);
   LLVMValueRef x = cg_fptr(c, in[0]), y = cg_fptr(c, out);
   LLVMValueRef gamma = gamma_only ? NULL : cg_fptr(c, in[1]);
   LLVMValueRef dy = cg_fptr(c, in[gamma_only ? 1 : 2]);
+  synced s = {0};
+  if (ranks > 1) {
+    s = synced_bufs(c, d.C);
+    synced_stats(c, d, ranks, x, s);
+  }
   cg_loop lc;
   cg_loop_begin(c, &lc, cg_i64(c, d.C));
   LLVMValueRef mean, var;
-  batch_stats(c, d, x, lc.iv, &mean, &var);
+  if (ranks > 1) {
+    mean = cg_ld(c, c->f64, s.mean, lc.iv);
+    var = cg_ld(c, c->f64, s.var, lc.iv);
+  } else {
+    batch_stats(c, d, x, lc.iv, &mean, &var);
+  }
   LLVMValueRef inv = inv_std(c, var, n->f[0]);
   LLVMValueRef gm = gamma_only ? NULL : cg_ext(c, cg_ld(c, c->f32, gamma, lc.iv));
   LLVMValueRef gsum = cg_var_f64(c, 0), gxsum = cg_var_f64(c, 0);
@@ -116,6 +197,10 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
   cg_nest_end(c, &nest);
   if (gamma_only) {
     cg_st(c, y, lc.iv, cg_trunc(c, LLVMBuildLoad2(c->b, c->f64, gsum, "")));
+  } else if (ranks > 1) { /* the sums go out first; dx in a second loop below */
+    cg_st(c, s.send, lc.iv, cg_trunc(c, LLVMBuildLoad2(c->b, c->f64, gsum, "")));
+    cg_st(c, s.send, LLVMBuildNSWAdd(c->b, lc.iv, cg_i64(c, d.C), ""),
+          cg_trunc(c, LLVMBuildLoad2(c->b, c->f64, gxsum, "")));
   } else {
     LLVMValueRef gmean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f64, gsum, ""), cg_f64c(c, M), "");
     LLVMValueRef gxmean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f64, gxsum, ""), cg_f64c(c, M), "");
@@ -129,6 +214,28 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
     cg_st(c, y, at, cg_trunc(c, LLVMBuildFMul(c->b, inv, r, "")));
     cg_nest_end(c, &nest);
   }
+  cg_loop_end(c, &lc);
+  if (gamma_only || ranks <= 1) return 0;
+  /* sync: dx from the sums of every process */
+  sum_across(c, s.send, 2 * d.C);
+  cg_loop_begin(c, &lc, cg_i64(c, d.C));
+  mean = cg_ld(c, c->f64, s.mean, lc.iv);
+  inv = inv_std(c, cg_ld(c, c->f64, s.var, lc.iv), n->f[0]);
+  gm = cg_ext(c, cg_ld(c, c->f32, gamma, lc.iv));
+  LLVMValueRef gmean = LLVMBuildFDiv(c->b, cg_ext(c, cg_ld(c, c->f32, s.send, lc.iv)),
+                                     cg_f64c(c, M), "");
+  LLVMValueRef gxmean = LLVMBuildFDiv(
+      c->b, cg_ext(c, cg_ld(c, c->f32, s.send, LLVMBuildNSWAdd(c->b, lc.iv, cg_i64(c, d.C), ""))),
+      cg_f64c(c, M), "");
+  cg_nest_begin(c, &nest, 2, dims);
+  at = at_of(c, d, lc.iv, &nest);
+  LLVMValueRef g = LLVMBuildFMul(c->b, cg_ext(c, cg_ld(c, c->f32, dy, at)), gm, "");
+  xhat = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), mean, ""),
+                       inv, "");
+  LLVMValueRef r = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, g, gmean, ""),
+                                 LLVMBuildFMul(c->b, xhat, gxmean, ""), "");
+  cg_st(c, y, at, cg_trunc(c, LLVMBuildFMul(c->b, inv, r, "")));
+  cg_nest_end(c, &nest);
   cg_loop_end(c, &lc);
   return 0;
 }

@@ -354,6 +354,26 @@ static value b_deconv(elab *e, call_args *a) { return conv_like(e, a, true); }
 /* batchnorm(x): batch statistics while training (and the running averages updated as
  * PyTorch does: r = (1-momentum) r + momentum stat, variance unbiased); the running
  * averages in generate and encode. */
+/* The running statistics' inputs under sync batchnorm: the mean and unbiased variance
+ * of x's channels over every process's batch (count = per_channel * ranks), each a
+ * sum over this process's batch added across processes by an allreduce. */
+static void synced_moments(elab *e, call_args *a, value x, int ranks, int64_t per_channel,
+                           value *mean, value *var) {
+  ir_shape xs = node_of(e, x)->shape;
+  int64_t c = xs.dim[1], count = per_channel * ranks;
+  ir_attrs red = {.i = {xs.rank == 2 ? 1 : (1 | 4 | 8), 0}};
+  ir_attrs to_mean = {.f = {1.0 / (double)count}}, to_var = {.f = {1.0 / (double)(count - 1)}};
+  *mean = op1(e, a, IR_OP_ALLREDUCE, &to_mean, op1(e, a, IR_OP_SUM, &red, x));
+  value m = *mean; /* [C], or [C,1,1] to broadcast over [N,C,H,W] */
+  if (xs.rank == 4) {
+    ir_attrs r = {.ashape = dims(3, c, 1, 1, 0)};
+    m = op1(e, a, IR_OP_RESHAPE, &r, m);
+  }
+  value dev = op2(e, a, IR_OP_SUB, NULL, x, m);
+  value sq = op1(e, a, IR_OP_SUM, &red, op2(e, a, IR_OP_MUL, NULL, dev, dev));
+  *var = op1(e, a, IR_OP_ALLREDUCE, &to_var, sq);
+}
+
 static value b_batchnorm(elab *e, call_args *a) {
   layer_site *l = layer_here(e, a);
   double eps, mom;
@@ -406,12 +426,25 @@ static value b_batchnorm(elab *e, call_args *a) {
                (long long)e->m->batch, (long long)per_channel);
     return val_poison();
   }
+  int ranks = e->opt && e->opt->ranks > 1 ? e->opt->ranks : 1;
+  bool local = ranks > 1 && e->opt->local_bn;
+  if (ranks > 1 && !local) at.i[0] = ranks;
   const value *args[3] = {&x, &g, &b};
   value y = emit_op(e, IR_OP_BATCHNORM, args, 3, &at, a->call->span, label);
   if (y.kind == VAL_POISON) return y;
   ir_attrs red = {.i = {rank == 2 ? 1 : (1 | 4 | 8), 0}};
-  value mean = op1(e, a, IR_OP_MEAN, &red, x);
-  value var = op1(e, a, IR_OP_VAR, &red, x);
+  value mean, var;
+  if (ranks == 1 || local) {
+    mean = op1(e, a, IR_OP_MEAN, &red, x);
+    var = op1(e, a, IR_OP_VAR, &red, x);
+    if (local) { /* the mean over processes: every one keeps the same running values */
+      ir_attrs avg = {.f = {1.0 / ranks}};
+      mean = op1(e, a, IR_OP_ALLREDUCE, &avg, mean);
+      var = op1(e, a, IR_OP_ALLREDUCE, &avg, var);
+    }
+  } else {
+    synced_moments(e, a, x, ranks, per_channel, &mean, &var);
+  }
   for (int k = 0; k < 2; k++) {
     int v = l->vars[2 + k];
     value old = node_value(e, a, load_var(e, v));

@@ -163,6 +163,14 @@ typedef struct {
   int64_t max_bytes;                /* refuse a model whose buffers need more (the
                                        state and the forward functions' temporaries,
                                        ir_memory_need); 0: no limit */
+  int ranks;                        /* > 1: one of that many processes of a data-parallel
+                                       run: training batchnorm's statistics are over
+                                       every process's batch (sync batchnorm), and its
+                                       running statistics are updated with them */
+  bool local_bn;                    /* with ranks > 1: batchnorm normalises by this
+                                       process's batch alone; the running statistics
+                                       take the mean over processes of their batches'
+                                       statistics, so they stay the same everywhere */
 } elab_options;
 
 /* Resolves names, inlines nets, creates parameters and state, infers every shape and

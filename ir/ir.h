@@ -138,7 +138,9 @@ typedef enum {
   IR_OP_DECONV, /* x [N,C,H,W], w [C,O,k,k] -> [N,O,(H-1)s-2p+k,..]; i = k, s, p */
   /* normalisation */
   IR_OP_BATCHNORM,       /* x, gamma[C], beta[C] -> y; batch statistics over all
-                            axes but 1; f[0] = eps */
+                            axes but 1; f[0] = eps; i[0] = ranks: > 1 when the
+                            statistics are over the batches of that many processes
+                            (sync batchnorm, summed through collective_allreduce) */
   IR_OP_BATCHNORM_INFER, /* x, gamma, beta, mean[C], var[C] -> y; f[0] = eps */
   /* shape */
   IR_OP_RESHAPE, /* to node->ashape (same element count) */
@@ -165,9 +167,12 @@ typedef enum {
                             [N,C,H,W]; i = k, s, p */
   IR_OP_CONV_GRAD_W,     /* x [N,C,H,W], dy [N,O,Ho,Wo] -> dw of shape ashape
                             [O,C,k,k]; i = k, s, p */
-  IR_OP_BATCHNORM_GRAD,  /* x, gamma, dy -> dx through the batch statistics; f[0]=eps */
-  IR_OP_BATCHNORM_GRAD_GAMMA, /* x, dy -> sum of dy * x̂ over all axes but 1 [C];
-                                 f[0] = eps */
+  IR_OP_BATCHNORM_GRAD,  /* x, gamma, dy -> dx through the batch statistics; f[0]=eps;
+                            i[0] = ranks as batchnorm's (the means of dy and dy*x̂
+                            over every process's batch too) */
+  IR_OP_BATCHNORM_GRAD_GAMMA, /* x, dy -> sum of dy * x̂ over all axes but 1 [C] (this
+                                 process's batch; x̂ with batchnorm's statistics);
+                                 f[0] = eps; i[0] = ranks */
   IR_OP_EXPAND,          /* x broadcast (numpy rules) to ashape */
   IR_OP_UNSLICE,         /* dy -> zeros of ashape with dy at [i[1], i[2]) along
                             axis i[0] */
@@ -185,6 +190,7 @@ typedef struct {
   const char *name;  /* as printed: "k", "axes", "slope" */
   ir_attr_kind kind; /* ATTR_INT and ATTR_AXES read i[slot], ATTR_FLOAT f[slot] */
   int slot;
+  bool if_set;       /* printed only when nonzero (an option most programs leave off) */
 } ir_attr_desc;
 
 struct ir_node;

@@ -304,44 +304,97 @@ static void batch_stats(const ir_tensor *xt, int64_t c, double *mean, double *va
   *var = sq / (double)(N * S);
 }
 
+/* Rounds n double sums to float, sums them across the processes of a data-parallel run
+ * (collective_allreduce) and returns the totals in place, as doubles. */
+static int sum_across(ir_interp *it, double *v, int64_t n) {
+  float *buf = malloc((size_t)(n > 0 ? n : 1) * sizeof *buf);
+  if (!buf) return kfail(it, "out of memory");
+  for (int64_t k = 0; k < n; k++) buf[k] = (float)v[k];
+  collective_allreduce(buf, n);
+  for (int64_t k = 0; k < n; k++) v[k] = buf[k];
+  free(buf);
+  return 0;
+}
+
+/* mean and var (C doubles each) of every channel of x: batch_stats's, or with
+ * ranks > 1 over the batches of all processes (sync batchnorm): the channel sums are
+ * added across processes and divided by the global count, then the sums of squared
+ * deviations from that mean likewise, so the statistics are the whole batch's up to
+ * float rounding of the partial sums. */
+static int channel_stats(ir_interp *it, const ir_tensor *xt, int64_t ranks, double *mean,
+                         double *var) {
+  int64_t N = xt->shape.dim[0], C = xt->shape.dim[1];
+  int64_t S = xt->shape.rank == 4 ? xt->shape.dim[2] * xt->shape.dim[3] : 1;
+  const KREAL *x = FP(xt);
+  if (ranks <= 1) {
+    for (int64_t c = 0; c < C; c++) batch_stats(xt, c, &mean[c], &var[c]);
+    return 0;
+  }
+  double M = (double)(N * S * ranks);
+  for (int64_t c = 0; c < C; c++) {
+    mean[c] = 0;
+    for (int64_t b = 0; b < N; b++)
+      for (int64_t j = 0; j < S; j++) mean[c] += x[(b * C + c) * S + j];
+  }
+  if (sum_across(it, mean, C)) return 1;
+  for (int64_t c = 0; c < C; c++) {
+    mean[c] /= M;
+    var[c] = 0;
+    for (int64_t b = 0; b < N; b++)
+      for (int64_t j = 0; j < S; j++) {
+        double d = x[(b * C + c) * S + j] - mean[c];
+        var[c] += d * d;
+      }
+  }
+  if (sum_across(it, var, C)) return 1;
+  for (int64_t c = 0; c < C; c++) var[c] /= M;
+  return 0;
+}
+
 /* x is [N,C] or [N,C,H,W], seen as [N,C,S]; gamma, beta, mean, var are [C]; y is x's
  * shape:
- *   y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c]
- * mean/var NULL: the batch's own statistics (batch_stats). */
+ *   y = (x - mean[c]) / sqrt(var[c] + eps) * gamma[c] + beta[c] */
 static void batchnorm(const ir_tensor *xt, const KREAL *gamma, const KREAL *beta,
-                      const KREAL *mean_in, const KREAL *var_in, double eps, ir_tensor *out) {
+                      const double *mean, const double *var, double eps, ir_tensor *out) {
   int64_t N = xt->shape.dim[0], C = xt->shape.dim[1];
   int64_t S = xt->shape.rank == 4 ? xt->shape.dim[2] * xt->shape.dim[3] : 1;
   const KREAL *x = FP(xt);
   KREAL *y = FP(out);
   for (int64_t c = 0; c < C; c++) {
-    double mean, var;
-    if (mean_in) {
-      mean = mean_in[c];
-      var = var_in[c];
-    } else {
-      batch_stats(xt, c, &mean, &var);
-    }
-    double inv = 1 / sqrt(var + eps);
+    double inv = 1 / sqrt(var[c] + eps);
     for (int64_t b = 0; b < N; b++)
       for (int64_t j = 0; j < S; j++) {
         int64_t at = (b * C + c) * S + j;
-        y[at] = (KREAL)((x[at] - mean) * inv * gamma[c] + beta[c]);
+        y[at] = (KREAL)((x[at] - mean[c]) * inv * gamma[c] + beta[c]);
       }
   }
 }
 
-/* in: x, gamma [C], beta [C]; f[0] = eps */
+/* Two arrays of C doubles (mean, var), or NULL with the interpreter's error set. */
+static double *stats_alloc(ir_interp *it, int64_t C) {
+  double *s = malloc((size_t)(2 * C + 1) * sizeof *s);
+  if (!s) kfail(it, "out of memory");
+  return s;
+}
+
+/* in: x, gamma [C], beta [C]; f[0] = eps, i[0] = ranks (channel_stats) */
 KERNEL(KNAME(batchnorm)) {
-  (void)it;
-  batchnorm(in[0], FP(in[1]), FP(in[2]), NULL, NULL, n->f[0], out);
+  int64_t C = in[0]->shape.dim[1];
+  double *s = stats_alloc(it, C);
+  if (!s || channel_stats(it, in[0], n->i[0], s, s + C)) return free(s), 1;
+  batchnorm(in[0], FP(in[1]), FP(in[2]), s, s + C, n->f[0], out);
+  free(s);
   return 0;
 }
 
 /* in: x, gamma [C], beta [C], mean [C], var [C]; f[0] = eps */
 KERNEL(KNAME(batchnorm_infer)) {
-  (void)it;
-  batchnorm(in[0], FP(in[1]), FP(in[2]), FP(in[3]), FP(in[4]), n->f[0], out);
+  int64_t C = in[0]->shape.dim[1];
+  double *s = stats_alloc(it, C);
+  if (!s) return 1;
+  for (int64_t c = 0; c < C; c++) s[c] = FP(in[3])[c], s[C + c] = FP(in[4])[c];
+  batchnorm(in[0], FP(in[1]), FP(in[2]), s, s + C, n->f[0], out);
+  free(s);
   return 0;
 }
 
@@ -699,57 +752,68 @@ KERNEL(KNAME(conv_grad_w)) {
  * over N and S, M = N*S elements per channel). With inv = 1/sqrt(var + eps),
  * xhat = (x - mean)*inv and g = dy*gamma[c]:
  *   dx = inv * (g - mean(g) - xhat * mean(g * xhat))
- * all in double. */
+ * all in double. With i[0] = ranks > 1 the statistics and both means are over every
+ * process's batch (the sums of g and g*xhat added across processes, M times ranks). */
 KERNEL(KNAME(batchnorm_grad)) {
-  (void)it;
   const ir_tensor *xt = in[0];
   int64_t N = xt->shape.dim[0], C = xt->shape.dim[1];
   int64_t S = xt->shape.rank == 4 ? xt->shape.dim[2] * xt->shape.dim[3] : 1;
-  double M = (double)(N * S);
+  int64_t ranks = n->i[0] > 1 ? n->i[0] : 1;
+  double M = (double)(N * S * ranks);
   const KREAL *x = FP(xt), *gamma = FP(in[1]), *dy = FP(in[2]);
   KREAL *dx = FP(out);
+  double *s = malloc((size_t)(4 * C + 1) * sizeof *s); /* mean, var, sum g, sum g*xhat */
+  if (!s) return kfail(it, "out of memory");
+  double *mean = s, *var = s + C, *sums = s + 2 * C;
+  if (channel_stats(it, xt, ranks, mean, var)) return free(s), 1;
   for (int64_t c = 0; c < C; c++) {
-    double mean, var;
-    batch_stats(xt, c, &mean, &var);
-    double inv = 1 / sqrt(var + n->f[0]), g_sum = 0, gx_sum = 0;
+    double inv = 1 / sqrt(var[c] + n->f[0]), g_sum = 0, gx_sum = 0;
     for (int64_t b = 0; b < N; b++)
       for (int64_t j = 0; j < S; j++) {
         int64_t at = (b * C + c) * S + j;
         double g = (double)dy[at] * gamma[c];
         g_sum += g;
-        gx_sum += g * ((x[at] - mean) * inv);
+        gx_sum += g * ((x[at] - mean[c]) * inv);
       }
-    double g_mean = g_sum / M, gx_mean = gx_sum / M;
+    sums[c] = g_sum, sums[C + c] = gx_sum;
+  }
+  if (ranks > 1 && sum_across(it, sums, 2 * C)) return free(s), 1;
+  for (int64_t c = 0; c < C; c++) {
+    double inv = 1 / sqrt(var[c] + n->f[0]);
+    double g_mean = sums[c] / M, gx_mean = sums[C + c] / M;
     for (int64_t b = 0; b < N; b++)
       for (int64_t j = 0; j < S; j++) {
         int64_t at = (b * C + c) * S + j;
-        double g = (double)dy[at] * gamma[c], xhat = (x[at] - mean) * inv;
+        double g = (double)dy[at] * gamma[c], xhat = (x[at] - mean[c]) * inv;
         dx[at] = (KREAL)(inv * (g - g_mean - xhat * gx_mean));
       }
   }
+  free(s);
   return 0;
 }
 
 /* x and dy are [N,C] or [N,C,H,W] ([N,C,S]), out is [C]: gamma's gradient,
- *   dgamma[c] = sum over n and s of dy * xhat,  xhat = (x - mean)/sqrt(var + eps) */
+ *   dgamma[c] = sum over n and s of dy * xhat,  xhat = (x - mean)/sqrt(var + eps)
+ * over this process's batch; with i[0] = ranks > 1, mean and var are every process's
+ * (channel_stats), and the sum is averaged with the other gradients later. */
 KERNEL(KNAME(batchnorm_grad_gamma)) {
-  (void)it;
   const ir_tensor *xt = in[0];
   int64_t N = xt->shape.dim[0], C = xt->shape.dim[1];
   int64_t S = xt->shape.rank == 4 ? xt->shape.dim[2] * xt->shape.dim[3] : 1;
   const KREAL *x = FP(xt), *dy = FP(in[1]);
   KREAL *dg = FP(out);
+  double *s = stats_alloc(it, C);
+  if (!s || channel_stats(it, xt, n->i[0], s, s + C)) return free(s), 1;
   for (int64_t c = 0; c < C; c++) {
-    double mean, var;
-    batch_stats(xt, c, &mean, &var);
-    double inv = 1 / sqrt(var + n->f[0]), acc = 0;
+    double inv = 1 / sqrt(s[C + c] + n->f[0]), acc = 0;
     for (int64_t b = 0; b < N; b++)
       for (int64_t j = 0; j < S; j++) {
         int64_t at = (b * C + c) * S + j;
-        acc += (double)dy[at] * ((x[at] - mean) * inv);
+        acc += (double)dy[at] * ((x[at] - s[c]) * inv);
       }
     dg[c] = (KREAL)acc;
   }
+  free(s);
   return 0;
 }
 

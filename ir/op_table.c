@@ -7,6 +7,7 @@
 #define INT(nm, s) {nm, ATTR_INT, s}
 #define AXES(nm, s) {nm, ATTR_AXES, s}
 #define FLT(nm, s) {nm, ATTR_FLOAT, s}
+#define INT_IF_SET(nm, s) {nm, ATTR_INT, s, true}
 
 const ir_op_info ir_ops[] = {
     [IR_OP_INPUT] = {"input", 0, {INT("index", 0)}, 1, false, rule_source, NULL, NULL},
@@ -36,7 +37,7 @@ const ir_op_info ir_ops[] = {
     [IR_OP_DECONV] = {"deconv", 2, {INT("k", 0), INT("s", 1), INT("p", 2)}, 3, false,
                       rule_deconv, kernel_deconv, vjp_deconv},
 
-    [IR_OP_BATCHNORM] = {"batchnorm", 3, {FLT("eps", 0)}, 1, false, rule_batchnorm,
+    [IR_OP_BATCHNORM] = {"batchnorm", 3, {FLT("eps", 0), INT_IF_SET("ranks", 0)}, 2, false, rule_batchnorm,
                          kernel_batchnorm, vjp_batchnorm},
     [IR_OP_BATCHNORM_INFER] = {"batchnorm_infer", 5, {FLT("eps", 0)}, 1, false,
                                rule_batchnorm_infer, kernel_batchnorm_infer, NULL},
@@ -73,9 +74,9 @@ const ir_op_info ir_ops[] = {
                            rule_conv_grad_x, kernel_conv_grad_x, NULL},
     [IR_OP_CONV_GRAD_W] = {"conv_grad_w", 2, {INT("k", 0), INT("s", 1), INT("p", 2)}, 3, false,
                            rule_conv_grad_w, kernel_conv_grad_w, NULL},
-    [IR_OP_BATCHNORM_GRAD] = {"batchnorm_grad", 3, {FLT("eps", 0)}, 1, false,
+    [IR_OP_BATCHNORM_GRAD] = {"batchnorm_grad", 3, {FLT("eps", 0), INT_IF_SET("ranks", 0)}, 2, false,
                               rule_batchnorm_grad, kernel_batchnorm_grad, NULL},
-    [IR_OP_BATCHNORM_GRAD_GAMMA] = {"batchnorm_grad_gamma", 2, {FLT("eps", 0)}, 1, false,
+    [IR_OP_BATCHNORM_GRAD_GAMMA] = {"batchnorm_grad_gamma", 2, {FLT("eps", 0), INT_IF_SET("ranks", 0)}, 2, false,
                                     rule_batchnorm_grad_gamma, kernel_batchnorm_grad_gamma,
                                     NULL},
     [IR_OP_EXPAND] = {"expand", 1, {{0}}, 0, false, rule_expand, kernel_expand, NULL},

@@ -52,6 +52,7 @@ static void print_attrs(const ir_node *n, FILE *out) {
   fputs(" {", out);
   for (int a = 0; a < op->nattrs; a++) {
     const ir_attr_desc *d = &op->attrs[a];
+    if (d->if_set && n->i[d->slot] == 0) continue;
     if (a) fputs(", ", out);
     fprintf(out, "%s=", d->name);
     if (d->kind == ATTR_FLOAT) {

@@ -221,7 +221,7 @@ VJP(vjp_deconv) {
 
 VJP(vjp_batchnorm) {
   ir_node n = f->nodes[id];
-  ir_attrs a = {.f = {n.f[0]}};
+  ir_attrs a = {.f = {n.f[0]}, .i = {n.i[0]}};
   if (want[0]) {
     int in[3] = {n.in[0], n.in[1], dy};
     dx[0] = emit(f, block, IR_OP_BATCHNORM_GRAD, 3, in, &a);
