@@ -384,6 +384,9 @@ static const command commands[] = {
      "are averaged across the processes inside each step, rank 0 alone prints and\n"
      "writes the run's files, and a run resumes on any number of processes. Results\n"
      "match one process up to float rounding (docs/scaling.md).\n"
+     "  --local-bn      under mpirun: each process's batchnorm uses its own share's\n"
+     "                  statistics (default: the whole global batch's, synchronised,\n"
+     "                  as one process computes them)\n"
      "  --backend B     jit (default): native code compiled with LLVM; interp: the\n"
      "                  reference interpreter (slow; the oracle the JIT is tested\n"
      "                  against). Resume is bit-exact within one backend.\n"
@@ -525,6 +528,8 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
         fprintf(stderr, "migc %s: --color takes auto, always or never\n", c->name);
         return 2;
       }
+    } else if (!strcmp(c->name, "train") && !strcmp(a, "--local-bn")) {
+      o->train.local_bn = true;
     } else if (!strcmp(c->name, "train") && a[0] == '-' &&
                (st = train_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
       if (st < 0) return 2;

@@ -44,7 +44,7 @@ void model_set_memory_limit(int64_t bytes) { memory_limit = bytes; }
  * learn it (the model's own or `batch`), then again for its share of it. The second
  * elaboration reports into a sink of its own: its warnings are the first's again. */
 static ir_module *elaborate_share(model *md, const ast_file *ast, const elab_options *eo,
-                                  int ranks, diag_sink *d) {
+                                  int ranks, bool local_bn, diag_sink *d) {
   ir_module *m = elaborate(ast, eo, d);
   md->batch = m ? m->batch : 0;
   if (!m || ranks <= 1) return m;
@@ -56,6 +56,8 @@ static ir_module *elaborate_share(model *md, const ast_file *ast, const elab_opt
   }
   elab_options share = *eo;
   share.batch = md->batch / ranks;
+  share.ranks = ranks;
+  share.local_bn = local_bn;
   diag_sink again;
   diag_init(&again);
   m = elaborate(ast, &share, &again);
@@ -70,7 +72,7 @@ static ir_module *elaborate_share(model *md, const ast_file *ast, const elab_opt
 }
 
 int model_open(model *md, const char *path, const const_overrides *ov, int64_t batch,
-               int ranks, bool interpret, diag_sink *d) {
+               int ranks, bool local_bn, bool interpret, diag_sink *d) {
   memset(md, 0, sizeof *md);
   if (!realpath(path, md->file)) snprintf(md->file, sizeof md->file, "%s", path);
   size_t used = 0;
@@ -85,11 +87,8 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
     if (ast) ast_free(ast);
     return md_fail(md, "%s has errors", path);
   }
-  elab_options eo = {ov, batch, model_memory_limit()};
-  md->m = elaborate(ast, &eo, d);
-
-  elab_options eo = {ov, batch};
-  md->m = elaborate_share(md, ast, &eo, ranks, d);
+  elab_options eo = {.overrides = ov, .batch = batch, .max_bytes = model_memory_limit()};
+  md->m = elaborate_share(md, ast, &eo, ranks, local_bn, d);
   ast_free(ast);
   if (!md->m && md->err[0]) return 1;
   pass_options po = {.verify_each = true};
@@ -129,7 +128,7 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
 
 int model_open_so(model *md, const char *path, const const_overrides *ov, int64_t batch,
                   const char *so, diag_sink *d) {
-  if (model_open(md, path, ov, batch, 1, true, d)) return 1;
+  if (model_open(md, path, ov, batch, 1, false, true, d)) return 1;
   openblas_set_num_threads(1); /* as for the JIT: runs independent of the thread count */
   /* a path without '/' would make dlopen search the library path, not the file */
   char where[1100];
@@ -354,7 +353,7 @@ int model_open_checkpoint(model *md, const char *path, const char *model_file,
       return 1;
     }
   }
-  int st = model_open(md, file_copy, &ov, b, 1, interpret, d);
+  int st = model_open(md, file_copy, &ov, b, 1, false, interpret, d);
   overrides_free(&ov);
   if (!st) st = model_load(md, path, step, seed);
   return st;

@@ -28,6 +28,8 @@ typedef struct {
   int64_t save_every, keep, log_every, sample_every;
   bool interpret;             /* --backend interp: the reference interpreter, not the JIT */
   const char *so;             /* --so: run the steps from this shared object (migc compile) */
+  bool local_bn;              /* --local-bn: under MPI, batchnorm normalises each
+                                 process's share by its own statistics */
   bool color;
 } train_options;
 

@@ -39,7 +39,7 @@ static ir_module *compile_ir(int ranks) {
   diag_sink d;
   diag_init(&d);
   ast_file *ast = parse_file(&d, path);
-  elab_options eo = {NULL, 8};
+  elab_options eo = {.batch = 8};
   ir_module *m = ast && !d.nerrors ? elaborate(ast, &eo, &d) : NULL;
   if (m) {
     m->ranks = ranks;

@@ -218,6 +218,17 @@ static void test_batchnorm(void) {
   op_case("batchnorm_grad 2d", IR_OP_BATCHNORM_GRAD, 3, g2, attrs_f(1e-5));
   operand gg[2] = {F(-2, 3, 6, 3, 4, 4), F(-1, 1, 6, 3, 4, 4)};
   op_case("batchnorm_grad_gamma", IR_OP_BATCHNORM_GRAD_GAMMA, 2, gg, attrs_f(1e-5));
+  /* sync batchnorm (ranks = 3): every per-channel sum goes through the transport, here
+   * one that adds k+1 to element k as other processes would; the backends must agree */
+  ir_attrs sync = attrs_f(1e-5);
+  sync.i[0] = 3;
+  collective_install(add_index, NULL, 3, 0);
+  op_case("batchnorm 4d sync", IR_OP_BATCHNORM, 3, b4, sync);
+  op_case("batchnorm 2d sync", IR_OP_BATCHNORM, 3, b2, sync);
+  op_case("batchnorm_grad 4d sync", IR_OP_BATCHNORM_GRAD, 3, g4, sync);
+  op_case("batchnorm_grad 2d sync", IR_OP_BATCHNORM_GRAD, 3, g2, sync);
+  op_case("batchnorm_grad_gamma sync", IR_OP_BATCHNORM_GRAD_GAMMA, 2, gg, sync);
+  collective_install(NULL, NULL, 1, 0);
 }
 
 static void test_shape_and_reduce(void) {
