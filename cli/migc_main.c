@@ -59,7 +59,8 @@ static ir_module *load_model(cli_options *o, diag_sink *d, ast_file **ast_out) {
   ast_file *ast = parse_file(d, o->file);
   if (ast_out) *ast_out = ast;
   if (!ast || d->nerrors) return NULL;
-  elab_options eo = {&o->overrides, o->batch, model_memory_limit()};
+  elab_options eo = {.overrides = &o->overrides, .batch = o->batch,
+                     .max_bytes = model_memory_limit()};
   ir_module *m = elaborate(ast, &eo, d);
   if (m) {
     diag_sink vd;
