@@ -420,14 +420,16 @@ static value b_batchnorm(elab *e, call_args *a) {
     return y;
   }
   int64_t per_channel = shape_numel(xn->shape) / c;
-  if (per_channel < 2) {
-    diag_error(e->d, a->call->span, "batchnorm while training needs more than one value per "
-                                    "channel; with batch %lld it has %lld",
-               (long long)e->m->batch, (long long)per_channel);
-    return val_poison();
-  }
   int ranks = e->opt && e->opt->ranks > 1 ? e->opt->ranks : 1;
   bool local = ranks > 1 && e->opt->local_bn;
+  /* sync batchnorm counts every process's values: one sample each is enough */
+  int64_t counted = local ? per_channel : per_channel * ranks;
+  if (counted < 2) {
+    diag_error(e->d, a->call->span, "batchnorm while training needs more than one value per "
+                                    "channel; with batch %lld it has %lld",
+               (long long)e->m->batch, (long long)counted);
+    return val_poison();
+  }
   if (ranks > 1 && !local) at.i[0] = ranks;
   const value *args[3] = {&x, &g, &b};
   value y = emit_op(e, IR_OP_BATCHNORM, args, 3, &at, a->call->span, label);
