@@ -6,6 +6,7 @@
 #define MIGC_CG_INTERNAL_H
 
 #include "codegen/codegen.h"
+#include "passes/passes.h"
 
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
@@ -28,7 +29,6 @@ typedef struct cg_ctx {
   struct cg_loop *loop; /* the innermost open loop (builder.c) */
   unsigned md_loop;     /* metadata kind id of "llvm.loop" */
   LLVMValueRef no_unroll; /* llvm.loop metadata disabling unrolling (lazily made) */
-  int64_t *extra_off;   /* per node: byte offset of its extra scratch in `scratch` */
   char *err;
   size_t errn;
 } cg_ctx;
@@ -41,15 +41,11 @@ typedef int (*cg_lower_fn)(cg_ctx *c, int id, const ir_node *n, LLVMValueRef con
 /* Extra scratch bytes a node needs beyond its value (im2col columns, double sums). */
 typedef int64_t (*cg_extra_fn)(const ir_func *f, const ir_node *n);
 
-typedef enum {
-  CG_BUF,   /* own buffer of shape_numel * 4 bytes in scratch */
-  CG_ALIAS, /* no buffer: the lowering sets c->val[id] (input, reshape, store) */
-} cg_storage;
-
+/* Whether a node has a buffer of its own is the memory plan's decision (memplan.c):
+ * input, reshape and store have none, and their lowerings set c->val[id] themselves. */
 typedef struct {
   cg_lower_fn lower;
-  cg_extra_fn extra; /* NULL: none */
-  cg_storage storage;
+  cg_extra_fn extra; /* NULL: none; the planner's memplan_extra_fn */
 } cg_lowering;
 
 extern const cg_lowering cg_lowerings[IR_OP_COUNT];
@@ -62,6 +58,23 @@ LLVMValueRef cg_numel(cg_ctx *c, const ir_node *n);
 /* Whether n's lowering depends on its shape only through the element count (so one
  * kernel serves all sizes): same-shape unary, binary without broadcasting, adjoints. */
 bool cg_flat(const ir_func *f, const ir_node *n);
+/* The f32 value of an elementwise node (fuse_elementwise) from its operands' values. */
+LLVMValueRef cg_elementwise_value(cg_ctx *c, const ir_node *n, LLVMValueRef const *x);
+/* Extra scratch of any node through the lowering table (memplan_extra_fn). */
+int64_t cg_extra_bytes(const ir_func *f, const ir_node *n);
+
+/* ---- codegen.c: kernels shared by key ---- */
+typedef struct cg_kernel_cache cg_kernel_cache;
+/* The kernel made for key (its type in *fty), or NULL. */
+LLVMValueRef cg_kernel_find(cg_kernel_cache *kc, const char *key, LLVMTypeRef *fty);
+/* Records a kernel under key (taken over: freed with the cache). Returns 0 or -1. */
+int cg_kernel_add(cg_kernel_cache *kc, char *key, LLVMValueRef fn, LLVMTypeRef fty);
+/* Appends printf-style text to a growing key string. */
+void cg_key_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* lower_fused.c: kernel k of kp, a fused loop over its elementwise members */
+int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const memplan *mp,
+                   int k);
 
 /* ---- builder.c: constants, pointers, loops, calls ---- */
 LLVMValueRef cg_i64(cg_ctx *c, int64_t v);

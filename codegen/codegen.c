@@ -4,11 +4,13 @@
  * jit.c, and emit_object.c writes the same module to an object file for `migc compile`,
  * so the JIT and a shared object run the same optimised code.
  *
- * Scratch layout (naive, until memory planning): every node with its own buffer gets
- * shape_numel * 4 bytes at a 64-byte aligned offset, followed by the extra scratch its
- * lowering asks for (im2col columns, double accumulators). Inputs alias the caller's
- * buffers, reshapes and stores alias their operand; loads copy from the state (a
- * later store in the same function must not change a loaded value). */
+ * Kernels and scratch come from passes: pass_fuse groups nodes into kernels (or every
+ * node its own, with cg_options.no_fuse) and pass_memplan places every stored value
+ * and every node's extra scratch (im2col columns, double accumulators, sized by the
+ * lowering table) in one arena; memplan_verify checks that plan on every compile.
+ * Inputs alias the caller's buffers, reshapes and stores alias their operand; loads
+ * copy from the state (a later store in the same function must not change a loaded
+ * value). */
 #include "codegen/cg_internal.h"
 
 #include <stdarg.h>
@@ -32,8 +34,6 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static int64_t align64(int64_t x) { return (x + 63) & ~(int64_t)63; }
-
 static void init_types(cg_ctx *c) {
   c->f32 = LLVMFloatTypeInContext(c->ctx);
   c->f64 = LLVMDoubleTypeInContext(c->ctx);
@@ -48,26 +48,27 @@ static void init_types(cg_ctx *c) {
   c->pi32 = LLVMPointerType(c->i32, 0);
 }
 
-/* Lays out f's scratch; returns its size in bytes. off[id] is the value's offset (-1:
- * aliased), extra[id] that of its extra scratch. */
-static int64_t layout(const ir_func *f, int64_t *off, int64_t *extra) {
-  int64_t at = 0;
-  for (int id = 0; id < f->nnodes; id++) {
-    const ir_node *n = &f->nodes[id];
-    const cg_lowering *lw = &cg_lowerings[n->op];
-    off[id] = -1;
-    extra[id] = -1;
-    if (lw->storage == CG_BUF) {
-      off[id] = at;
-      at = align64(at + shape_numel(n->shape) * 4);
-    }
-    int64_t e = lw->extra ? lw->extra(f, n) : 0;
-    if (e > 0) {
-      extra[id] = at;
-      at = align64(at + e);
-    }
+int cg_plan(const ir_func *f, const cg_options *o, kernel_plan *kp, memplan *mp, char *err,
+            size_t errn) {
+  bool fuse = !(o && o->no_fuse);
+  if (fuse ? pass_fuse(f, kp) : kernel_plan_unfused(f, kp)) {
+    snprintf(err, errn, "out of memory");
+    return -1;
   }
-  return at;
+  bool plan = !(o && o->no_memplan);
+  if (plan ? pass_memplan(f, kp, cg_extra_bytes, true, mp) : memplan_naive(f, kp, cg_extra_bytes, mp)) {
+    kernel_plan_free(kp);
+    snprintf(err, errn, "out of memory");
+    return -1;
+  }
+  char why[400];
+  if (!memplan_verify(f, kp, mp, why, sizeof why)) {
+    snprintf(err, errn, "%s: memory plan: %s", f->name, why);
+    kernel_plan_free(kp);
+    memplan_free(mp);
+    return -1;
+  }
+  return 0;
 }
 
 /* A node with its own buffer is lowered into an internal, never-inlined kernel
@@ -84,14 +85,36 @@ typedef struct {
   LLVMTypeRef fty;
 } kernel_entry;
 
-struct kernel_cache {
+struct cg_kernel_cache {
   kernel_entry *e;
   int n, cap;
 };
 
-static void key_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void key_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+LLVMValueRef cg_kernel_find(cg_kernel_cache *kc, const char *key, LLVMTypeRef *fty) {
+  for (int k = 0; k < kc->n; k++)
+    if (!strcmp(kc->e[k].key, key)) {
+      *fty = kc->e[k].fty;
+      return kc->e[k].fn;
+    }
+  return NULL;
+}
+
+int cg_kernel_add(cg_kernel_cache *kc, char *key, LLVMValueRef fn, LLVMTypeRef fty) {
+  if (kc->n == kc->cap) {
+    int nc = kc->cap ? kc->cap * 2 : 64;
+    kernel_entry *ne = realloc(kc->e, (size_t)nc * sizeof *ne);
+    if (!ne) {
+      free(key);
+      return -1;
+    }
+    kc->e = ne, kc->cap = nc;
+  }
+  kc->e[kc->n++] = (kernel_entry){key, fn, fty};
+  return 0;
+}
+
+#define key_add cg_key_add
+void cg_key_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
   char tmp[256];
   va_list ap;
   va_start(ap, fmt);
@@ -113,10 +136,10 @@ static void key_shape(char **b, size_t *l, size_t *cap, ir_dtype dt, ir_shape s)
   for (int d = 0; d < s.rank; d++) key_add(b, l, cap, "%lld,", (long long)s.dim[d]);
 }
 
-static char *kernel_key(const ir_func *f, const ir_node *n, bool flat) {
+static char *kernel_key(const ir_func *f, const ir_node *n, bool flat, bool inplace) {
   char *b = NULL;
   size_t l = 0, cap = 0;
-  key_add(&b, &l, &cap, "%d/%d", (int)n->op, n->nin);
+  key_add(&b, &l, &cap, "%d/%d%s", (int)n->op, n->nin, inplace ? "/inplace" : "");
   for (int k = 0; k < IR_MAX_ATTR; k++)
     key_add(&b, &l, &cap, "/%lld/%a", (long long)n->i[k], n->f[k]);
   if (n->op == IR_OP_LOAD) key_add(&b, &l, &cap, "/var%d", n->var);
@@ -135,29 +158,21 @@ static char *kernel_key(const ir_func *f, const ir_node *n, bool flat) {
   return b;
 }
 
-static int lower_kernel(cg_ctx *c, struct kernel_cache *kc, int id, const ir_node *n,
-                        LLVMValueRef const *args, LLVMValueRef out, int64_t extra_off) {
+/* inplace: out may be one of the operands (memplan.c), so it is not marked noalias */
+static int lower_kernel(cg_ctx *c, cg_kernel_cache *kc, int id, const ir_node *n,
+                        LLVMValueRef const *args, LLVMValueRef out, int64_t extra_off,
+                        bool inplace) {
   int nin = n->nin, rc = 0;
   bool flat = cg_flat(c->f, n);
-  char *key = kernel_key(c->f, n, flat);
+  char *key = kernel_key(c->f, n, flat, inplace);
   LLVMValueRef *cargs = calloc((size_t)nin + 4, sizeof *cargs);
   if (!key || !cargs) {
     free(key), free(cargs);
     return cg_fail(c, "out of memory");
   }
-  kernel_entry *ke = NULL;
-  for (int k = 0; k < kc->n; k++)
-    if (!strcmp(kc->e[k].key, key)) ke = &kc->e[k];
-  if (!ke) {
-    if (kc->n == kc->cap) {
-      int nc = kc->cap ? kc->cap * 2 : 64;
-      kernel_entry *ne = realloc(kc->e, (size_t)nc * sizeof *ne);
-      if (!ne) {
-        free(key), free(cargs);
-        return cg_fail(c, "out of memory");
-      }
-      kc->e = ne, kc->cap = nc;
-    }
+  LLVMTypeRef fty = NULL;
+  LLVMValueRef kf = cg_kernel_find(kc, key, &fty);
+  if (!kf) {
     LLVMTypeRef *pt = calloc((size_t)nin + 4, sizeof *pt);
     LLVMValueRef *kin = calloc((size_t)nin + 1, sizeof *kin);
     if (!pt || !kin) {
@@ -166,16 +181,17 @@ static int lower_kernel(cg_ctx *c, struct kernel_cache *kc, int id, const ir_nod
     }
     pt[0] = c->pf32, pt[1] = c->pi8, pt[2] = c->pi8, pt[3] = c->i64;
     for (int j = 0; j < nin; j++) pt[4 + j] = c->pi8;
-    LLVMTypeRef fty = LLVMFunctionType(c->i32, pt, (unsigned)nin + 4, 0);
+    fty = LLVMFunctionType(c->i32, pt, (unsigned)nin + 4, 0);
     char name[96];
     snprintf(name, sizeof name, "k%d.%s", kc->n, ir_ops[n->op].name);
-    LLVMValueRef kf = LLVMAddFunction(c->mod, name, fty);
+    kf = LLVMAddFunction(c->mod, name, fty);
     LLVMSetLinkage(kf, LLVMInternalLinkage);
     unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
     unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
     LLVMAddAttributeAtIndex(kf, LLVMAttributeFunctionIndex,
                             LLVMCreateEnumAttribute(c->ctx, noinline, 0));
-    LLVMAddAttributeAtIndex(kf, 3, LLVMCreateEnumAttribute(c->ctx, noalias, 0)); /* out */
+    if (!inplace) /* out */
+      LLVMAddAttributeAtIndex(kf, 3, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
 
     /* lower inside the kernel, then restore the entry's context */
     cg_ctx saved = *c;
@@ -202,8 +218,10 @@ static int lower_kernel(cg_ctx *c, struct kernel_cache *kc, int id, const ir_nod
       free(key), free(cargs);
       return rc;
     }
-    ke = &kc->e[kc->n++];
-    ke->key = key, ke->fn = kf, ke->fty = fty;
+    if (cg_kernel_add(kc, key, kf, fty)) {
+      free(cargs);
+      return cg_fail(c, "out of memory");
+    }
     key = NULL;
   }
   free(key);
@@ -212,22 +230,21 @@ static int lower_kernel(cg_ctx *c, struct kernel_cache *kc, int id, const ir_nod
   cargs[2] = out;
   cargs[3] = cg_i64(c, shape_numel(n->shape));
   for (int j = 0; j < nin; j++) cargs[4 + j] = args[j];
-  LLVMValueRef r = LLVMBuildCall2(c->b, ke->fty, ke->fn, cargs, (unsigned)nin + 4, "");
+  LLVMValueRef r = LLVMBuildCall2(c->b, fty, kf, cargs, (unsigned)nin + 4, "");
   cg_check(c, LLVMBuildICmp(c->b, LLVMIntEQ, r, cg_i32c(c, 0), ""));
   c->val[id] = out;
   free(cargs);
   return rc;
 }
 
-static int lower_func(cg_ctx *c, struct kernel_cache *kc, const ir_func *f, const char *fname,
-                      int64_t *scratch_size) {
+static int lower_func(cg_ctx *c, cg_kernel_cache *kc, const ir_func *f, const char *fname,
+                      const cg_options *o, int64_t *scratch_size) {
   int nn = f->nnodes, rc = 1;
-  int64_t *off = calloc((size_t)nn + 1, sizeof *off);
-  c->extra_off = calloc((size_t)nn + 1, sizeof *c->extra_off);
+  kernel_plan kp = {0};
+  memplan mp = {0};
   c->val = calloc((size_t)nn + 1, sizeof *c->val);
-  int *order = NULL;
   LLVMValueRef *args = NULL;
-  if (!off || !c->extra_off || !c->val) {
+  if (!c->val) {
     cg_fail(c, "out of memory");
     goto done;
   }
@@ -244,13 +261,13 @@ static int lower_func(cg_ctx *c, struct kernel_cache *kc, const ir_func *f, cons
       goto done;
     }
   }
-  *scratch_size = layout(f, off, c->extra_off);
-  order = ir_schedule(f);
+  if (cg_plan(f, o, &kp, &mp, c->err, c->errn)) goto done;
+  *scratch_size = mp.arena;
   int maxin = 1;
   for (int id = 0; id < nn; id++)
     if (f->nodes[id].nin > maxin) maxin = f->nodes[id].nin;
   args = calloc((size_t)maxin, sizeof *args);
-  if (!order || !args) {
+  if (!args) {
     cg_fail(c, "out of memory");
     goto done;
   }
@@ -272,8 +289,17 @@ static int lower_func(cg_ctx *c, struct kernel_cache *kc, const ir_func *f, cons
   LLVMBuildRet(c->b, cg_i32c(c, 1));
   LLVMPositionBuilderAtEnd(c->b, c->entry);
 
-  for (int p = 0; p < nn; p++) {
-    int id = order[p];
+  for (int k = 0; k < kp.nkernels; k++) {
+    if (kp.first[k + 1] - kp.first[k] > 1) {
+      if (cg_lower_fused(c, kc, &kp, &mp, k)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s: kernel %d: %s", f->name, k, c->err);
+        snprintf(c->err, c->errn, "%s", msg);
+        goto done;
+      }
+      continue;
+    }
+    int id = kp.members[kp.first[k]];
     const ir_node *n = &f->nodes[id];
     for (int j = 0; j < n->nin; j++) {
       int a = ir_operand(n, j);
@@ -283,9 +309,10 @@ static int lower_func(cg_ctx *c, struct kernel_cache *kc, const ir_func *f, cons
       }
       args[j] = c->val[a];
     }
-    LLVMValueRef out = off[id] >= 0 ? cg_scratch_at(c, off[id]) : NULL;
+    LLVMValueRef out = mp.home[id] == id ? cg_scratch_at(c, mp.off[id]) : NULL;
     c->val[id] = out;
-    if (out ? lower_kernel(c, kc, id, n, args, out, c->extra_off[id]) : cg_lowerings[n->op].lower(c, id, n, args, out)) {
+    if (out ? lower_kernel(c, kc, id, n, args, out, mp.extra_off[id], mp.inplace_of[id] >= 0)
+            : cg_lowerings[n->op].lower(c, id, n, args, out)) {
       char msg[256];
       snprintf(msg, sizeof msg, "%s: node %d (%s): %s", f->name, id, ir_ops[n->op].name, c->err);
       snprintf(c->err, c->errn, "%s", msg);
@@ -312,17 +339,15 @@ static int lower_func(cg_ctx *c, struct kernel_cache *kc, const ir_func *f, cons
   LLVMBuildRet(c->b, cg_i32c(c, 0));
   rc = 0;
 done:
-  free(off);
-  free(c->extra_off);
+  kernel_plan_free(&kp);
+  memplan_free(&mp);
   free(c->val);
-  free(order);
   free(args);
-  c->extra_off = NULL;
   c->val = NULL;
   return rc;
 }
 
-static void free_cache(struct kernel_cache *kc) {
+static void free_cache(cg_kernel_cache *kc) {
   for (int k = 0; k < kc->n; k++) free(kc->e[k].key);
   free(kc->e);
 }
@@ -369,7 +394,7 @@ int cg_build(const ir_module *m, const cg_options *o, bool pic, cg_module *cm, c
   cm->mod = c.mod;
   c.b = LLVMCreateBuilderInContext(c.ctx);
   init_types(&c);
-  struct kernel_cache kc = {0};
+  cg_kernel_cache kc = {0};
   int rc = 0;
   for (int k = 0; k < m->nfuncs && !rc; k++) {
     const ir_func *f = m->funcs[k];
@@ -378,7 +403,7 @@ int cg_build(const ir_module *m, const cg_options *o, bool pic, cg_module *cm, c
     cm->names[k] = strdup(f->name);
     int64_t size = 0;
     if (!cm->names[k]) rc = cg_fail(&c, "out of memory");
-    else rc = lower_func(&c, &kc, f, fname, &size);
+    else rc = lower_func(&c, &kc, f, fname, o, &size);
     cm->scratch[k] = (size_t)size;
   }
   free_cache(&kc);

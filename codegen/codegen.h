@@ -12,8 +12,8 @@
  *   inputs   f->ninputs pointers, inputs[j] the f32 or i32 data of the function's
  *            input j (C order, the INPUT node's shape);
  *   outputs  f->noutputs pointers, each to room for the output node's whole value;
- *   scratch  cg_scratch_size(p, f->name) bytes, 64-byte aligned, owned by the caller
- *            (one region per node for now: memory planning comes later).
+ *   scratch  cg_scratch_size(p, f->name) bytes, 64-byte aligned, owned by the caller:
+ *            the arena planned by pass_memplan for every temporary of the function.
  *
  * The return value is 0, or 1 when a label or code is outside its range (the cases
  * where the interpreter's kernels fail). Results match the interpreter's up to float
@@ -22,6 +22,7 @@
 #define MIGC_CODEGEN_H
 
 #include "ir/ir.h"
+#include "passes/passes.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,6 +38,8 @@ typedef struct {
   bool reference_gemm; /* for tests: bind cblas_sgemm to a plain GEMM that sums in
                           double and rounds once, as the interpreter does, so whole
                           training steps can be compared tightly (slow) */
+  bool no_fuse;        /* every node its own kernel (--no-fuse) */
+  bool no_memplan;     /* one scratch region per value, nothing reused (--no-memplan) */
 } cg_options;
 
 typedef struct {
@@ -62,6 +65,11 @@ cg_stats cg_get_stats(const cg_program *p);
  * false when that IR was not kept. */
 bool cg_dump_llvm(const cg_program *p, FILE *out, bool optimized);
 void cg_free(cg_program *p);
+/* The kernels and the memory plan cg_compile uses for f under o (o may be NULL), the
+ * plan verified (memplan_verify). For reports and tests; free both with
+ * kernel_plan_free and memplan_free. Returns 0, or -1 with a message. */
+int cg_plan(const ir_func *f, const cg_options *o, kernel_plan *kp, memplan *mp, char *err,
+            size_t errn);
 
 
 /* ---- shared objects (migc compile; docs/abi.md) ---- */

@@ -3,6 +3,7 @@
  * interpreter's kernels do (libm's double exp/log/log1p/tanh), so results match bit
  * for bit; binary ops compute in float, broadcasting through constant strides. */
 #include "codegen/cg_internal.h"
+#include "passes/passes.h"
 
 /* y = f(x) in double for one element (x already extended to double). */
 static LLVMValueRef unary_f64(cg_ctx *c, const ir_node *n, LLVMValueRef x) {
@@ -38,6 +39,30 @@ static LLVMValueRef unary_f64(cg_ctx *c, const ir_node *n, LLVMValueRef x) {
   }
 }
 
+/* The f32 value of elementwise node n (fuse_elementwise) from its operands' f32
+ * values x[j]: what cg_lower_unary, the flat binary loop and cg_lower_relu_grads
+ * compute for one element, and what a fused kernel computes in registers, so fused
+ * and unfused programs agree bit for bit. */
+LLVMValueRef cg_elementwise_value(cg_ctx *c, const ir_node *n, LLVMValueRef const *x) {
+  LLVMBuilderRef b = c->b;
+  switch (n->op) {
+  case IR_OP_ADD: return LLVMBuildFAdd(b, x[0], x[1], "");
+  case IR_OP_SUB: return LLVMBuildFSub(b, x[0], x[1], "");
+  case IR_OP_MUL: return LLVMBuildFMul(b, x[0], x[1], "");
+  case IR_OP_DIV: return LLVMBuildFDiv(b, x[0], x[1], "");
+  case IR_OP_RELU_GRAD:
+  case IR_OP_LRELU_GRAD: {
+    /* x, dy: dy where x > 0; else 0 (relu) or slope*dy in double, rounded once */
+    LLVMValueRef pos = LLVMBuildFCmp(b, LLVMRealOGT, x[0], cg_f32c(c, 0), "");
+    LLVMValueRef neg = n->op == IR_OP_RELU_GRAD
+                           ? cg_f32c(c, 0)
+                           : cg_trunc(c, LLVMBuildFMul(b, cg_f64c(c, n->f[0]), cg_ext(c, x[1]), ""));
+    return LLVMBuildSelect(b, pos, x[1], neg, "");
+  }
+  default: return cg_trunc(c, unary_f64(c, n, cg_ext(c, x[0])));
+  }
+}
+
 /* x, out: one shape */
 int cg_lower_unary(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
                        LLVMValueRef out) {
@@ -45,8 +70,8 @@ int cg_lower_unary(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
   LLVMValueRef x = cg_fptr(c, in[0]), y = cg_fptr(c, out);
   cg_loop l;
   cg_loop_begin(c, &l, cg_numel(c, n));
-  LLVMValueRef v = cg_ext(c, cg_ld(c, c->f32, x, l.iv));
-  cg_st(c, y, l.iv, cg_trunc(c, unary_f64(c, n, v)));
+  LLVMValueRef v = cg_ld(c, c->f32, x, l.iv);
+  cg_st(c, y, l.iv, cg_elementwise_value(c, n, &v));
   cg_loop_end(c, &l);
   return 0;
 }
@@ -80,32 +105,21 @@ int cg_lower_binary(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
   }
   LLVMValueRef x0 = cg_ld(c, c->f32, a, cg_linear(c, o.rank, nest.idx, sa));
   LLVMValueRef x1 = cg_ld(c, c->f32, bb, cg_linear(c, o.rank, nest.idx, sb));
-  LLVMValueRef r;
-  switch (n->op) {
-  case IR_OP_ADD: r = LLVMBuildFAdd(c->b, x0, x1, ""); break;
-  case IR_OP_SUB: r = LLVMBuildFSub(c->b, x0, x1, ""); break;
-  case IR_OP_MUL: r = LLVMBuildFMul(c->b, x0, x1, ""); break;
-  default: r = LLVMBuildFDiv(c->b, x0, x1, ""); break;
-  }
-  cg_st(c, y, cg_linear(c, o.rank, nest.idx, so), r);
+  LLVMValueRef xs[2] = {x0, x1};
+  cg_st(c, y, cg_linear(c, o.rank, nest.idx, so), cg_elementwise_value(c, n, xs));
   cg_nest_end(c, &nest);
   return 0;
 }
 
-/* x, dy, out: one shape. relu_grad: dy where x > 0 else 0; lrelu_grad: slope*dy (in
- * double, rounded once) where x <= 0 */
+/* x, dy, out: one shape */
 int cg_lower_relu_grads(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
                             LLVMValueRef out) {
   (void)id;
   LLVMValueRef x = cg_fptr(c, in[0]), dy = cg_fptr(c, in[1]), y = cg_fptr(c, out);
   cg_loop l;
   cg_loop_begin(c, &l, cg_numel(c, n));
-  LLVMValueRef xv = cg_ld(c, c->f32, x, l.iv), g = cg_ld(c, c->f32, dy, l.iv);
-  LLVMValueRef pos = LLVMBuildFCmp(c->b, LLVMRealOGT, xv, cg_f32c(c, 0), "");
-  LLVMValueRef neg = n->op == IR_OP_RELU_GRAD
-                         ? cg_f32c(c, 0)
-                         : cg_trunc(c, LLVMBuildFMul(c->b, cg_f64c(c, n->f[0]), cg_ext(c, g), ""));
-  cg_st(c, y, l.iv, LLVMBuildSelect(c->b, pos, g, neg, ""));
+  LLVMValueRef v[2] = {cg_ld(c, c->f32, x, l.iv), cg_ld(c, c->f32, dy, l.iv)};
+  cg_st(c, y, l.iv, cg_elementwise_value(c, n, v));
   cg_loop_end(c, &l);
   return 0;
 }
@@ -132,20 +146,4 @@ LLVMValueRef cg_numel(cg_ctx *c, const ir_node *n) {
   return c->numel ? c->numel : cg_i64(c, shape_numel(n->shape));
 }
 
-bool cg_flat(const ir_func *f, const ir_node *n) {
-  switch (n->op) {
-  case IR_OP_NEG: case IR_OP_RELU: case IR_OP_LRELU: case IR_OP_TANH: case IR_OP_SIGMOID:
-  case IR_OP_SOFTPLUS: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT:
-  case IR_OP_RELU_GRAD: case IR_OP_LRELU_GRAD:
-    return true;
-  case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV:
-    /* each operand the value's shape, or a single element repeated */
-    for (int j = 0; j < 2; j++) {
-      ir_shape s = f->nodes[n->in[j]].shape;
-      if (!shape_equal(s, n->shape) && shape_numel(s) != 1) return false;
-    }
-    return true;
-  default:
-    return false;
-  }
-}
+bool cg_flat(const ir_func *f, const ir_node *n) { return fuse_elementwise(f, n); }

@@ -3,9 +3,9 @@
  * static assertion fails the build when ir.h gains an op this table does not list. */
 #include "codegen/cg_internal.h"
 
-#define BUF(fn) {fn, NULL, CG_BUF}
-#define BUFX(fn, ex) {fn, ex, CG_BUF}
-#define ALIAS(fn) {fn, NULL, CG_ALIAS}
+#define BUF(fn) {fn, NULL}
+#define BUFX(fn, ex) {fn, ex}
+#define ALIAS(fn) {fn, NULL} /* no buffer of its own (memplan.c) */
 
 const cg_lowering cg_lowerings[] = {
     [IR_OP_INPUT] = ALIAS(cg_lower_input),
@@ -56,3 +56,8 @@ const cg_lowering cg_lowerings[] = {
 
 _Static_assert(sizeof cg_lowerings / sizeof cg_lowerings[0] == IR_OP_COUNT,
                "cg_lowerings must list every ir_op");
+
+int64_t cg_extra_bytes(const ir_func *f, const ir_node *n) {
+  cg_extra_fn e = (unsigned)n->op < IR_OP_COUNT ? cg_lowerings[n->op].extra : NULL;
+  return e ? e(f, n) : 0;
+}

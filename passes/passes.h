@@ -101,4 +101,71 @@ int gradcheck(ir_module *m, const gradcheck_options *o, gradcheck_result **out, 
               size_t errn);
 void gradcheck_free(gradcheck_result *r, int n);
 
+/* ---- fuse.c: which nodes run together in one kernel ---------------------------------- */
+
+/* The kernels of a function: a partition of its nodes, each kernel run at once at the
+ * place of its last node in ir_schedule order. Kernels are numbered in execution order.
+ * A value is `stored` when something outside its kernel reads it (another kernel, an
+ * output); a fused kernel keeps its other values in registers. */
+typedef struct {
+  int nnodes, nkernels;
+  int *kernel_of; /* per node: its kernel */
+  bool *stored;   /* per node: its value is written to memory */
+  int *members;   /* the nodes of every kernel, kernel by kernel, in schedule order */
+  int *first;     /* per kernel (and one past the last): index of its first node in members */
+} kernel_plan;
+
+/* Every node its own kernel, every value stored: the program as the interpreter runs it. */
+int kernel_plan_unfused(const ir_func *f, kernel_plan *kp);
+/* Fuses chains of elementwise ops over the same element count into one kernel each
+ * (see fuse.c for the rules); values used only inside their kernel are not stored. */
+int pass_fuse(const ir_func *f, kernel_plan *kp);
+void kernel_plan_free(kernel_plan *kp);
+/* Whether n is an elementwise op whose value element i depends only on element i of
+ * each operand of the same element count (and on single-element operands): unary
+ * math, binary ops without broadcasting, relu/lrelu adjoints. */
+bool fuse_elementwise(const ir_func *f, const ir_node *n);
+
+/* ---- memplan.c: one arena for every temporary ------------------------------------------ */
+
+/* Extra scratch bytes a node needs while it runs, beyond its value (im2col columns,
+ * double accumulators): the code generator's own requirement, passed in so passes do
+ * not depend on codegen. */
+typedef int64_t (*memplan_extra_fn)(const ir_func *f, const ir_node *n);
+
+typedef struct {
+  int nnodes;
+  int64_t *off;       /* per node: byte offset of its value in the arena, or -1 when it
+                         has no buffer of its own (input, view, value kept in registers) */
+  int *home;          /* per node: the node whose buffer holds its value (itself when it
+                         has one, the operand for reshape and store); -1: an input or a
+                         value in registers */
+  int64_t *extra_off; /* per node: byte offset of its extra scratch, -1 for none */
+  int64_t *extra;     /* per node: extra scratch bytes */
+  int *inplace_of;    /* per node: the node whose dying buffer it reuses in place, or -1 */
+  int64_t arena;      /* bytes the plan needs */
+  int64_t peak;       /* the most bytes live at one kernel: a lower bound for arena */
+  int64_t naive;      /* one region per value and per extra scratch, 64-byte aligned: the
+                         layout before planning, and the sum of all buffers */
+} memplan;
+
+/* Plans f's arena for the kernels kp: liveness over kernel positions (a buffer is live
+ * from the kernel that writes it through the last kernel that reads it or any view of
+ * it, outputs to the end), in-place reuse where an elementwise kernel reads a buffer of
+ * its own size for the last time, then first-fit placement, largest buffers first.
+ * Returns 0, or -1 when memory runs out. */
+int pass_memplan(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extra, bool inplace,
+                 memplan *mp);
+/* The layout before planning: one region per value and per extra scratch, in node
+ * order (what --no-memplan compiles with). */
+int memplan_naive(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extra,
+                  memplan *mp);
+/* Checks a plan against liveness recomputed from f: no two buffers (values or extra
+ * scratch) that are live at the same kernel overlap, unless one reuses the other in
+ * place; every region lies inside the arena; the arena is no larger than the naive
+ * total. Writes the first violation to err; returns true if none. */
+bool memplan_verify(const ir_func *f, const kernel_plan *kp, const memplan *mp, char *err,
+                    size_t errn);
+void memplan_free(memplan *mp);
+
 #endif

@@ -1,0 +1,204 @@
+/* lower_fused.c: a kernel of several elementwise nodes (fuse.c) as one loop
+ *   void kernel(i64 count, i8 *ext0.., i8 *out0.., i8 *var0..)
+ * over i < count: every operand from outside the kernel (ext) is read at i (at 0 when
+ * it is a single element) before anything is written, so a value may be written in
+ * place of an operand that dies here (memplan.c); then the members are computed in
+ * schedule order in registers with cg_elementwise_value, each stored value written to
+ * its buffer (out); loads read, and stores write, their variable's slice of the state
+ * (var) directly, loads before anything is written (fuse.c puts no load after a store
+ * of its variable in one kernel).
+ * Kernels of the same structure share one function whatever their size: the Adam
+ * update of every parameter is one function, called once per parameter. */
+#include "codegen/cg_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  int *ext;       /* external operand node ids, in order of first use */
+  int next;
+  int *ref;       /* per member operand: >= 0 member index, < 0: -1 - external index */
+  int *outs, nouts; /* members whose value is stored (member indices) */
+  int *vars, nvars; /* state variables loaded or stored, in order of first use */
+  int *var_of;      /* per member: index into vars for loads and stores, else -1 */
+} fused_shape;
+
+static int local_of(const int *mem, int nm, int id) {
+  for (int q = 0; q < nm; q++)
+    if (mem[q] == id) return q;
+  return -1;
+}
+
+int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const memplan *mp,
+                   int k) {
+  const ir_func *f = c->f;
+  const int *mem = kp->members + kp->first[k];
+  int nm = kp->first[k + 1] - kp->first[k];
+  int64_t count = shape_numel(f->nodes[mem[0]].shape);
+  fused_shape fs = {0};
+  size_t cap = (size_t)nm * IR_MAX_IN + 1;
+  fs.ext = malloc(cap * sizeof *fs.ext);
+  fs.ref = malloc(cap * sizeof *fs.ref);
+  fs.outs = malloc((size_t)nm * sizeof *fs.outs);
+  fs.vars = malloc((size_t)nm * sizeof *fs.vars);
+  fs.var_of = malloc((size_t)nm * sizeof *fs.var_of);
+  LLVMValueRef *vals = calloc((size_t)nm, sizeof *vals);
+  LLVMValueRef *ev = calloc(cap, sizeof *ev);
+  LLVMValueRef *cargs = calloc(cap + 2 * (size_t)nm + 1, sizeof *cargs);
+  LLVMTypeRef *pt = calloc(cap + 2 * (size_t)nm + 1, sizeof *pt);
+  char *key = NULL;
+  size_t kl = 0, kcap = 0;
+  int rc = 0;
+  if (!fs.ext || !fs.ref || !fs.outs || !fs.vars || !fs.var_of || !vals || !ev || !cargs || !pt) {
+    rc = cg_fail(c, "out of memory");
+    goto done;
+  }
+  /* the structure, as a key */
+  bool inplace = false;
+  cg_key_add(&key, &kl, &kcap, "fused");
+  int nref = 0;
+  for (int q = 0; q < nm; q++) {
+    const ir_node *n = &f->nodes[mem[q]];
+    if (n->nin > IR_MAX_IN) {
+      rc = cg_fail(c, "fused %s with %d operands", ir_ops[n->op].name, n->nin);
+      goto done;
+    }
+    cg_key_add(&key, &kl, &kcap, ";%d", (int)n->op);
+    for (int a = 0; a < IR_MAX_ATTR; a++)
+      cg_key_add(&key, &kl, &kcap, "/%lld/%a", (long long)n->i[a], n->f[a]);
+    for (int j = 0; j < n->nin; j++) {
+      int a = n->in[j], lq = local_of(mem, nm, a);
+      if (lq < 0) {
+        int x = 0;
+        while (x < fs.next && fs.ext[x] != a) x++;
+        if (x == fs.next) fs.ext[fs.next++] = a;
+        lq = -1 - x;
+        cg_key_add(&key, &kl, &kcap, " e%d%s", x,
+                   shape_numel(f->nodes[a].shape) == 1 ? "s" : "");
+      } else {
+        cg_key_add(&key, &kl, &kcap, " m%d", lq);
+      }
+      fs.ref[nref++] = lq;
+    }
+    fs.var_of[q] = -1;
+    if (n->op == IR_OP_LOAD || n->op == IR_OP_STORE) {
+      int x = 0;
+      while (x < fs.nvars && fs.vars[x] != n->var) x++;
+      if (x == fs.nvars) fs.vars[fs.nvars++] = n->var;
+      fs.var_of[q] = x;
+      cg_key_add(&key, &kl, &kcap, " v%d", x);
+    }
+    if (n->op == IR_OP_STORE) {
+      continue;
+    } else if (mp->home[mem[q]] == mem[q]) {
+      fs.outs[fs.nouts++] = q;
+      cg_key_add(&key, &kl, &kcap, " o");
+      if (mp->inplace_of[mem[q]] >= 0) inplace = true;
+    }
+  }
+  cg_key_add(&key, &kl, &kcap, "%s", inplace ? "/inplace" : "");
+  if (!key) {
+    rc = cg_fail(c, "out of memory");
+    goto done;
+  }
+  int np = 1 + fs.next + fs.nouts + fs.nvars;
+  LLVMTypeRef fty = NULL;
+  LLVMValueRef kf = cg_kernel_find(kc, key, &fty);
+  if (!kf) {
+    pt[0] = c->i64;
+    for (int p = 1; p < np; p++) pt[p] = c->pi8;
+    fty = LLVMFunctionType(c->void_t, pt, (unsigned)np, 0);
+    char name[96];
+    snprintf(name, sizeof name, "fused%d", nm); /* LLVM numbers repeats */
+    kf = LLVMAddFunction(c->mod, name, fty);
+    LLVMSetLinkage(kf, LLVMInternalLinkage);
+    LLVMAddAttributeAtIndex(kf, LLVMAttributeFunctionIndex,
+        LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    /* Writes go to buffers no operand shares (unless in place) and to the state, each
+     * variable through one pointer whether loaded or stored, and no operand points into
+     * the state (unfused loads copy): noalias lets the loop vectorise. */
+    if (!inplace)
+      for (int p = 1; p < np; p++)
+        LLVMAddAttributeAtIndex(kf, (unsigned)p + 1,
+            LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+    cg_ctx saved = *c;
+    LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
+    c->fn = kf;
+    c->entry = LLVMAppendBasicBlockInContext(c->ctx, kf, "entry");
+    c->err_bb = NULL;
+    LLVMPositionBuilderAtEnd(c->b, c->entry);
+    cg_loop l;
+    cg_loop_begin(c, &l, LLVMGetParam(kf, 0));
+    for (int x = 0; x < fs.next; x++) {
+      bool scalar = shape_numel(f->nodes[fs.ext[x]].shape) == 1;
+      LLVMValueRef p = cg_fptr(c, LLVMGetParam(kf, 1 + (unsigned)x));
+      ev[x] = cg_ld(c, c->f32, p, scalar ? cg_i64(c, 0) : l.iv);
+    }
+    /* loads read the state before any store of this kernel writes it */
+    for (int q = 0; q < nm; q++)
+      if (f->nodes[mem[q]].op == IR_OP_LOAD) {
+        unsigned pi = (unsigned)(1 + fs.next + fs.nouts + fs.var_of[q]);
+        vals[q] = cg_ld(c, c->f32, cg_fptr(c, LLVMGetParam(kf, pi)), l.iv);
+      }
+    nref = 0;
+    int oi = 0;
+    for (int q = 0; q < nm; q++) {
+      const ir_node *n = &f->nodes[mem[q]];
+      LLVMValueRef x[IR_MAX_IN];
+      for (int j = 0; j < n->nin; j++, nref++)
+        x[j] = fs.ref[nref] >= 0 ? vals[fs.ref[nref]] : ev[-1 - fs.ref[nref]];
+      if (n->op == IR_OP_STORE) {
+        unsigned pi = (unsigned)(1 + fs.next + fs.nouts + fs.var_of[q]);
+        cg_st(c, cg_fptr(c, LLVMGetParam(kf, pi)), l.iv, x[0]);
+        vals[q] = x[0];
+        continue;
+      }
+      if (n->op != IR_OP_LOAD) vals[q] = cg_elementwise_value(c, n, x);
+      if (oi < fs.nouts && fs.outs[oi] == q) {
+        LLVMValueRef o = cg_fptr(c, LLVMGetParam(kf, (unsigned)(1 + fs.next + oi++)));
+        cg_st(c, o, l.iv, vals[q]);
+      }
+    }
+    cg_loop_end(c, &l);
+    LLVMBuildRetVoid(c->b);
+    c->fn = saved.fn, c->entry = saved.entry, c->err_bb = saved.err_bb;
+    LLVMPositionBuilderAtEnd(c->b, cur);
+    if (cg_kernel_add(kc, key, kf, fty)) {
+      key = NULL;
+      rc = cg_fail(c, "out of memory");
+      goto done;
+    }
+    key = NULL;
+  }
+  /* the call */
+  cargs[0] = cg_i64(c, count);
+  for (int x = 0; x < fs.next; x++) {
+    if (!c->val[fs.ext[x]]) {
+      rc = cg_fail(c, "operand node %d has no value", fs.ext[x]);
+      goto done;
+    }
+    cargs[1 + x] = c->val[fs.ext[x]];
+  }
+  for (int o = 0; o < fs.nouts; o++) {
+    int id = mem[fs.outs[o]];
+    c->val[id] = cg_scratch_at(c, mp->off[id]);
+    cargs[1 + fs.next + o] = c->val[id];
+  }
+  for (int x = 0; x < fs.nvars; x++) {
+    const ir_var *v = &c->m->vars[fs.vars[x]];
+    if (v->offset < 0 || v->offset + count > c->m->state_size) {
+      rc = cg_fail(c, "variable %s lies outside the state buffer", v->name);
+      goto done;
+    }
+    LLVMValueRef p = cg_gep(c, c->f32, c->state, cg_i64(c, v->offset));
+    cargs[1 + fs.next + fs.nouts + x] = LLVMBuildBitCast(c->b, p, c->pi8, "");
+  }
+  for (int q = 0; q < nm; q++) /* a store's value: NULL when it stays in registers */
+    if (f->nodes[mem[q]].op == IR_OP_STORE) c->val[mem[q]] = c->val[f->nodes[mem[q]].in[0]];
+  LLVMBuildCall2(c->b, fty, kf, cargs, (unsigned)np, "");
+done:
+  free(key);
+  free(fs.ext), free(fs.ref), free(fs.outs), free(fs.vars), free(fs.var_of);
+  free(vals), free(ev), free(cargs), free(pt);
+  return rc;
+}
