@@ -90,7 +90,7 @@ static int write_header(const model *md, const char *out, char *err, size_t errn
 int compile_run(const char *path, const const_overrides *ov, int64_t batch, const char *out,
                 diag_sink *d) {
   model md;
-  if (model_open(&md, path, ov, batch, 1, false, true, d)) {
+  if (model_open(&md, path, ov, batch, 1, false, true, NULL, d)) {
     if (!d->nerrors) fprintf(stderr, "migc compile: %s\n", md.err);
     model_close(&md);
     return 1;

@@ -11,6 +11,7 @@
 #include "migc_report.h"
 #include "migc_compile.h"
 #include "runtime/runtime.h"
+#include "migc_schedule.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -24,7 +25,9 @@ typedef struct {
   const_overrides overrides;
   int64_t batch;
   bool color;
-  bool dump_ast, dump_ir, dump_grad, dump_llvm, dump_llvm_raw;
+  bool dump_ast, dump_ir, dump_grad, dump_llvm, dump_llvm_raw, dump_schedule;
+  bool stats;          /* dump --schedule --stats: the summary only */
+  cg_options codegen;  /* dump, train: --no-fuse, --no-memplan */
   bool batch_given;
   const char *step;  /* gradcheck --step */
   uint64_t seed;     /* gradcheck --seed */
@@ -119,9 +122,14 @@ static int check_one(cli_options *o) {
 }
 
 static int cmd_dump(cli_options *o) {
-  if (o->dump_ast + o->dump_ir + o->dump_grad + o->dump_llvm + o->dump_llvm_raw != 1) {
-    fputs("migc dump: say what to print: one of --ast, --ir, --grad, --llvm, --llvm-raw\n",
-          stderr);
+  if (o->dump_ast + o->dump_ir + o->dump_grad + o->dump_llvm + o->dump_llvm_raw +
+          o->dump_schedule != 1) {
+    fputs("migc dump: say what to print: one of --ast, --ir, --grad, --llvm, --llvm-raw, "
+          "--schedule\n", stderr);
+    return 2;
+  }
+  if (o->stats && !o->dump_schedule) {
+    fputs("migc dump: --stats goes with --schedule\n", stderr);
     return 2;
   }
   diag_sink d;
@@ -136,10 +144,18 @@ static int cmd_dump(cli_options *o) {
   ir_module *m = load_model(o, &d, &ast);
   int status = m ? 0 : 1;
   bool llvm = o->dump_llvm || o->dump_llvm_raw;
-  if (m && (o->dump_grad || llvm) && passes_run(m, &o->passes, &d)) status = 1;
-  if (m && !status && llvm) {
+  if (m && (o->dump_grad || llvm || o->dump_schedule) && passes_run(m, &o->passes, &d))
+    status = 1;
+  if (m && !status && o->dump_schedule) {
     char err[1024];
-    cg_options co = {.keep_ir = true};
+    if (schedule_report(m, &o->codegen, !o->stats, stdout, err, sizeof err)) {
+      fprintf(stderr, "migc dump: %s\n", err);
+      status = 1;
+    }
+  } else if (m && !status && llvm) {
+    char err[1024];
+    cg_options co = o->codegen;
+    co.keep_ir = true;
     cg_program *p = cg_compile(m, &co, err, sizeof err);
     if (!p) {
       fprintf(stderr, "migc dump: %s\n", err);
@@ -212,6 +228,7 @@ static int cmd_train(cli_options *o) {
   o->train.overrides = &o->overrides;
   o->train.batch = o->batch;
   o->train.color = o->color;
+  o->train.codegen = o->codegen;
   int st = train_run(&o->train, &d);
   if (collective_rank() != 0) {
     if (d.nerrors && !st) st = 1;
@@ -345,7 +362,8 @@ static const command commands[] = {
      "source line and a caret, and exits 1 if any file had one. For each file without\n"
      "errors prints a summary (nets, parameter count, batch size, entry functions).\n"},
     {"dump", cmd_dump, "print a stage of compilation",
-     "migc dump FILE (--ast | --ir | --grad | --llvm | --llvm-raw) [-D NAME=VALUE]...",
+     "migc dump FILE (--ast | --ir | --grad | --llvm | --llvm-raw | --schedule [--stats])\n"
+     "               [--no-fuse] [--no-memplan] [-D NAME=VALUE]...",
      "  --ast           the syntax tree, one node per line with its line:col\n"
      "  --ir            the IR module: state variables with their offsets and\n"
      "                  initialisers, inputs, and every entry function's nodes\n"
@@ -359,6 +377,15 @@ static const command commands[] = {
      "  --llvm          the LLVM IR of every function after optimisation for this\n"
      "                  CPU (its name and features first), with compile times\n"
      "  --llvm-raw      the same before optimisation, as lowered from the IR\n"
+     "  --schedule      what the compiled code runs: per function, every kernel with\n"
+     "                  its nodes (fused kernels hold several), each value's arena\n"
+     "                  offset (@OFF), 'reg' for values kept in registers, in-place\n"
+     "                  reuse and extra scratch; after a summary of kernels before and\n"
+     "                  after fusion, bytes read and written per call before and\n"
+     "                  after, and the planned arena against the sum of all buffers\n"
+     "  --stats         with --schedule: the summary only\n"
+     "  --no-fuse       every node its own kernel (also for train)\n"
+     "  --no-memplan    one scratch region per value, nothing reused (also for train)\n"
      "  --no-PASS       skip a pass (e.g. --no-dce)\n"
      "  --no-verify-each  do not verify the IR after every pass (on by default)\n"},
     {"compile", cmd_compile, "compile a model into a shared object with a C ABI",
@@ -371,7 +398,8 @@ static const command commands[] = {
      "  -o FILE         the shared object to write\n"},
     {"train", cmd_train, "train a model on a data set",
      "migc train FILE [--data D] [--steps N] [--batch B] [--seed S] [-D NAME=VALUE]...\n"
-     "                  [--out DIR | --resume DIR] [--save-every N] [--keep K]",
+     "                  [--out DIR | --resume DIR] [--save-every N] [--keep K]\n"
+     "                  [--no-fuse] [--no-memplan]",
      "Compiles FILE and trains it: each step gets the next batch of real images\n"
      "(shuffled per epoch with the seed) and latents drawn from their priors. A run\n"
      "is a function of the model, its settings, the data and the seed: resumed from\n"
@@ -388,6 +416,9 @@ static const command commands[] = {
      "  --local-bn      under mpirun: each process's batchnorm uses its own share's\n"
      "                  statistics (default: the whole global batch's, synchronised,\n"
      "                  as one process computes them)\n"
+     "  --no-fuse       compile every IR node as its own kernel (the same results,\n"
+     "                  bit for bit; for measuring what fusion buys)\n"
+     "  --no-memplan    one scratch region per value instead of the planned arena\n"
      "  --backend B     jit (default): native code compiled with LLVM; interp: the\n"
      "                  reference interpreter (slow; the oracle the JIT is tested\n"
      "                  against). Resume is bit-exact within one backend.\n"
@@ -576,6 +607,13 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
     } else if (!strcmp(c->name, "dump") && !strncmp(a, "--no-", 5) && pass_find(a + 5)) {
       if (o->passes.ndisabled < 8) o->disabled[o->passes.ndisabled++] = a + 5;
       o->passes.disabled = o->disabled;
+    } else if ((!strcmp(c->name, "dump") || !strcmp(c->name, "train")) &&
+               (!strcmp(a, "--no-fuse") || !strcmp(a, "--no-memplan"))) {
+      *(a[5] == 'f' ? &o->codegen.no_fuse : &o->codegen.no_memplan) = true;
+    } else if (!strcmp(c->name, "dump") && !strcmp(a, "--schedule")) {
+      o->dump_schedule = true;
+    } else if (!strcmp(c->name, "dump") && !strcmp(a, "--stats")) {
+      o->stats = true;
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--llvm")) {
       o->dump_llvm = true;
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--llvm-raw")) {

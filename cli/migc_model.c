@@ -72,7 +72,8 @@ static ir_module *elaborate_share(model *md, const ast_file *ast, const elab_opt
 }
 
 int model_open(model *md, const char *path, const const_overrides *ov, int64_t batch,
-               int ranks, bool local_bn, bool interpret, diag_sink *d) {
+               int ranks, bool local_bn, bool interpret, const cg_options *co,
+               diag_sink *d) {
   memset(md, 0, sizeof *md);
   if (!realpath(path, md->file)) snprintf(md->file, sizeof md->file, "%s", path);
   size_t used = 0;
@@ -112,7 +113,7 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
    * fixed blocks (the benchmarks issue), GEMMs run on one thread: a run is then the
    * same bits whatever OPENBLAS_NUM_THREADS or the core count says. */
   openblas_set_num_threads(1);
-  md->prog = cg_compile(md->m, NULL, md->err, sizeof md->err);
+  md->prog = cg_compile(md->m, co, md->err, sizeof md->err);
   if (!md->prog) return 1;
   md->entries = calloc((size_t)md->m->nfuncs + 1, sizeof *md->entries);
   md->scratch = calloc((size_t)md->m->nfuncs + 1, sizeof *md->scratch);
@@ -128,7 +129,7 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
 
 int model_open_so(model *md, const char *path, const const_overrides *ov, int64_t batch,
                   const char *so, diag_sink *d) {
-  if (model_open(md, path, ov, batch, 1, false, true, d)) return 1;
+  if (model_open(md, path, ov, batch, 1, false, true, NULL, d)) return 1;
   openblas_set_num_threads(1); /* as for the JIT: runs independent of the thread count */
   /* a path without '/' would make dlopen search the library path, not the file */
   char where[1100];
@@ -353,7 +354,7 @@ int model_open_checkpoint(model *md, const char *path, const char *model_file,
       return 1;
     }
   }
-  int st = model_open(md, file_copy, &ov, b, 1, false, interpret, d);
+  int st = model_open(md, file_copy, &ov, b, 1, false, interpret, NULL, d);
   overrides_free(&ov);
   if (!st) st = model_load(md, path, step, seed);
   return st;

@@ -30,14 +30,14 @@ int64_t model_memory_limit(void);
 void model_set_memory_limit(int64_t bytes);
 
 /* Compiles the model in `path` with -D overrides and batch (0: the model's) for native
- * code (or the interpreter); the state is zero until initialised or loaded. With
- * ranks > 1 the program is one process's of a data-parallel run: the batch (the
+ * code under co (NULL: defaults) or the interpreter; the state is zero until
+ * initialised or loaded. With ranks > 1 the program is one process's of a data-parallel run: the batch (the
  * global one) is split evenly across the ranks, an error if it does not divide, and
  * every step's gradients are all-reduced (passes/allreduce.c), as are training
  * batchnorm's statistics unless local_bn (each process normalises by its own share).
  * Errors in the model go to d; others to md->err. Returns 0 or 1. */
 int model_open(model *md, const char *path, const const_overrides *ov, int64_t batch,
-               int ranks, bool local_bn, bool interpret, diag_sink *d);
+               int ranks, bool local_bn, bool interpret, const cg_options *co, diag_sink *d);
 /* As model_open, but the functions run from shared object `so` (written by `migc
  * compile` for this very program: its program hash must be md->hash) instead of the
  * JIT. */

@@ -254,7 +254,7 @@ static int setup(trainer *t, diag_sink *d) {
                    "migc train compiles the data-parallel program itself (leave out --so)");
   if (o->so ? model_open_so(&t->md, o->model, o->overrides, o->batch, o->so, d)
             : model_open(&t->md, o->model, o->overrides, o->batch, t->ranks, o->local_bn,
-                                     o->interpret, d)) {
+                                     o->interpret, &o->codegen, d)) {
     if (!d->nerrors) fail(t, "%s", t->md.err);
     return 1;
   }

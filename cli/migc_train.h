@@ -12,6 +12,7 @@
 #define MIGC_CLI_TRAIN_H
 
 #include "frontend/frontend.h"
+#include "codegen/codegen.h"
 #include "passes/passes.h"
 
 typedef struct {
@@ -30,6 +31,7 @@ typedef struct {
   const char *so;             /* --so: run the steps from this shared object (migc compile) */
   bool local_bn;              /* --local-bn: under MPI, batchnorm normalises each
                                  process's share by its own statistics */
+  cg_options codegen;         /* --no-fuse, --no-memplan */
   bool color;
 } train_options;
 
