@@ -1,7 +1,9 @@
 /* lower_fused.c: a kernel of several elementwise nodes (fuse.c) as one loop
  *   void kernel(i64 count, i8 *ext0.., i8 *out0.., i8 *var0..)
- * over i < count: every operand from outside the kernel (ext) is read at i (at 0 when
- * it is a single element) before anything is written, so a value may be written in
+ * over i < count (or, when a member broadcasts a smaller operand such as a bias, a loop
+ * nest over the kernel's shape, that operand read through broadcast strides): every
+ * operand from outside the kernel (ext) is read at i (at 0 when it is a single element)
+ * before anything is written, so a value may be written in
  * place of an operand that dies here (memplan.c); then the members are computed in
  * schedule order in registers with cg_elementwise_value, each stored value written to
  * its buffer (out); loads read, and stores write, their variable's slice of the state
@@ -53,9 +55,14 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
     rc = cg_fail(c, "out of memory");
     goto done;
   }
-  /* the structure, as a key */
-  bool inplace = false;
+  /* the structure, as a key; with a broadcast operand the loop is a nest over the
+   * kernel's shape and the key holds the shapes */
+  bool inplace = false, nested = false;
+  ir_shape shape = f->nodes[mem[0]].shape;
+  for (int q = 0; q < nm; q++) nested |= fuse_broadcast(f, &f->nodes[mem[q]]);
   cg_key_add(&key, &kl, &kcap, "fused");
+  if (nested)
+    for (int d = 0; d < shape.rank; d++) cg_key_add(&key, &kl, &kcap, "%s%lld", d ? "," : "[", (long long)shape.dim[d]);
   int nref = 0;
   for (int q = 0; q < nm; q++) {
     const ir_node *n = &f->nodes[mem[q]];
@@ -75,6 +82,8 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
         lq = -1 - x;
         cg_key_add(&key, &kl, &kcap, " e%d%s", x,
                    shape_numel(f->nodes[a].shape) == 1 ? "s" : "");
+        for (int d = 0; nested && d < f->nodes[a].shape.rank; d++)
+          cg_key_add(&key, &kl, &kcap, "%s%lld", d ? "," : ":", (long long)f->nodes[a].shape.dim[d]);
       } else {
         cg_key_add(&key, &kl, &kcap, " m%d", lq);
       }
@@ -127,18 +136,35 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
     c->entry = LLVMAppendBasicBlockInContext(c->ctx, kf, "entry");
     c->err_bb = NULL;
     LLVMPositionBuilderAtEnd(c->b, c->entry);
-    cg_loop l;
-    cg_loop_begin(c, &l, LLVMGetParam(kf, 0));
+    cg_nest nest;
+    LLVMValueRef at; /* the element's index in the kernel's shape */
+    if (nested) {
+      int64_t st[IR_MAX_RANK];
+      cg_contig_strides(shape, st);
+      cg_nest_begin(c, &nest, shape.rank, shape.dim);
+      at = cg_linear(c, shape.rank, nest.idx, st);
+    } else {
+      nest.rank = 1;
+      cg_loop_begin(c, &nest.l[0], LLVMGetParam(kf, 0));
+      at = nest.l[0].iv;
+    }
     for (int x = 0; x < fs.next; x++) {
-      bool scalar = shape_numel(f->nodes[fs.ext[x]].shape) == 1;
-      LLVMValueRef p = cg_fptr(c, LLVMGetParam(kf, 1 + (unsigned)x));
-      ev[x] = cg_ld(c, c->f32, p, scalar ? cg_i64(c, 0) : l.iv);
+      ir_shape es = f->nodes[fs.ext[x]].shape;
+      LLVMValueRef p = cg_fptr(c, LLVMGetParam(kf, 1 + (unsigned)x)), ix = at;
+      if (shape_numel(es) == 1) {
+        ix = cg_i64(c, 0);
+      } else if (nested && !shape_equal(es, shape)) {
+        int64_t st[IR_MAX_RANK];
+        cg_broadcast_strides(es, shape, st);
+        ix = cg_linear(c, shape.rank, nest.idx, st);
+      }
+      ev[x] = cg_ld(c, c->f32, p, ix);
     }
     /* loads read the state before any store of this kernel writes it */
     for (int q = 0; q < nm; q++)
       if (f->nodes[mem[q]].op == IR_OP_LOAD) {
         unsigned pi = (unsigned)(1 + fs.next + fs.nouts + fs.var_of[q]);
-        vals[q] = cg_ld(c, c->f32, cg_fptr(c, LLVMGetParam(kf, pi)), l.iv);
+        vals[q] = cg_ld(c, c->f32, cg_fptr(c, LLVMGetParam(kf, pi)), at);
       }
     nref = 0;
     int oi = 0;
@@ -149,17 +175,20 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
         x[j] = fs.ref[nref] >= 0 ? vals[fs.ref[nref]] : ev[-1 - fs.ref[nref]];
       if (n->op == IR_OP_STORE) {
         unsigned pi = (unsigned)(1 + fs.next + fs.nouts + fs.var_of[q]);
-        cg_st(c, cg_fptr(c, LLVMGetParam(kf, pi)), l.iv, x[0]);
+        cg_st(c, cg_fptr(c, LLVMGetParam(kf, pi)), at, x[0]);
         vals[q] = x[0];
         continue;
       }
       if (n->op != IR_OP_LOAD) vals[q] = cg_elementwise_value(c, n, x);
       if (oi < fs.nouts && fs.outs[oi] == q) {
         LLVMValueRef o = cg_fptr(c, LLVMGetParam(kf, (unsigned)(1 + fs.next + oi++)));
-        cg_st(c, o, l.iv, vals[q]);
+        cg_st(c, o, at, vals[q]);
       }
     }
-    cg_loop_end(c, &l);
+    if (nested)
+      cg_nest_end(c, &nest);
+    else
+      cg_loop_end(c, &nest.l[0]);
     LLVMBuildRetVoid(c->b);
     c->fn = saved.fn, c->entry = saved.entry, c->err_bb = saved.err_bb;
     LLVMPositionBuilderAtEnd(c->b, cur);

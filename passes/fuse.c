@@ -2,9 +2,10 @@
  * Assumes: a verified function. Guarantees: a kernel_plan (passes.h) in which every
  * kernel can run at the place of its last node in ir_schedule order and still see
  * every value and every state variable as the node-by-node program would:
- *   - a kernel's members are elementwise ops over one element count n (fuse_elementwise)
- *     plus the stores of their values; one loop over i < n computes them all;
- *   - a node joins the kernels of its operands when they compute the same count, and
+ *   - a kernel's members are elementwise ops of one shape (fuse_elementwise, and
+ *     fuse_broadcast: a binary op with a smaller operand broadcast, such as a bias add)
+ *     plus the loads and stores of their values; one loop computes them all;
+ *   - a node joins the kernels of its operands of the same shape, and
  *     joins them only while no node outside has read any of their values yet (a kernel
  *     that has been read is sealed: it must run before that reader);
  *   - a store joins the kernel of its value; a load joins the kernel of its first
@@ -38,6 +39,19 @@ bool fuse_elementwise(const ir_func *f, const ir_node *n) {
   default:
     return false;
   }
+}
+
+bool fuse_broadcast(const ir_func *f, const ir_node *n) {
+  if (n->dtype != IR_F32 || n->nin != 2 || fuse_elementwise(f, n)) return false;
+  if (n->op != IR_OP_ADD && n->op != IR_OP_SUB && n->op != IR_OP_MUL && n->op != IR_OP_DIV)
+    return false;
+  /* one operand the value's shape, the other strictly smaller (a bias, a statistic) */
+  int64_t cnt = shape_numel(n->shape);
+  for (int j = 0; j < 2; j++) {
+    ir_shape a = f->nodes[n->in[j]].shape, b = f->nodes[n->in[1 - j]].shape;
+    if (shape_equal(a, n->shape) && shape_numel(b) < cnt) return true;
+  }
+  return false;
 }
 
 void kernel_plan_free(kernel_plan *kp) {
@@ -187,13 +201,14 @@ int pass_fuse(const ir_func *f, kernel_plan *kp) {
     int id = order[p];
     const ir_node *nd = &f->nodes[id];
     bool joins = false;
-    if (fuse_elementwise(f, nd)) {
+    if (fuse_elementwise(f, nd) || fuse_broadcast(f, nd)) {
       fused[id] = joins = true;
-      int64_t cnt = shape_numel(nd->shape);
       for (int j = 0; j < nd->nin; j++) {
         int a = ir_operand(nd, j), g = find(parent, a);
         const ir_node *an = &f->nodes[a];
-        if (sealed[g] || shape_numel(an->shape) != cnt) continue;
+        /* only operands of the value's very shape: all members of a kernel have one */
+        if (sealed[g] || !shape_equal(an->shape, nd->shape) || an->shape.rank != nd->shape.rank)
+          continue;
         if (!fused[a]) {
           /* a load nobody has read yet, of a variable not stored since: read the
            * state inside this kernel instead of copying it first */

@@ -63,13 +63,16 @@ static void find_ends(const ir_func *f, const kernel_plan *kp, const int *home, 
   }
 }
 
-/* Whether kernel k reads element i of every operand it does not compute at the index
- * it writes: true for kernels of elementwise ops (and their stores). */
+/* Whether kernel k reads element i of every operand of its size it does not compute at
+ * the index it writes: true for kernels of elementwise ops (and their loads and stores;
+ * a fused broadcast reads its smaller operand elsewhere, but that one is never reused:
+ * its size differs). */
 static bool kernel_elementwise(const ir_func *f, const kernel_plan *kp, int k) {
   for (int q = kp->first[k]; q < kp->first[k + 1]; q++) {
     const ir_node *n = &f->nodes[kp->members[q]];
-    bool state = (n->op == IR_OP_STORE || n->op == IR_OP_LOAD) && kp->first[k + 1] - kp->first[k] > 1;
-    if (!fuse_elementwise(f, n) && !state)
+    bool multi = kp->first[k + 1] - kp->first[k] > 1;
+    bool state = (n->op == IR_OP_STORE || n->op == IR_OP_LOAD) && multi;
+    if (!fuse_elementwise(f, n) && !state && !(multi && fuse_broadcast(f, n)))
       return false;
   }
   return true;

@@ -125,6 +125,10 @@ void kernel_plan_free(kernel_plan *kp);
  * each operand of the same element count (and on single-element operands): unary
  * math, binary ops without broadcasting, relu/lrelu adjoints. */
 bool fuse_elementwise(const ir_func *f, const ir_node *n);
+/* Whether n is a binary op with one operand of its shape and the other smaller and
+ * broadcast to it (a bias add, a batch statistic applied): fusable by a loop nest over
+ * the shape, the smaller operand read through broadcast strides. */
+bool fuse_broadcast(const ir_func *f, const ir_node *n);
 
 /* ---- memplan.c: one arena for every temporary ------------------------------------------ */
 

@@ -257,7 +257,7 @@ static ir_module *load_model(const char *name) {
   diag_sink d;
   diag_init(&d);
   ast_file *ast = parse_file(&d, path);
-  elab_options eo = {NULL, 8};
+  elab_options eo = {.batch = 8};
   ir_module *m = ast && !d.nerrors ? elaborate(ast, &eo, &d) : NULL;
   pass_options po = {.verify_each = true};
   if (m && passes_run(m, &po, &d)) {
