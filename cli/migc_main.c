@@ -122,14 +122,14 @@ static int check_one(cli_options *o) {
 }
 
 static int cmd_dump(cli_options *o) {
+  if (o->stats && !o->dump_schedule) {
+    fputs("migc dump: --stats goes with --schedule\n", stderr);
+    return 2;
+  }
   if (o->dump_ast + o->dump_ir + o->dump_grad + o->dump_llvm + o->dump_llvm_raw +
           o->dump_schedule != 1) {
     fputs("migc dump: say what to print: one of --ast, --ir, --grad, --llvm, --llvm-raw, "
           "--schedule\n", stderr);
-    return 2;
-  }
-  if (o->stats && !o->dump_schedule) {
-    fputs("migc dump: --stats goes with --schedule\n", stderr);
     return 2;
   }
   diag_sink d;
