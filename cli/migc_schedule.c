@@ -97,8 +97,10 @@ int schedule_report(const ir_module *m, const cg_options *co, bool list, FILE *o
             co && co->no_fuse ? "unfused" : "fused");
     fprintf(out, "  bytes read       %8.2f MB     %8.2f MB per call\n", rdu / 1e6, rd / 1e6);
     fprintf(out, "  bytes written    %8.2f MB     %8.2f MB per call\n", wru / 1e6, wr / 1e6);
-    fprintf(out, "  arena            %8.2f MB planned (peak live %.2f MB), all buffers %.2f MB\n",
-            mp.arena / 1e6, mp.peak / 1e6, mp.naive / 1e6);
+    fprintf(out, "  arena planned    %8.2f MB     %8.2f MB (peak live %.2f MB)\n", mu.arena / 1e6,
+            mp.arena / 1e6, mp.peak / 1e6);
+    fprintf(out, "  all buffers      %8.2f MB     (one region per value and scratch, unplanned)\n",
+            mp.naive / 1e6);
     for (int k = 0; list && k < kp.nkernels; k++) {
       if (!does_work(f, &kp, k)) continue;
       int size = kp.first[k + 1] - kp.first[k];
