@@ -9,6 +9,7 @@
 #include "runtime/runtime.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,15 @@ static int write_header(const model *md, const char *out, char *err, size_t errn
 
 int compile_run(const char *path, const const_overrides *ov, int64_t batch, const char *out,
                 diag_sink *d) {
+  /* the object, the temporary library and NAME.h all go beside out */
+  char *copy = strdup(out);
+  const char *dir = copy ? dirname(copy) : ".";
+  if (access(dir, W_OK) != 0) {
+    fprintf(stderr, "migc compile: cannot write %s: %s: %s\n", out, dir, strerror(errno));
+    free(copy);
+    return 1;
+  }
+  free(copy);
   model md;
   if (model_open(&md, path, ov, batch, 1, false, true, NULL, d)) {
     if (!d->nerrors) fprintf(stderr, "migc compile: %s\n", md.err);
