@@ -33,7 +33,7 @@ typedef int (*cg_entry)(float *state, void *const *inputs, void *const *outputs,
                         void *scratch);
 
 typedef struct {
-  int opt_level; /* 0..3 ("default<Ox>"); 0 in the struct means 3 */
+  int opt_level; /* 0..3 ("default<Ox>"); 0 in the struct means 2 */
   bool keep_ir;  /* keep the LLVM IR before and after optimisation for cg_dump_llvm */
   bool reference_gemm; /* for tests: bind cblas_sgemm to a plain GEMM that sums in
                           double and rounds once, as the interpreter does, so whole

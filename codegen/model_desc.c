@@ -82,7 +82,7 @@ char *cg_model_desc(const ir_module *m, const size_t *scratch, const cg_model_in
   }
   for (int k = 0; k < m->nfuncs; k++) {
     const ir_func *f = m->funcs[k];
-    if (!plain(f->name) || f->ninputs > 64) bad = f->name;
+    if (!plain(f->name) || f->ninputs > 64 || f->noutputs > 64) bad = f->name;
     put(&t, "func %s %zu %d", f->name, scratch[k], f->ninputs);
     for (int j = 0; j < f->ninputs; j++) put(&t, " %d", f->inputs[j]);
     put(&t, " %d\n", f->noutputs);
@@ -97,7 +97,7 @@ char *cg_model_desc(const ir_module *m, const size_t *scratch, const cg_model_in
   put(&t, "end\n");
   if (t.oom || bad) {
     if (bad) snprintf(err, errn, "'%s' cannot be described to the C ABI (a name with spaces, "
-                                 "more than 64 inputs or a float64 value)", bad);
+                                 "more than 64 inputs or outputs, or a float64 value)", bad);
     else snprintf(err, errn, "out of memory");
     free(t.buf);
     return NULL;

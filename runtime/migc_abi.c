@@ -313,7 +313,7 @@ migc_status migc_generate(migc_model *m, const void *const *latents, float *imag
   /* outputs past the first go to scratch buffers the caller does not see */
   void *extra[64] = {0};
   out[0] = images;
-  for (int k = 1; k < df->info.noutputs && k < 64; k++) {
+  for (int k = 1; k < df->info.noutputs; k++) { /* at most 64 (model_desc.c) */
     out[k] = extra[k] = alloc64((size_t)df->outputs[k].numel * 4);
     if (!out[k]) st = fail(m, MIGC_E_NOMEM, "%s: out of memory", __func__);
   }

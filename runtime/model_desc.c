@@ -184,7 +184,7 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
       int64_t scratch = 0, nin = 0, nout = 0;
       cur->info.name = f.tok[1];
       if (!rc && (!get_i64(f.tok[2], 0, INT64_MAX, &scratch) || !get_i64(f.tok[3], 0, 64, &nin) ||
-                  f.n != 5 + nin || !get_i64(f.tok[4 + nin], 0, 1 << 16, &nout)))
+                  f.n != 5 + nin || !get_i64(f.tok[4 + nin], 0, 64, &nout)))
         rc = desc_fail(&f, "bad function");
       if (!rc) {
         cur->info.scratch_bytes = (size_t)scratch;
