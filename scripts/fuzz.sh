@@ -72,7 +72,7 @@ run_target() {
   ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
   local crashes
   crashes=$(find "$BUILD/crashes/$t" -type f | wc -l)
-  printf 'fuzz %-10s %4ss  %10s runs  cov %6s  ft %6s  corpus %5s  crashes %s%s\n' "$t" \
+  printf 'fuzz %-12s %4ss  %10s runs  cov %6s  ft %6s  corpus %5s  crashes %s%s\n' "$t" \
     "$SECONDS_EACH" "${runs:-?}" "${cov:-?}" "${ft:-?}" \
     "$(find "$BUILD/corpus/$t" -type f | wc -l)" "$crashes" \
     "$( ((rc == 0)) || echo "  FAILED (exit $rc; see $log)")"
