@@ -424,7 +424,15 @@ int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/migc-so-XXXXXX");
   CHECK(mkdtemp(tmpdir) != NULL);
   const char *models[] = {"infogan_mlp", "infogan_mnist", "dcgan_fashion", "seed_infogan"};
-  for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) test_model(models[k], k + 1);
+  for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) {
+#ifdef __SANITIZE_ADDRESS__
+    /* the sanitizers watch the ABI's own code, the same for every model: two models
+     * (all dense; conv and deconv with batchnorm) keep the sanitizer
+     * suite within its time budget */
+    if (k == 1 || k == 3) continue;
+#endif
+    test_model(models[k], k + 1);
+  }
   test_bad_input();
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
