@@ -252,6 +252,9 @@ static int setup(trainer *t, diag_sink *d) {
   if (o->so && t->ranks > 1)
     return fail(t, "--so: a shared object is compiled for one process; under mpirun "
                    "migc train compiles the data-parallel program itself (leave out --so)");
+  if (o->so && (o->codegen.no_fuse || o->codegen.no_memplan))
+    return fail(t, "--so runs the library as migc compile made it; --no-fuse and --no-memplan "
+                   "change only the JIT's code (leave them or --so out)");
   if (o->so ? model_open_so(&t->md, o->model, o->overrides, o->batch, o->so, d)
             : model_open(&t->md, o->model, o->overrides, o->batch, t->ranks, o->local_bn,
                                      o->interpret, &o->codegen, d)) {

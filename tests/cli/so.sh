@@ -73,6 +73,9 @@ grep -q "^train_host: missing.safetensors: cannot open: No such file or director
 [ $st -eq 2 ] && grep -q "say where the shared object goes: -o libNAME.so" n.log && ok || bad "no -o: $st $(cat n.log)"
 "$migc" train "$model" --batch 16 --steps 1 --so "$(ckpt jit 5)" --out y >y.log 2>&1 && bad "a non-library accepted"
 grep -q "cannot load" y.log && ok || bad "non-library message: $(cat y.log)"
+"$migc" train "$model" --batch 16 --steps 1 --so lib/libmlp.so --no-fuse --out y >y.log 2>&1 && bad "--so with --no-fuse accepted"
+grep -q "^migc train: --so runs the library as migc compile made it; --no-fuse and --no-memplan change only the JIT's code (leave them or --so out)$" y.log \
+  && ok || bad "--so --no-fuse message: $(cat y.log)"
 libm=$(cc -print-file-name=libm.so.6)
 "$migc" train "$model" --batch 16 --steps 1 --so "$libm" --out y >y.log 2>&1 && bad "libm accepted as a model"
 grep -q "was not written by migc compile (no model description)" y.log && ok || bad "libm message: $(cat y.log)"
