@@ -409,12 +409,13 @@ int train_run(const train_options *o, diag_sink *d) {
       fprintf(metrics, "%lld,%.3f", (long long)t.step, tnow - start);
       for (int k = 0; k < t.train->noutputs; k++) fprintf(metrics, ",%.6g", ((float *)outs[k].data)[0]);
       fputc('\n', metrics);
-      fflush(metrics);
+      int lost = fflush(metrics) != 0 ? errno : 0; /* a full disk: say so, keep no rows */
       progress(&t, outs, rate, tty);
+      if (lost) st = fail(&t, "cannot write %s/metrics.csv: %s", t.out, strerror(lost));
     }
     for (int k = 0; k < t.train->noutputs; k++) ir_tensor_free(&outs[k]);
     if (!t.leader) continue; /* a write that fails ends the job (mpi_leave) */
-    if (t.step % o->save_every == 0 || last || stop) st = save_checkpoint(&t);
+    if (!st && (t.step % o->save_every == 0 || last || stop)) st = save_checkpoint(&t);
     if (!st && (t.step % o->sample_every == 0 || last)) st = write_samples(&t);
   }
   if (!st && t.ranks > 1) st = check_same_state(&t);

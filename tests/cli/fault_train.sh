@@ -65,6 +65,14 @@ cmp -s "$(ckpt full 4)" "$(ckpt ref 4)" && ok || bad "the checkpoint before the 
 train --resume full >>full.log 2>&1 && cmp -s "$(ckpt full $STEPS)" "$final" && ok \
   || bad "resumed after the full disk, the run differs: $(tail -2 full.log)"
 
+# A real full device: metrics.csv on /dev/full, where every write fails with ENOSPC.
+if [ -w /dev/full ]; then
+  mkdir -p devfull && ln -s /dev/full devfull/metrics.csv
+  train --out devfull --log-every 2 >devfull.log 2>&1; st=$?
+  [ $st -eq 1 ] && grep -q "^migc train: cannot write devfull/metrics.csv: No space left on device$" devfull.log \
+    && ok || bad "metrics.csv on a full device: exit $st: $(tail -1 devfull.log)"
+fi
+
 # ---- SIGKILL, again and again: odd rounds at a random moment once the round has made
 # progress, even rounds in the middle of writing a checkpoint (the hook kills the
 # process half way through the round's second file). After each, every checkpoint
