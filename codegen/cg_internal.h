@@ -155,6 +155,9 @@ CG_LOWER(cross_entropy); /* softmax_ce, info_categorical */
 CG_LOWER(gaussian_nll);
 CG_LOWER(softmax);
 CG_LOWER(allreduce); /* lower_collective.c */
+/* lower_collective.c: a call of the runtime's collective_allreduce on the floats
+ * buf[0..n) (float*), in place: the sum across the processes of a data-parallel run. */
+void cg_sum_across(cg_ctx *c, LLVMValueRef buf, int64_t n);
 int64_t cg_extra_conv(const ir_func *f, const ir_node *n);
 int64_t cg_extra_reduce(const ir_func *f, const ir_node *n);
 int64_t cg_extra_batchnorm(const ir_func *f, const ir_node *n); /* sync batchnorm only */

@@ -65,14 +65,6 @@ static synced synced_bufs(cg_ctx *c, int64_t C) {
   return s;
 }
 
-/* Sums the floats buf[0..n) across the processes of the run, in place. */
-static void sum_across(cg_ctx *c, LLVMValueRef buf, int64_t n) {
-  LLVMTypeRef params[2] = {c->pf32, c->i64};
-  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 2, 0);
-  LLVMValueRef args[2] = {buf, cg_i64(c, n)};
-  LLVMBuildCall2(c->b, fty, cg_extern(c, "collective_allreduce", fty), args, 2, "");
-}
-
 /* s.mean[c], s.var[c] of every channel over every process's batch (kernels.c's
  * channel_stats with ranks > 1): per channel a double sum rounded to float, added
  * across processes, divided by the global count; then the squared deviations. */
@@ -95,7 +87,7 @@ static void synced_stats(cg_ctx *c, nc_s d, int64_t ranks, LLVMValueRef x, synce
     cg_nest_end(c, &nest);
     cg_st(c, s.send, lc.iv, cg_trunc(c, LLVMBuildLoad2(c->b, c->f64, acc, "")));
     cg_loop_end(c, &lc);
-    sum_across(c, s.send, d.C);
+    cg_sum_across(c, s.send, d.C);
     cg_loop_begin(c, &lc, cg_i64(c, d.C));
     cg_st(c, pass ? s.var : s.mean, lc.iv,
           LLVMBuildFDiv(c->b, cg_ext(c, cg_ld(c, c->f32, s.send, lc.iv)), M, ""));
@@ -217,7 +209,7 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
   cg_loop_end(c, &lc);
   if (gamma_only || ranks <= 1) return 0;
   /* sync: dx from the sums of every process */
-  sum_across(c, s.send, 2 * d.C);
+  cg_sum_across(c, s.send, 2 * d.C);
   cg_loop_begin(c, &lc, cg_i64(c, d.C));
   mean = cg_ld(c, c->f64, s.mean, lc.iv);
   inv = inv_std(c, cg_ld(c, c->f64, s.var, lc.iv), n->f[0]);

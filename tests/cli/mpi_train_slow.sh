@@ -23,7 +23,8 @@
 # Skipped (exit 77) when migc was built without MPI or mpirun is missing; CI installs
 # Open MPI (scripts/install-deps.sh), so there it runs, in the plain build only
 # (labelled slow): under AddressSanitizer, the allocations Open MPI keeps past
-# MPI_Finalize would be reported as leaks. About 25 s.
+# MPI_Finalize are reported as leaks (measured: 121 KB in 3,351 allocations per
+# process for a 2-step run, none with a migc frame). About 25 s.
 set -u
 migc=$1 root=$2
 [ "${MIGC_MPI:-}" = 1 ] || { echo "SKIP: migc built without MPI"; exit 77; }
