@@ -6,6 +6,8 @@
 #include "codegen/codegen.h"
 #include "migc_mpi.h"
 #include "migc_train.h"
+#include "migc_bench.h"
+#include "migc_model.h"
 #include "migc_eval.h"
 #include "migc_model.h"
 #include "migc_report.h"
@@ -37,6 +39,8 @@ typedef struct {
   pass_options passes; /* dump --grad: --no-PASS, --[no-]verify-each */
   train_options train; /* train */
   eval_options eval;   /* sample, eval */
+  bench_options bench; /* bench */
+  int threads;         /* train, sample, eval, bench: --threads (default 1) */
   const char *disabled[8];
   const char *output;  /* compile -o */
 } cli_options;
@@ -229,6 +233,7 @@ static int cmd_train(cli_options *o) {
   o->train.batch = o->batch;
   o->train.color = o->color;
   o->train.codegen = o->codegen;
+  o->train.threads = o->threads;
   int st = train_run(&o->train, &d);
   if (collective_rank() != 0) {
     if (d.nerrors && !st) st = 1;
@@ -264,6 +269,64 @@ static int cmd_eval(cli_options *o) {
 }
 
 static int cmd_report(cli_options *o) { return report_run(o->file); }
+
+static int cmd_bench(cli_options *o) {
+  diag_sink d;
+  diag_init(&d);
+  o->bench.model = o->file;
+  o->bench.overrides = &o->overrides;
+  o->bench.batch = o->batch;
+  o->bench.threads = o->threads;
+  return finish(&d, o, bench_run(&o->bench, &d));
+}
+
+/* Parses a bench option with a value; 1 if a was one, 0 if not, -1 on error. */
+static int bench_option(cli_options *o, const char *a, const char *v) {
+  bench_options *b = &o->bench;
+  if (!strcmp(a, "--profile")) {
+    b->profile = true;
+    return 2;
+  }
+  if (!strcmp(a, "--so")) {
+    if (!v) {
+      fprintf(stderr, "migc bench: --so needs the path of a shared object from migc compile\n");
+      return -1;
+    }
+    b->so = v;
+    return 1;
+  }
+  static const char *names[] = {"--warmup", "--steps", "--time"};
+  int k = -1;
+  for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
+    if (!strcmp(a, names[i])) k = i;
+  if (k < 0) return 0;
+  char *end = NULL;
+  double x = v ? strtod(v, &end) : 0;
+  if (!v || *end || !*v || !(x >= (k == 0 ? 0 : k == 1 ? 1 : 0)) || x > 1e6 ||
+      (k < 2 && x != (double)(int64_t)x)) {
+    fprintf(stderr, "migc bench: %s needs %s\n", a,
+            k == 2 ? "a number of seconds from 0 to 1e6" : "a whole number from 0 or 1 to 1e6");
+    return -1;
+  }
+  if (k == 0) b->warmup = (int64_t)x;
+  else if (k == 1) b->steps = (int64_t)x;
+  else b->seconds = x;
+  return 1;
+}
+
+/* --threads N for the commands that run native code; 1 if a was it, -1 on error. */
+static int threads_option(cli_options *o, const char *cmd, const char *a, const char *v) {
+  if (strcmp(a, "--threads")) return 0;
+  char *end = NULL;
+  long x = v ? strtol(v, &end, 10) : 0;
+  if (!v || *end || !*v || x < 1 || x > 1024) {
+    fprintf(stderr, "migc %s: --threads needs a whole number from 1 to 1024\n", cmd);
+    return -1;
+  }
+  o->threads = (int)x;
+  o->train.threads_given = true;
+  return 1;
+}
 
 /* Parses a sample/eval option with a value; 1 if a was one, 0 if not, -1 on error. */
 static int eval_option(cli_options *o, const char *a, const char *v) {
@@ -312,6 +375,10 @@ static int train_option(cli_options *o, const char *a, const char *v) {
     }
     t->so = v;
     return 1;
+  }
+  if (!strcmp(a, "--profile")) {
+    t->profile = true;
+    return 2;
   }
   if (!strcmp(a, "--backend")) {
     if (!v || (strcmp(v, "jit") && strcmp(v, "interp"))) {
@@ -399,7 +466,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a model on a data set",
      "migc train FILE [--data D] [--steps N] [--batch B] [--seed S] [-D NAME=VALUE]...\n"
      "                  [--out DIR | --resume DIR] [--save-every N] [--keep K]\n"
-     "                  [--no-fuse] [--no-memplan]",
+     "                  [--no-fuse] [--no-memplan] [--threads N] [--profile]",
      "Compiles FILE and trains it: each step gets the next batch of real images\n"
      "(shuffled per epoch with the seed) and latents drawn from their priors. A run\n"
      "is a function of the model, its settings, the data and the seed: resumed from\n"
@@ -435,7 +502,30 @@ static const command commands[] = {
      "  --save-every N  checkpoint every N steps (default 500), and at the end\n"
      "  --keep K        keep the K newest checkpoints (default 3)\n"
      "  --log-every N   progress and a metrics row every N steps (default 10)\n"
-     "  --sample-every N  a sample grid every N steps (default 500)\n"},
+     "  --sample-every N  a sample grid every N steps (default 500)\n"
+     "  --profile       time every kernel; after the run, print where a step's time\n"
+     "                  goes (mean of the steps after the first): per kernel ms, GEMM\n"
+     "                  ms, bytes, GB/s, GFLOP/s; the GEMM share; the attainable time\n"
+     "                  (each GEMM shape of the step timed alone). See docs/benchmarks.md\n"
+     "  --threads N     OpenBLAS threads for GEMMs (default 1). A run is the same\n"
+     "                  bits for a given N, not across N; checkpoints record it and\n"
+     "                  --resume takes it back\n"},
+    {"bench", cmd_bench, "time a model's training step (bench/run.sh's migc side)",
+     "migc bench FILE [--batch B] [--threads N] [--warmup W] [--steps N] [--time S]\n"
+     "                  [--profile] [--so libNAME.so]",
+     "Compiles FILE, runs W untimed training steps (default 2), then times steps on\n"
+     "one fixed batch until S seconds have passed (default 2; at least 3 steps, at\n"
+     "most N, default 1000). Prints one JSON line: parameters, frontend and compile\n"
+     "times in ms, when the first step finished (unix seconds), every timed step in\n"
+     "ms, and the peak resident memory (VmHWM, kB). bench/run.sh runs it next to\n"
+     "a PyTorch peer; see bench/README.md.\n"
+     "  --threads N     OpenBLAS threads for GEMMs (default 1)\n"
+     "  --profile       also time every kernel of the steps after the first, print\n"
+     "                  the report of migc train --profile on stderr and add its\n"
+     "                  summary to the JSON (profiled_step_ms, kernel_ms, gemm_ms,\n"
+     "                  attainable_ms)\n"
+     "  --so LIB        run the step from LIB, written by migc compile for this\n"
+     "                  program, instead of the JIT (compile_ms is then 0)\n"},
     {"sample", cmd_sample, "draw the InfoGAN figure of a trained run",
      "migc sample RUN|CHECKPOINT [--grid OUT.png] [--vary NAME[I]] [--seed S] [--model FILE]",
      "Reopens the program a checkpoint was written by (its model file, -D settings\n"
@@ -448,7 +538,8 @@ static const command commands[] = {
      "                  first continuous code, element 0)\n"
      "  --seed S        the draw of the fixed latents (default 1)\n"
      "  --model FILE    the model file, if it moved since training\n"
-     "  --backend B     jit (default) or interp\n"},
+     "  --backend B     jit (default) or interp\n"
+     "  --threads N     OpenBLAS threads for GEMMs (default 1)\n"},
     {"eval", cmd_eval, "measure what a trained InfoGAN's code captures",
      "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--seed S] [--model FILE]",
      "Prints the MI estimate of the categorical code in nats (ln K minus the\n"
@@ -461,7 +552,8 @@ static const command commands[] = {
      "  --batches N     generated batches for the MI estimate (default 20)\n"
      "  --seed S        the draw of the generated images' latents (default 1)\n"
      "  --model FILE    the model file, if it moved since training\n"
-     "  --backend B     jit (default) or interp\n"},
+     "  --backend B     jit (default) or interp\n"
+     "  --threads N     OpenBLAS threads for GEMMs (default 1)\n"},
     {"report", cmd_report, "write a run's HTML report",
      "migc report RUN",
      "Writes RUN/report.html, one self-contained page: the last logged metrics, the\n"
@@ -562,10 +654,19 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
       }
     } else if (!strcmp(c->name, "train") && !strcmp(a, "--local-bn")) {
       o->train.local_bn = true;
+    } else if ((!strcmp(c->name, "train") || !strcmp(c->name, "sample") ||
+                !strcmp(c->name, "eval") || !strcmp(c->name, "bench")) &&
+               (st = threads_option(o, c->name, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
+      if (st < 0) return 2;
+      i++;
+    } else if (!strcmp(c->name, "bench") && a[0] == '-' &&
+               (st = bench_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
+      if (st < 0) return 2;
+      if (st == 1) i++; /* 2: a flag without a value */
     } else if (!strcmp(c->name, "train") && a[0] == '-' &&
                (st = train_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
       if (st < 0) return 2;
-      i++;
+      if (st == 1) i++; /* 2: a flag without a value */
     } else if ((!strcmp(c->name, "sample") || !strcmp(c->name, "eval")) && a[0] == '-' &&
                (st = eval_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
       if (st < 0) return 2;
@@ -672,8 +773,11 @@ int main(int argc, char **argv) {
                      .passes = {.verify_each = true},
                      .train = {.steps = 1000, .seed = 1, .save_every = 500, .keep = 3,
                                .log_every = 10, .sample_every = 500},
-                     .eval = {.seed = 1, .batches = 20}};
+                     .eval = {.seed = 1, .batches = 20},
+                     .bench = {.warmup = 2, .steps = 1000, .seconds = 2},
+                     .threads = 1};
     int st = parse_options(&commands[i], argc, argv, &o);
+    if (!st) o.threads = model_set_threads(o.threads);
     int status = st < 0 ? 0 : st ? st : commands[i].run(&o);
     overrides_free(&o.overrides);
     free(o.more);

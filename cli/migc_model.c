@@ -108,11 +108,6 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
   md->hash = hash_bytes(h, &md->batch, sizeof md->batch);
   md->state = calloc((size_t)md->m->state_size + 1, sizeof *md->state);
   if (interpret) return 0;
-  /* OpenBLAS splits a GEMM's sums differently for different thread counts, so a run
-   * would depend on the machine it ran on. Until the runtime's own pool splits work by
-   * fixed blocks (the benchmarks issue), GEMMs run on one thread: a run is then the
-   * same bits whatever OPENBLAS_NUM_THREADS or the core count says. */
-  openblas_set_num_threads(1);
   md->prog = cg_compile(md->m, co, md->err, sizeof md->err);
   if (!md->prog) return 1;
   md->entries = calloc((size_t)md->m->nfuncs + 1, sizeof *md->entries);
@@ -130,7 +125,6 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
 int model_open_so(model *md, const char *path, const const_overrides *ov, int64_t batch,
                   const char *so, diag_sink *d) {
   if (model_open(md, path, ov, batch, 1, false, true, NULL, d)) return 1;
-  openblas_set_num_threads(1); /* as for the JIT: runs independent of the thread count */
   /* a path without '/' would make dlopen search the library path, not the file */
   char where[1100];
   snprintf(where, sizeof where, "%s%s", strchr(so, '/') ? "" : "./", so);
@@ -167,14 +161,45 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
 
 void model_init(model *md, uint64_t seed) { ir_init_state(md->m, md->state, seed); }
 
-int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out) {
-  if (!md->entries) {
+static int threads_in_use = 1; /* what model_set_threads last set */
+
+int model_set_threads(int n) {
+  if (n <= 0) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    n = cores > 0 ? (int)cores : 1;
+  }
+  openblas_set_num_threads(n);
+  threads_in_use = n;
+  return n;
+}
+
+int model_call(model *md, const ir_func *f, void *const *in, void *const *out) {
+  if (!md->entries) { /* the interpreter allocates; copy its results into out */
+    ir_tensor *ti = calloc((size_t)f->ninputs + 1, sizeof *ti);
+    ir_tensor *to = calloc((size_t)f->noutputs + 1, sizeof *to);
+    for (int j = 0; j < f->ninputs; j++) {
+      const ir_input *inp = &md->m->inputs[f->inputs[j]];
+      ti[j] = (ir_tensor){inp->dtype, inp->shape, in[j]};
+    }
     ir_interp it = {.m = md->m, .state = md->state};
-    if (ir_interp_run(&it, f, in, out)) return md_fail(md, "%s", it.err);
-    return 0;
+    int st = ir_interp_run(&it, f, ti, to);
+    if (st) md_fail(md, "%s", it.err);
+    for (int k = 0; k < f->noutputs && !st; k++) {
+      memcpy(out[k], to[k].data, (size_t)shape_numel(to[k].shape) * 4);
+      ir_tensor_free(&to[k]);
+    }
+    free(ti);
+    free(to);
+    return st;
   }
   int fi = 0;
   while (fi < md->m->nfuncs && md->m->funcs[fi] != f) fi++;
+  if (md->entries[fi](md->state, in, out, md->scratch[fi]))
+    return md_fail(md, "%s: a label or code is outside its range", f->name);
+  return 0;
+}
+
+int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out) {
   void **ip = calloc((size_t)f->ninputs + 1, sizeof *ip);
   void **op = calloc((size_t)f->noutputs + 1, sizeof *op);
   for (int j = 0; j < f->ninputs; j++) ip[j] = in[j].data;
@@ -183,26 +208,30 @@ int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out) 
     out[k] = ir_tensor_alloc(n->dtype, n->shape);
     op[k] = out[k].data;
   }
-  int st = md->entries[fi](md->state, ip, op, md->scratch[fi]);
+  int st = model_call(md, f, ip, op);
   free(ip);
   free(op);
-  if (st) {
+  if (st)
     for (int k = 0; k < f->noutputs; k++) ir_tensor_free(&out[k]);
-    return md_fail(md, "%s: a label or code is outside its range", f->name);
+  return st;
+}
+
+void model_fill(const model *md, int idx, uint64_t seed, uint32_t stream, uint64_t counter,
+                int64_t sample0, void *data) {
+  const ir_input *in = &md->m->inputs[idx];
+  if (in->kind != INPUT_DATA) { /* the runtime's code: a compiled model draws the same */
+    int64_t n = shape_numel(in->shape);
+    int64_t per_sample = in->shape.batched && in->shape.dim[0] > 0 ? n / in->shape.dim[0] : 0;
+    latent_draw_part(data, n, idx, sample0 * per_sample, in->kind == INPUT_SEED,
+                     (int)in->dist, in->a, in->b, seed, stream, counter);
   }
-  return 0;
 }
 
 void model_draw(const model *md, int idx, uint64_t seed, uint32_t stream, uint64_t counter,
                 int64_t sample0, ir_tensor *x) {
   const ir_input *in = &md->m->inputs[idx];
   *x = ir_tensor_alloc(in->dtype, in->shape);
-  if (in->kind != INPUT_DATA) { /* the runtime's code: a compiled model draws the same */
-    int64_t n = shape_numel(in->shape);
-    int64_t per_sample = in->shape.batched && in->shape.dim[0] > 0 ? n / in->shape.dim[0] : 0;
-    latent_draw_part(x->data, n, idx, sample0 * per_sample, in->kind == INPUT_SEED,
-                     (int)in->dist, in->a, in->b, seed, stream, counter);
-  }
+  model_fill(md, idx, seed, stream, counter, sample0, x->data);
 }
 
 _Static_assert((int)DIST_UNIFORM == (int)MIGC_DIST_UNIFORM &&
@@ -224,7 +253,8 @@ int model_save(model *md, const char *path, int64_t step, uint64_t seed) {
     for (int k = 0; k < ts[v].rank; k++) ts[v].shape[k] = m->vars[v].shape.dim[k];
     ts[v].data = md->state + m->vars[v].offset;
   }
-  char sstep[32], sseed[32], shash[32], sbatch[32];
+  char sstep[32], sseed[32], shash[32], sbatch[32], sthreads[32];
+  snprintf(sthreads, sizeof sthreads, "%d", threads_in_use);
   snprintf(sstep, sizeof sstep, "%lld", (long long)step);
   snprintf(sseed, sizeof sseed, "%llu", (unsigned long long)seed);
   snprintf(shash, sizeof shash, "%016llx", (unsigned long long)md->hash);
@@ -233,9 +263,12 @@ int model_save(model *md, const char *path, int64_t step, uint64_t seed) {
                     {"model_file", md->file},        {"settings", md->settings},
                     {"batch", sbatch},               {"program_hash", shash},
                     {"step", sstep},                 {"seed", sseed},
-                    {"migc", MIGC_VERSION}};
-  int st = safetensors_write(path, ts, m->nvars, meta, (int)(sizeof meta / sizeof *meta), md->err,
-                             sizeof md->err);
+                    {"migc", MIGC_VERSION},          {"threads", sthreads}};
+  /* "threads" only when not the default 1: a default run's checkpoint is then the
+   * same bytes as one the C ABI writes (runtime/migc_abi.c), and older checkpoints,
+   * all trained on one thread, read as 1 */
+  int nmeta = (int)(sizeof meta / sizeof *meta) - (threads_in_use == 1);
+  int st = safetensors_write(path, ts, m->nvars, meta, nmeta, md->err, sizeof md->err);
   free(ts);
   return st;
 }
@@ -245,7 +278,7 @@ int model_load(model *md, const char *path, int64_t *step, uint64_t *seed) {
   if (safetensors_read(path, &f, md->err, sizeof md->err)) return 1;
   int st = 0;
   const char *hash = st_file_meta(&f, "program_hash"), *sstep = st_file_meta(&f, "step");
-  const char *sseed = st_file_meta(&f, "seed");
+  const char *sseed = st_file_meta(&f, "seed"), *sthreads = st_file_meta(&f, "threads");
   char want[32];
   snprintf(want, sizeof want, "%016llx", (unsigned long long)md->hash);
   if (!hash || !sstep || !sseed)
@@ -266,6 +299,7 @@ int model_load(model *md, const char *path, int64_t *step, uint64_t *seed) {
   if (!st) {
     *step = strtoll(sstep, NULL, 10);
     *seed = strtoull(sseed, NULL, 10);
+    md->saved_threads = sthreads ? (int)strtol(sthreads, NULL, 10) : 1;
   }
   st_file_free(&f);
   return st;

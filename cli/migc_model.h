@@ -20,6 +20,7 @@ typedef struct {
   int64_t batch;       /* the run's global batch: m->batch times m->ranks */
   char file[1024];     /* the model file, as an absolute path */
   char settings[512];  /* the -D settings, "name=value,..." */
+  int saved_threads;   /* the GEMM threads of the checkpoint loaded last */
   char err[1024];
 } model;
 
@@ -45,8 +46,17 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
                   const char *so, diag_sink *d);
 /* Initial parameters for `seed`. */
 void model_init(model *md, uint64_t seed);
+/* GEMMs (OpenBLAS) run on n threads (n <= 0: one per online core); returns the count.
+ * A run is the same bits for a given count, not across counts (OpenBLAS splits and
+ * blocks its work per thread count), so checkpoints record one other than 1 and a resumed run takes
+ * it back (tests/cli/threads.sh). The command line's default is 1, so a run is the
+ * same on every machine; more threads are asked for (--threads). */
+int model_set_threads(int n);
 /* Runs f: in holds f->ninputs tensors; out receives f->noutputs (caller frees). */
 int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out);
+/* Runs f on caller-owned buffers: in[j] the data of input j, out[k] room for output
+ * k's whole value. On native code it allocates nothing (the training loop's path). */
+int model_call(model *md, const ir_func *f, void *const *in, void *const *out);
 /* A latent, code or seed input of the module drawn for (seed, stream, counter), its
  * first sample being sample `sample0` of the global batch (0 in one process; a rank's
  * offset in a data-parallel run): value j of input idx is draw (idx << 40) +
@@ -54,6 +64,10 @@ int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out);
  * stream, counter, its global index) alone, whatever the number of processes. */
 void model_draw(const model *md, int idx, uint64_t seed, uint32_t stream, uint64_t counter,
                 int64_t sample0, ir_tensor *x);
+/* The same values written into data (room for the input's whole value); data inputs
+ * are left alone. */
+void model_fill(const model *md, int idx, uint64_t seed, uint32_t stream, uint64_t counter,
+                int64_t sample0, void *data);
 
 /* Writes the whole state as safetensors, with what reopens the program (model file,
  * -D settings, batch, program hash) and the run's step and seed in __metadata__. */

@@ -5,6 +5,7 @@
 
 #include "migc_model.h"
 #include "migc_mpi.h"
+#include "migc_profile.h"
 
 #include "runtime/runtime.h"
 
@@ -38,6 +39,9 @@ typedef struct {
   int ranks, rank;     /* processes of a data-parallel run, and which this is */
   bool leader;         /* rank 0: the one that prints and writes the run's files */
   bool quiet;          /* a failure here is every process's: rank 0 alone reports it */
+  ir_tensor *in[2];    /* input buffers of train (0) and generate (1), reused */
+  void **in_ptr[2];    /* their data pointers, as the entry takes them */
+  int nin[2];
   char out[1024];
   char err[1024];
 } trainer;
@@ -80,31 +84,69 @@ static int make_dir(trainer *t, const char *path) {
 
 /* ---- steps ------------------------------------------------------------------------- */
 
+/* The buffers of f's inputs (and their pointers), made on f's first run and reused:
+ * a step allocates nothing. */
+static int input_buffers(trainer *t, const ir_func *f, ir_tensor **in, void ***ptr) {
+  int k = f == t->train ? 0 : 1;
+  if (!t->in[k]) {
+    t->in[k] = calloc((size_t)f->ninputs + 1, sizeof *t->in[k]);
+    t->in_ptr[k] = calloc((size_t)f->ninputs + 1, sizeof *t->in_ptr[k]);
+    if (!t->in[k] || !t->in_ptr[k]) return 1;
+    t->nin[k] = f->ninputs;
+    for (int j = 0; j < f->ninputs; j++) {
+      const ir_input *inp = &t->md.m->inputs[f->inputs[j]];
+      t->in[k][j] = ir_tensor_alloc(inp->dtype, inp->shape);
+      if (!t->in[k][j].data) return 1;
+      t->in_ptr[k][j] = t->in[k][j].data;
+    }
+  }
+  *in = t->in[k], *ptr = t->in_ptr[k];
+  return 0;
+}
+
 /* Runs f for step `step` on samples [sample0, sample0 + m->batch) of the step's global
  * batch: their real data from the data set, latents and codes drawn for (seed, stream,
- * step), the dropout seed; outputs receives f->noutputs tensors. */
+ * step), the dropout seed; out[k] is room for output k. */
 static int run_func(trainer *t, const ir_func *f, int64_t step, uint32_t stream,
-                    int64_t sample0, ir_tensor *outputs) {
-  ir_tensor *in = calloc((size_t)f->ninputs + 1, sizeof *in);
-  int st = 0;
-  for (int j = 0; j < f->ninputs && !st; j++) {
+                    int64_t sample0, void *const *out) {
+  ir_tensor *in;
+  void **ptr;
+  if (input_buffers(t, f, &in, &ptr)) {
+    snprintf(t->err, sizeof t->err, "out of memory for the inputs of %s", f->name);
+    return 1;
+  }
+  for (int j = 0; j < f->ninputs; j++) {
     int idx = f->inputs[j];
     const ir_input *inp = &t->md.m->inputs[idx];
     if (inp->kind == INPUT_DATA) {
-      in[j] = ir_tensor_alloc(inp->dtype, inp->shape);
-      st = dataset_batch_part(&t->ds, t->seed, step, t->md.batch, sample0, inp->shape.dim[0],
-                              in[j].data, NULL, t->err, sizeof t->err);
+      if (dataset_batch_part(&t->ds, t->seed, step, t->md.batch, sample0, inp->shape.dim[0],
+                             in[j].data, NULL, t->err, sizeof t->err))
+        return 1;
     } else {
-      model_draw(&t->md, idx, t->seed, stream, (uint64_t)step, sample0, &in[j]);
+      model_fill(&t->md, idx, t->seed, stream, (uint64_t)step, sample0, in[j].data);
     }
   }
-  if (!st && model_run(&t->md, f, in, outputs)) {
+  if (model_call(&t->md, f, ptr, out)) {
     snprintf(t->err, sizeof t->err, "%s", t->md.err);
-    st = 1;
+    return 1;
   }
-  for (int j = 0; j < f->ninputs; j++) ir_tensor_free(&in[j]);
-  free(in);
-  return st;
+  return 0;
+}
+
+/* Room for each of f's outputs (ir_tensor_free each), and their pointers in ptr. */
+static ir_tensor *output_buffers(const ir_func *f, void **ptr) {
+  ir_tensor *out = calloc((size_t)f->noutputs + 1, sizeof *out);
+  for (int k = 0; out && k < f->noutputs; k++) {
+    const ir_node *n = &f->nodes[f->outputs[k].node];
+    out[k] = ir_tensor_alloc(n->dtype, n->shape);
+    ptr[k] = out[k].data;
+  }
+  return out;
+}
+
+static void free_outputs(ir_tensor *out, int n) {
+  for (int k = 0; out && k < n; k++) ir_tensor_free(&out[k]);
+  free(out);
 }
 
 /* ---- checkpoints ------------------------------------------------------------------- */
@@ -154,6 +196,17 @@ static int load_checkpoint(trainer *t, const char *dir) {
     return fail(t, "%s was trained with seed %llu, not %llu", path, (unsigned long long)seed,
                 (unsigned long long)t->o->seed);
   t->seed = seed;
+  /* the same GEMM threads as the run so far, or the resumed run would not be the
+   * same bits as an uninterrupted one */
+  int saved = t->md.saved_threads;
+  if (saved > 0 && saved != t->o->threads) {
+    if (t->o->threads_given)
+      fprintf(stderr, "migc train: note: %s was trained with --threads %d; with %d the "
+                      "rest of the run is not the bits an uninterrupted run would give\n",
+              path, saved, t->o->threads);
+    else
+      model_set_threads(saved);
+  }
   return 0;
 }
 
@@ -209,14 +262,16 @@ static int write_samples(trainer *t) {
   float *grid = malloc((size_t)(n * per) * sizeof *grid);
   int st = grid ? 0 : fail(t, "out of memory for a sample grid");
   for (int64_t at = 0; at < n && !st; at += share) {
-    ir_tensor outs[8];
-    if (run_func(t, t->gen, 0, STREAM_SAMPLES, at, outs)) {
-      st = fail(t, "generate: %s", t->err);
+    void *ptr[8];
+    ir_tensor *outs = output_buffers(t->gen, ptr);
+    if (!outs || run_func(t, t->gen, 0, STREAM_SAMPLES, at, ptr)) {
+      st = fail(t, "generate: %s", outs ? t->err : "out of memory");
+      free_outputs(outs, t->gen->noutputs);
       break;
     }
     int64_t take = n - at < share ? n - at : share;
     memcpy(grid + at * per, outs[0].data, (size_t)(take * per) * sizeof *grid);
-    for (int k = 0; k < t->gen->noutputs; k++) ir_tensor_free(&outs[k]);
+    free_outputs(outs, t->gen->noutputs);
   }
   if (!st) {
     int cols = n >= 8 ? 8 : n, rows = (n + cols - 1) / cols;
@@ -255,9 +310,11 @@ static int setup(trainer *t, diag_sink *d) {
   if (o->so && (o->codegen.no_fuse || o->codegen.no_memplan))
     return fail(t, "--so runs the library as migc compile made it; --no-fuse and --no-memplan "
                    "change only the JIT's code (leave them or --so out)");
+  cg_options co = o->codegen;
+  co.profile = o->profile;
   if (o->so ? model_open_so(&t->md, o->model, o->overrides, o->batch, o->so, d)
             : model_open(&t->md, o->model, o->overrides, o->batch, t->ranks, o->local_bn,
-                                     o->interpret, &o->codegen, d)) {
+                         o->interpret, &co, d)) {
     if (!d->nerrors) fail(t, "%s", t->md.err);
     return 1;
   }
@@ -376,13 +433,22 @@ int train_run(const train_options *o, diag_sink *d) {
   sigaction(SIGINT, &sa, &old_sa);
   double start = now(), last_log = start;
   int64_t logged_at = t.step;
-  ir_tensor *outs = st ? NULL : calloc((size_t)t.train->noutputs + 1, sizeof *outs);
+  void **out_ptr = st ? NULL : calloc((size_t)t.train->noutputs + 1, sizeof *out_ptr);
+  ir_tensor *outs = out_ptr ? output_buffers(t.train, out_ptr) : NULL;
+  if (!st && !outs) st = fail(&t, "out of memory for the outputs of train_step");
+  /* --profile: the first step warms up; the report is the mean of the others */
+  cg_profile *prof = !st && t.md.prog ? cg_get_profile(t.md.prog) : NULL;
+  int64_t profiled = 0, first_step = t.step;
+  double profiled_ms = 0;
   bool stop = false;
   while (!st && t.step < o->steps && !stop) {
-    if (run_func(&t, t.train, t.step, RNG_STREAM_LATENT, t.rank * t.md.m->batch, outs)) {
+    if (prof && t.step == first_step + 1) cg_profile_reset(prof), profiled = 0, profiled_ms = 0;
+    double t0 = now();
+    if (run_func(&t, t.train, t.step, RNG_STREAM_LATENT, t.rank * t.md.m->batch, out_ptr)) {
       st = fail(&t, "step %lld: %s", (long long)t.step, t.err);
       break;
     }
+    profiled_ms += (now() - t0) * 1e3, profiled++;
     stop = interrupted;
     if (t.ranks > 1) agree(&t, outs, &stop);
     for (int k = 0; k < t.train->noutputs && !st; k++) {
@@ -395,10 +461,7 @@ int train_run(const train_options *o, diag_sink *d) {
                   saved ? "the last checkpoint in " : "no checkpoint was saved before it",
                   saved ? t.out : "", saved ? "/checkpoints is the last good one" : "");
     }
-    if (st) {
-      for (int k = 0; k < t.train->noutputs; k++) ir_tensor_free(&outs[k]);
-      break;
-    }
+    if (st) break;
     t.step++;
     bool last = t.step == o->steps;
     if (t.leader && (t.step % o->log_every == 0 || last)) {
@@ -413,13 +476,18 @@ int train_run(const train_options *o, diag_sink *d) {
       progress(&t, outs, rate, tty);
       if (lost) st = fail(&t, "cannot write %s/metrics.csv: %s", t.out, strerror(lost));
     }
-    for (int k = 0; k < t.train->noutputs; k++) ir_tensor_free(&outs[k]);
     if (!t.leader) continue; /* a write that fails ends the job (mpi_leave) */
     if (!st && (t.step % o->save_every == 0 || last || stop)) st = save_checkpoint(&t);
-    if (!st && (t.step % o->sample_every == 0 || last)) st = write_samples(&t);
+    if (!st && (t.step % o->sample_every == 0 || last)) {
+      if (prof) prof->paused = true; /* --profile reports train_step alone */
+      st = write_samples(&t);
+      if (prof) prof->paused = false;
+    }
   }
   if (!st && t.ranks > 1) st = check_same_state(&t);
   if (tty && !st && t.leader) fputc('\n', stderr);
+  if (prof && profiled > 0 && t.leader)
+    profile_report(prof, "train_step", profiled, profiled_ms, stderr);
   if (!st && t.leader && stop)
     fprintf(stderr, "migc train: interrupted at step %lld; checkpoint saved in %s/checkpoints\n",
             (long long)t.step, t.out);
@@ -428,7 +496,9 @@ int train_run(const train_options *o, diag_sink *d) {
                     "%s/samples, metrics in %s/metrics.csv\n",
             (long long)t.step, t.out, t.out, t.out);
   sigaction(SIGINT, &old_sa, NULL);
-  free(outs);
+  if (t.train) free_outputs(outs, t.train->noutputs);
+  free(out_ptr);
+  for (int k = 0; k < 2; k++) free_outputs(t.in[k], t.nin[k]), free(t.in_ptr[k]);
   if (metrics) fclose(metrics);
   dataset_close(&t.ds);
   model_close(&t.md);

@@ -3,6 +3,8 @@
  * are static, so trip counts and strides are constants. */
 #include "codegen/cg_internal.h"
 
+#include <string.h>
+
 #include <llvm-c/DebugInfo.h>
 #include <stdarg.h>
 
@@ -147,6 +149,10 @@ LLVMValueRef cg_extern(cg_ctx *c, const char *name, LLVMTypeRef fty) {
 
 LLVMValueRef cg_call_d(cg_ctx *c, const char *name, LLVMValueRef x) {
   LLVMTypeRef fty = LLVMFunctionType(c->f64, &c->f64, 1, 0);
+  /* sqrt as LLVM's intrinsic: the same correctly rounded result as libm's, but the
+   * loop vectoriser can use vsqrtpd (a call to libm's sqrt, which may set errno, it
+   * must leave scalar); Adam's update takes one per parameter */
+  if (!strcmp(name, "sqrt")) name = "llvm.sqrt.f64";
   return LLVMBuildCall2(c->b, fty, cg_extern(c, name, fty), &x, 1, "");
 }
 

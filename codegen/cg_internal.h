@@ -29,6 +29,7 @@ typedef struct cg_ctx {
   struct cg_loop *loop; /* the innermost open loop (builder.c) */
   unsigned md_loop;     /* metadata kind id of "llvm.loop" */
   LLVMValueRef no_unroll; /* llvm.loop metadata disabling unrolling (lazily made) */
+  cg_profile *prof;     /* cg_options.profile: kernel call sites are registered here */
   char *err;
   size_t errn;
 } cg_ctx;
@@ -184,6 +185,7 @@ typedef struct {
   char *ir_before, *ir_after; /* kept LLVM IR text, or NULL */
   char *cpu, *features;    /* of tm */
   double lower_ms, opt_ms;
+  cg_profile *prof;        /* cg_options.profile, else NULL (owned) */
 } cg_module;
 /* Lowers every function of m and optimises the module for the host CPU; pic asks for
  * position-independent code (a shared object) instead of the JIT's code model.
@@ -203,11 +205,28 @@ LLVMTargetMachineRef cg_host_machine(int level, bool pic, char **cpu, char **fea
 int cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, char **ir_before,
                 char **ir_after, char *err, size_t errn);
 
+/* ---- profile.c: kernel timing hooks (cg_options.profile) ---- */
+cg_profile *cg_profile_new(void);
+void cg_profile_free(cg_profile *p);
+/* Registers node id's call of `kernel` as a site and emits the enter hook; returns the
+ * site (then emit "cg_prof_exit" after the call), or -1 out of memory. */
+int cg_prof_site_begin(cg_ctx *c, int id, const ir_node *n, const char *kernel);
+/* The same for a fused kernel (lower_fused.c) over count elements, standing for node
+ * id (one of its outputs), moving about `bytes`. */
+int cg_prof_site_fused(cg_ctx *c, int id, const char *kernel, int64_t count, int64_t bytes);
+void cg_prof_emit(cg_ctx *c, const char *hook, int site);
+/* The hooks and the timed cblas_sgemm the JIT binds when profiling. */
+void cg_prof_enter(cg_profile *p, int32_t site);
+void cg_prof_exit(cg_profile *p, int32_t site);
+void cg_prof_sgemm(int order, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
 /* ---- jit.c ---- */
 typedef struct cg_jit cg_jit;
 /* Takes cm's module, context and target machine (leaving them NULL in cm, also on
  * failure) and adds the module to a new LLJIT. */
-cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, char *err, size_t errn);
+cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, bool profile, char *err,
+                      size_t errn);
 void *cg_jit_lookup(cg_jit *j, const char *name, char *err, size_t errn);
 void cg_jit_free(cg_jit *j);
 /* Creates the thread-safe context whose LLVMContextRef modules are built in. */

@@ -26,6 +26,7 @@ struct cg_program {
   size_t *scratch;
   cg_stats stats;
   char *ir_before, *ir_after, *cpu, *features;
+  cg_profile *prof; /* cg_options.profile, else NULL */
 };
 
 static double now_ms(void) {
@@ -230,7 +231,9 @@ static int lower_kernel(cg_ctx *c, cg_kernel_cache *kc, int id, const ir_node *n
   cargs[2] = out;
   cargs[3] = cg_i64(c, shape_numel(n->shape));
   for (int j = 0; j < nin; j++) cargs[4 + j] = args[j];
+  int site = c->prof ? cg_prof_site_begin(c, id, n, LLVMGetValueName(kf)) : -1;
   LLVMValueRef r = LLVMBuildCall2(c->b, fty, kf, cargs, (unsigned)nin + 4, "");
+  if (site >= 0) cg_prof_emit(c, "cg_prof_exit", site);
   cg_check(c, LLVMBuildICmp(c->b, LLVMIntEQ, r, cg_i32c(c, 0), ""));
   c->val[id] = out;
   free(cargs);
@@ -368,6 +371,7 @@ void cg_module_free(cg_module *cm) {
   free(cm->ir_after);
   free(cm->cpu);
   free(cm->features);
+  cg_profile_free(cm->prof);
   memset(cm, 0, sizeof *cm);
 }
 
@@ -389,6 +393,11 @@ int cg_build(const ir_module *m, const cg_options *o, bool pic, cg_module *cm, c
   c.err = err;
   c.errn = errn;
   c.m = m;
+  if (o && o->profile && !pic && !(c.prof = cm->prof = cg_profile_new())) {
+    snprintf(err, errn, "out of memory");
+    cg_module_free(cm);
+    return 1;
+  }
   cm->tsc = cg_jit_new_context(&c.ctx);
   c.mod = LLVMModuleCreateWithNameInContext(m->name ? m->name : "migc", c.ctx);
   cm->mod = c.mod;
@@ -440,9 +449,10 @@ cg_program *cg_compile(const ir_module *m, const cg_options *o, char *err, size_
   /* the program takes the tables; the JIT takes the module, context and machine */
   p->nfuncs = cm.nfuncs, p->names = cm.names, p->scratch = cm.scratch;
   p->ir_before = cm.ir_before, p->ir_after = cm.ir_after;
-  p->cpu = cm.cpu, p->features = cm.features;
+  p->cpu = cm.cpu, p->features = cm.features, p->prof = cm.prof;
   p->stats.lower_ms = cm.lower_ms, p->stats.opt_ms = cm.opt_ms;
   cm.names = NULL, cm.scratch = NULL, cm.ir_before = cm.ir_after = cm.cpu = cm.features = NULL;
+  cm.prof = NULL;
   p->entries = calloc((size_t)m->nfuncs + 1, sizeof *p->entries);
   if (!p->entries) {
     snprintf(err, errn, "out of memory");
@@ -451,7 +461,7 @@ cg_program *cg_compile(const ir_module *m, const cg_options *o, char *err, size_
     return NULL;
   }
   double t1 = now_ms();
-  p->jit = cg_jit_create(&cm, o && o->reference_gemm, err, errn);
+  p->jit = cg_jit_create(&cm, o && o->reference_gemm, p->prof != NULL, err, errn);
   if (!p->jit) {
     cg_free(p);
     return NULL;
@@ -490,6 +500,8 @@ size_t cg_scratch_size(const cg_program *p, const char *func) {
 
 cg_stats cg_get_stats(const cg_program *p) { return p->stats; }
 
+cg_profile *cg_get_profile(const cg_program *p) { return p->prof; }
+
 bool cg_dump_llvm(const cg_program *p, FILE *out, bool optimized) {
   const char *ir = optimized ? p->ir_after : p->ir_before;
   if (!ir) return false;
@@ -511,5 +523,6 @@ void cg_free(cg_program *p) {
   free(p->ir_after);
   free(p->cpu);
   free(p->features);
+  cg_profile_free(p->prof);
   free(p);
 }

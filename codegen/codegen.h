@@ -40,6 +40,7 @@ typedef struct {
                           training steps can be compared tightly (slow) */
   bool no_fuse;        /* every node its own kernel (--no-fuse) */
   bool no_memplan;     /* one scratch region per value, nothing reused (--no-memplan) */
+  bool profile;        /* time every kernel call and GEMM (cg_get_profile; slower) */
 } cg_options;
 
 typedef struct {
@@ -51,6 +52,39 @@ typedef struct {
 
 typedef struct cg_program cg_program;
 
+/* A profile (cg_options.profile): what each kernel call site and each GEMM shape took
+ * since the last cg_profile_reset. A site is one node's call of its kernel. */
+typedef struct {
+  char func[32];     /* IR function */
+  char kernel[48];   /* LLVM kernel function (shared by identical nodes) */
+  const char *op;    /* IR op name */
+  int node;          /* node id in func */
+  int64_t numel;     /* elements of the node's value */
+  int64_t bytes;     /* operands read + value written + extra scratch written and read */
+  int64_t calls;     /* times it ran */
+  double ms;         /* total time in the kernel */
+  double gemm_ms;    /* of which in cblas_sgemm */
+  double gemm_flops; /* 2*M*N*K summed over its GEMMs */
+} cg_prof_site;
+
+typedef struct {
+  bool ta, tb;                  /* CblasTrans flags */
+  int M, N, K, lda, ldb, ldc;
+  bool beta;                    /* accumulates into C (beta = 1) */
+  int64_t calls;
+  double ms;                    /* total time of these calls inside the step */
+} cg_prof_gemm;
+
+typedef struct cg_profile {
+  cg_prof_site *sites;
+  int nsites, cap;
+  cg_prof_gemm *gemms;
+  int ngemms, gcap;
+  int current;                  /* the site running now, -1 between kernels */
+  bool paused;                  /* set by the caller: the hooks record nothing */
+  double t0;                    /* when it started (ms) */
+} cg_profile;
+
 /* Compiles every function of m. m must outlive nothing: the program keeps no pointer
  * into it. Returns NULL with a message in err on failure. o may be NULL (O3, no IR
  * kept). Free with cg_free. */
@@ -60,6 +94,10 @@ cg_entry cg_lookup(const cg_program *p, const char *func);
 /* Bytes of scratch the caller must pass to func's entry (0 for unknown names). */
 size_t cg_scratch_size(const cg_program *p, const char *func);
 cg_stats cg_get_stats(const cg_program *p);
+/* The program's profile, or NULL when it was compiled without cg_options.profile. */
+cg_profile *cg_get_profile(const cg_program *p);
+/* Zeroes the times and counts (keeps the sites). */
+void cg_profile_reset(cg_profile *prof);
 /* Prints the target CPU and features used, then the LLVM IR of the whole module as
  * lowered (optimized = false) or after the pass pipeline (true). Needs keep_ir; returns
  * false when that IR was not kept. */

@@ -45,16 +45,18 @@ typedef struct {
   void *addr;
 } jit_symbol;
 
-static const jit_symbol *symbols(size_t *n, bool reference_gemm) {
+static const jit_symbol *symbols(size_t *n, bool reference_gemm, bool profile) {
   static jit_symbol tab[] = {
       {"cblas_sgemm", NULL}, {"rng_uniform", NULL}, {"exp", NULL},    {"log", NULL},
       {"log1p", NULL},       {"tanh", NULL},        {"sqrt", NULL},   {"expf", NULL},
       {"logf", NULL},        {"log1pf", NULL},      {"tanhf", NULL},  {"sqrtf", NULL},
       {"memcpy", NULL},      {"memset", NULL},      {"memmove", NULL}, {"fmax", NULL},
-      {"fabs", NULL},        {"collective_allreduce", NULL},
+      {"fabs", NULL},        {"collective_allreduce", NULL}, {"cg_prof_enter", NULL},
+      {"cg_prof_exit", NULL},
   };
   /* addresses filled at run time: some are not constant expressions in C */
   tab[0].addr = reference_gemm ? (void *)(uintptr_t)&cg_reference_sgemm
+                : profile      ? (void *)(uintptr_t)&cg_prof_sgemm
                                : (void *)(uintptr_t)&cblas_sgemm;
   tab[1].addr = (void *)(uintptr_t)&rng_uniform;
   tab[2].addr = (void *)(uintptr_t)&exp;
@@ -73,11 +75,14 @@ static const jit_symbol *symbols(size_t *n, bool reference_gemm) {
   tab[15].addr = (void *)(uintptr_t)&fmax;
   tab[16].addr = (void *)(uintptr_t)&fabs;
   tab[17].addr = (void *)(uintptr_t)&collective_allreduce;
+  tab[18].addr = (void *)(uintptr_t)&cg_prof_enter;
+  tab[19].addr = (void *)(uintptr_t)&cg_prof_exit;
   *n = sizeof tab / sizeof tab[0];
   return tab;
 }
 
-cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, char *err, size_t errn) {
+cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, bool profile, char *err,
+                      size_t errn) {
   LLVMOrcThreadSafeContextRef tsc = cm->tsc;
   LLVMModuleRef mod = cm->mod;
   LLVMTargetMachineRef tm = cm->tm;
@@ -106,7 +111,7 @@ cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, char *err, size_t errn
   }
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->jit);
   size_t ns;
-  const jit_symbol *tab = symbols(&ns, reference_gemm);
+  const jit_symbol *tab = symbols(&ns, reference_gemm, profile);
   LLVMJITCSymbolMapPair *pairs = calloc(ns, sizeof *pairs);
   if (!pairs) {
     snprintf(err, errn, "out of memory");

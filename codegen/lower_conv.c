@@ -1,16 +1,21 @@
 /* lower_conv.c: conv, deconv and conv's two adjoints as im2col/col2im loops around
- * cblas_sgemm, one image of the batch at a time.
+ * cblas_sgemm, over groups of G images of the batch at a time.
  *
- * A column matrix col[C*k*k, Hc*Wc] pairs every kernel tap (c,ky,kx) with every
- * position (cy,cx) of a grid of Hc x Wc windows over an image [C,H,W]:
- *   col[(c*k+ky)*k+kx, cy*Wc+cx] = img[c, cy*s-p+ky, cx*s-p+kx]   (0 outside)
- * im2col fills it from the image; col2im scatters it back, adding taps that land on
- * the same pixel. With them (per image b, O/C as in ir.h):
- *   conv        y_b[O,HoWo]    = w[O,Ckk]      x col(x_b)                  (Hc = Ho)
- *   conv_grad_x dx_b           = col2im(w^T[Ckk,O] x dy_b[O,HoWo])         (Hc = Ho)
- *   conv_grad_w dw[O,Ckk]     += dy_b[O,HoWo]  x col(x_b)^T                (Hc = Ho)
- *   deconv      y_b[O,Ho,Wo]   = col2im(w^T[Okk,C] x x_b[C,HW]) onto Ho x Wo (Hc = H)
- * The column buffer is the node's extra scratch (C*k*k*Hc*Wc floats). */
+ * A column matrix col[C*k*k, G*Hc*Wc] pairs every kernel tap (c,ky,kx) with every
+ * position (cy,cx) of a grid of Hc x Wc windows over each image [C,H,W] of a group:
+ *   col[(c*k+ky)*k+kx, j*Hc*Wc + cy*Wc+cx] = img_j[c, cy*s-p+ky, cx*s-p+kx]   (0 outside)
+ * im2col fills image j's columns from the image; col2im scatters them back, adding
+ * taps that land on the same pixel. With them (per group of images b..b+G-1, O/C as
+ * in ir.h, T(v) the group's [G,R,P] values regrouped as [R, G*P]):
+ *   conv        T(y)         = w[O,Ckk]      x col(x)                   (Hc = Ho)
+ *   conv_grad_x dx_j         = col2im_j(w^T[Ckk,O] x T(dy))             (Hc = Ho)
+ *   conv_grad_w dw[O,Ckk]   += T(dy)[O,G*HoWo] x col(x)^T               (Hc = Ho)
+ *   deconv      y_j          = col2im_j(w^T[Okk,C] x T(x)) onto Ho x Wo (Hc = H)
+ * One GEMM per group instead of one per image: OpenBLAS packs the weights once per
+ * group, and its N dimension (G*Hc*Wc) is large enough for its kernels (one image's
+ * 7x7 grid gives N = 49). G is the largest divisor of the batch whose columns fit
+ * GROUP_BYTES, so the scratch stays bounded; G = 1 needs no regrouping. The node's
+ * extra scratch holds the columns, then the regrouped values. */
 #include "codegen/cg_internal.h"
 
 
@@ -18,7 +23,18 @@ typedef struct {
   int64_t C, H, W; /* image */
   int64_t k, s, p;
   int64_t Hc, Wc; /* window grid */
+  int64_t ld;     /* row stride of the column matrix: G*Hc*Wc */
 } geom;
+
+enum { GROUP_BYTES = 4 << 20 }; /* the columns of one group of images */
+
+/* The images per group: the largest divisor of N whose columns (per_image floats
+ * each) fit GROUP_BYTES; at least 1. */
+static int64_t group_size(int64_t N, int64_t per_image) {
+  int64_t g = N;
+  while (g > 1 && (N % g || g * per_image * 4 > GROUP_BYTES)) g--;
+  return g > 0 ? g : 1;
+}
 
 /* The pixel offset of (c, cy*s-p+ky, cx*s-p+kx) clamped to 0 when outside, and
  * whether it is inside. */
@@ -41,9 +57,10 @@ static LLVMValueRef pixel(cg_ctx *c, const geom *g, const LLVMValueRef *ix, LLVM
   return LLVMBuildSelect(b, *inside, off, cg_i64(c, 0), "");
 }
 
+/* col points at the image's first column (row stride g->ld) */
 static void im2col(cg_ctx *c, const geom *g, LLVMValueRef img, LLVMValueRef col) {
   int64_t dims[5] = {g->C, g->k, g->k, g->Hc, g->Wc};
-  int64_t cst[5] = {g->k * g->k * g->Hc * g->Wc, g->k * g->Hc * g->Wc, g->Hc * g->Wc, g->Wc, 1};
+  int64_t cst[5] = {g->k * g->k * g->ld, g->k * g->ld, g->ld, g->Wc, 1};
   cg_nest nest;
   cg_nest_begin(c, &nest, 5, dims);
   LLVMValueRef inside, at = pixel(c, g, nest.idx, &inside);
@@ -60,7 +77,7 @@ static void col2im(cg_ctx *c, const geom *g, LLVMValueRef col, LLVMValueRef img)
   cg_st(c, img, l.iv, cg_f32c(c, 0));
   cg_loop_end(c, &l);
   int64_t dims[5] = {g->C, g->k, g->k, g->Hc, g->Wc};
-  int64_t cst[5] = {g->k * g->k * g->Hc * g->Wc, g->k * g->Hc * g->Wc, g->Hc * g->Wc, g->Wc, 1};
+  int64_t cst[5] = {g->k * g->k * g->ld, g->k * g->ld, g->ld, g->Wc, 1};
   cg_nest nest;
   cg_nest_begin(c, &nest, 5, dims);
   LLVMValueRef inside, at = pixel(c, g, nest.idx, &inside);
@@ -85,52 +102,104 @@ static const ir_shape *opshape(cg_ctx *c, const ir_node *n, int j) {
   return &c->f->nodes[ir_operand(n, j)].shape;
 }
 
-int64_t cg_extra_conv(const ir_func *f, const ir_node *n) {
+/* Between a group's values v[G,R,P] and their rows t[R, G*P]: t[r, j*P+p] = v[j,r,p]
+ * (to_rows), or back. */
+static void regroup(cg_ctx *c, LLVMValueRef v, LLVMValueRef t, int64_t G, int64_t R, int64_t P,
+                    bool to_rows) {
+  int64_t dims[3] = {G, R, P}, vst[3] = {R * P, P, 1}, tst[3] = {P, G * P, 1};
+  cg_nest nest;
+  cg_nest_begin(c, &nest, 3, dims);
+  LLVMValueRef iv = cg_linear(c, 3, nest.idx, vst), it = cg_linear(c, 3, nest.idx, tst);
+  if (to_rows)
+    cg_st(c, t, it, cg_ld(c, c->f32, v, iv));
+  else
+    cg_st(c, v, iv, cg_ld(c, c->f32, t, it));
+  cg_nest_end(c, &nest);
+}
+
+/* A conv node's group: G images, the floats of one image's columns and of one image's
+ * regrouped values (the GEMM operand or result that T() rearranges). */
+typedef struct {
+  int64_t G, col, val;
+} grouping;
+
+static grouping conv_grouping(const ir_func *f, const ir_node *n) {
   int64_t k = n->i[0];
-  const ir_shape *a = &f->nodes[n->in[0]].shape;
+  const ir_shape *a = &f->nodes[n->in[0]].shape, *o = &n->shape;
+  grouping g = {1, 0, 0};
   switch (n->op) {
   case IR_OP_CONV: /* x [N,C,H,W], out [N,O,Ho,Wo] */
-    return a->dim[1] * k * k * n->shape.dim[2] * n->shape.dim[3] * 4;
+    g.col = a->dim[1] * k * k * o->dim[2] * o->dim[3];
+    g.val = o->dim[1] * o->dim[2] * o->dim[3];
+    break;
   case IR_OP_CONV_GRAD_X: /* dy [N,O,Ho,Wo], out [N,C,H,W] */
-    return n->shape.dim[1] * k * k * a->dim[2] * a->dim[3] * 4;
+    g.col = o->dim[1] * k * k * a->dim[2] * a->dim[3];
+    g.val = a->dim[1] * a->dim[2] * a->dim[3];
+    break;
   case IR_OP_CONV_GRAD_W: { /* x [N,C,H,W], dy [N,O,Ho,Wo] */
     const ir_shape *dy = &f->nodes[n->in[1]].shape;
-    return a->dim[1] * k * k * dy->dim[2] * dy->dim[3] * 4;
+    g.col = a->dim[1] * k * k * dy->dim[2] * dy->dim[3];
+    g.val = dy->dim[1] * dy->dim[2] * dy->dim[3];
+    break;
   }
   default: /* deconv: x [N,C,H,W], out [N,O,Ho,Wo] */
-    return n->shape.dim[1] * k * k * a->dim[2] * a->dim[3] * 4;
+    g.col = o->dim[1] * k * k * a->dim[2] * a->dim[3];
+    g.val = a->dim[1] * a->dim[2] * a->dim[3];
+    break;
   }
+  g.G = group_size(a->dim[0], g.col);
+  return g;
+}
+
+int64_t cg_extra_conv(const ir_func *f, const ir_node *n) {
+  grouping g = conv_grouping(f, n);
+  return g.G * (g.col + (g.G > 1 ? g.val : 0)) * 4;
 }
 
 int cg_lower_conv(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
                   LLVMValueRef out) {
   (void)id;
   int64_t k = n->i[0], s = n->i[1], p = n->i[2];
+  grouping gr = conv_grouping(c->f, n);
+  int64_t G = gr.G;
   LLVMValueRef col = cg_fptr(c, c->extra);
+  LLVMValueRef t = G > 1 ? batch_ptr(c, col, cg_i64(c, 1), G * gr.col) : NULL; /* regrouped */
   LLVMValueRef a = cg_fptr(c, in[0]), w = cg_fptr(c, in[1]), y = cg_fptr(c, out);
   const ir_shape *sa = opshape(c, n, 0), *so = &n->shape;
-  cg_loop l;
+  cg_loop l, lj;
   switch (n->op) {
   case IR_OP_CONV: {
     int64_t N = sa->dim[0], C = sa->dim[1], H = sa->dim[2], W = sa->dim[3];
-    int64_t O = so->dim[1], Ho = so->dim[2], Wo = so->dim[3];
-    geom g = {C, H, W, k, s, p, Ho, Wo};
-    cg_loop_begin(c, &l, cg_i64(c, N));
-    im2col(c, &g, batch_ptr(c, a, l.iv, C * H * W), col);
-    cg_sgemm(c, false, false, O, Ho * Wo, C * k * k, w, C * k * k, col, Ho * Wo,
-             cg_f32c(c, 0), batch_ptr(c, y, l.iv, O * Ho * Wo), Ho * Wo);
+    int64_t O = so->dim[1], Ho = so->dim[2], Wo = so->dim[3], P = Ho * Wo;
+    geom g = {C, H, W, k, s, p, Ho, Wo, G * P};
+    cg_loop_begin(c, &l, cg_i64(c, N / G));
+    LLVMValueRef b0 = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, G), "");
+    cg_loop_begin(c, &lj, cg_i64(c, G));
+    im2col(c, &g, batch_ptr(c, a, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), C * H * W),
+           batch_ptr(c, col, lj.iv, P));
+    cg_loop_end(c, &lj);
+    LLVMValueRef yb = batch_ptr(c, y, b0, O * P);
+    cg_sgemm(c, false, false, O, G * P, C * k * k, w, C * k * k, col, G * P, cg_f32c(c, 0),
+             G > 1 ? t : yb, G * P);
+    if (G > 1) regroup(c, yb, t, G, O, P, false);
     cg_loop_end(c, &l);
     return 0;
   }
   case IR_OP_CONV_GRAD_X: {
     /* a = dy [N,O,Ho,Wo], w [O,C,k,k], out [N,C,H,W] */
     int64_t N = so->dim[0], C = so->dim[1], H = so->dim[2], W = so->dim[3];
-    int64_t O = sa->dim[1], Ho = sa->dim[2], Wo = sa->dim[3];
-    geom g = {C, H, W, k, s, p, Ho, Wo};
-    cg_loop_begin(c, &l, cg_i64(c, N));
-    cg_sgemm(c, true, false, C * k * k, Ho * Wo, O, w, C * k * k,
-             batch_ptr(c, a, l.iv, O * Ho * Wo), Ho * Wo, cg_f32c(c, 0), col, Ho * Wo);
-    col2im(c, &g, col, batch_ptr(c, y, l.iv, C * H * W));
+    int64_t O = sa->dim[1], Ho = sa->dim[2], Wo = sa->dim[3], P = Ho * Wo;
+    geom g = {C, H, W, k, s, p, Ho, Wo, G * P};
+    cg_loop_begin(c, &l, cg_i64(c, N / G));
+    LLVMValueRef b0 = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, G), "");
+    LLVMValueRef dyb = batch_ptr(c, a, b0, O * P);
+    if (G > 1) regroup(c, dyb, t, G, O, P, true);
+    cg_sgemm(c, true, false, C * k * k, G * P, O, w, C * k * k, G > 1 ? t : dyb, G * P,
+             cg_f32c(c, 0), col, G * P);
+    cg_loop_begin(c, &lj, cg_i64(c, G));
+    col2im(c, &g, batch_ptr(c, col, lj.iv, P),
+           batch_ptr(c, y, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), C * H * W));
+    cg_loop_end(c, &lj);
     cg_loop_end(c, &l);
     return 0;
   }
@@ -138,30 +207,42 @@ int cg_lower_conv(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
     /* a = x [N,C,H,W], in[1] = dy [N,O,Ho,Wo], out [O,C,k,k] */
     const ir_shape *sd = opshape(c, n, 1);
     int64_t N = sa->dim[0], C = sa->dim[1], H = sa->dim[2], W = sa->dim[3];
-    int64_t O = sd->dim[1], Ho = sd->dim[2], Wo = sd->dim[3];
-    geom g = {C, H, W, k, s, p, Ho, Wo};
+    int64_t O = sd->dim[1], Ho = sd->dim[2], Wo = sd->dim[3], P = Ho * Wo;
+    geom g = {C, H, W, k, s, p, Ho, Wo, G * P};
     if (N == 0) {
       cg_zero4(c, out, O * C * k * k);
       return 0;
     }
-    cg_loop_begin(c, &l, cg_i64(c, N));
-    im2col(c, &g, batch_ptr(c, a, l.iv, C * H * W), col);
+    cg_loop_begin(c, &l, cg_i64(c, N / G));
+    LLVMValueRef b0 = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, G), "");
+    cg_loop_begin(c, &lj, cg_i64(c, G));
+    im2col(c, &g, batch_ptr(c, a, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), C * H * W),
+           batch_ptr(c, col, lj.iv, P));
+    cg_loop_end(c, &lj);
+    LLVMValueRef dyb = batch_ptr(c, w, b0, O * P);
+    if (G > 1) regroup(c, dyb, t, G, O, P, true);
     LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, l.iv, cg_i64(c, 0), "");
     LLVMValueRef beta = LLVMBuildSelect(c->b, first, cg_f32c(c, 0), cg_f32c(c, 1), "");
-    cg_sgemm(c, false, true, O, C * k * k, Ho * Wo, batch_ptr(c, w, l.iv, O * Ho * Wo),
-             Ho * Wo, col, Ho * Wo, beta, y, C * k * k);
+    cg_sgemm(c, false, true, O, C * k * k, G * P, G > 1 ? t : dyb, G * P, col, G * P, beta, y,
+             C * k * k);
     cg_loop_end(c, &l);
     return 0;
   }
   default: {
     /* deconv: a = x [N,C,H,W], w [C,O,k,k], out [N,O,Ho,Wo] */
     int64_t N = sa->dim[0], C = sa->dim[1], H = sa->dim[2], W = sa->dim[3];
-    int64_t O = so->dim[1], Ho = so->dim[2], Wo = so->dim[3];
-    geom g = {O, Ho, Wo, k, s, p, H, W};
-    cg_loop_begin(c, &l, cg_i64(c, N));
-    cg_sgemm(c, true, false, O * k * k, H * W, C, w, O * k * k,
-             batch_ptr(c, a, l.iv, C * H * W), H * W, cg_f32c(c, 0), col, H * W);
-    col2im(c, &g, col, batch_ptr(c, y, l.iv, O * Ho * Wo));
+    int64_t O = so->dim[1], Ho = so->dim[2], Wo = so->dim[3], P = H * W;
+    geom g = {O, Ho, Wo, k, s, p, H, W, G * P};
+    cg_loop_begin(c, &l, cg_i64(c, N / G));
+    LLVMValueRef b0 = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, G), "");
+    LLVMValueRef xb = batch_ptr(c, a, b0, C * P);
+    if (G > 1) regroup(c, xb, t, G, C, P, true);
+    cg_sgemm(c, true, false, O * k * k, G * P, C, w, O * k * k, G > 1 ? t : xb, G * P,
+             cg_f32c(c, 0), col, G * P);
+    cg_loop_begin(c, &lj, cg_i64(c, G));
+    col2im(c, &g, batch_ptr(c, col, lj.iv, P),
+           batch_ptr(c, y, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), O * Ho * Wo));
+    cg_loop_end(c, &lj);
     cg_loop_end(c, &l);
     return 0;
   }

@@ -224,7 +224,13 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
   }
   for (int q = 0; q < nm; q++) /* a store's value: NULL when it stays in registers */
     if (f->nodes[mem[q]].op == IR_OP_STORE) c->val[mem[q]] = c->val[f->nodes[mem[q]].in[0]];
+  /* --profile: about count elements of each operand read, each output written and each
+   * variable read and written (a broadcast operand is counted in full) */
+  int site = c->prof ? cg_prof_site_fused(c, mem[fs.nouts ? fs.outs[0] : 0], LLVMGetValueName(kf),
+                                          count, count * 4 * (fs.next + fs.nouts + 2 * fs.nvars))
+                     : -1;
   LLVMBuildCall2(c->b, fty, kf, cargs, (unsigned)np, "");
+  if (site >= 0) cg_prof_emit(c, "cg_prof_exit", site);
 done:
   free(key);
   free(fs.ext), free(fs.ref), free(fs.outs), free(fs.vars), free(fs.var_of);
