@@ -131,8 +131,12 @@ def main():
     if not peer:
         print("bench: peer skipped: python3-torch is not installed "
               "(scripts/install-deps.sh --bench installs it); timing migc alone", flush=True)
+    # The same environment for every side. OMP_WAIT_POLICY=PASSIVE and a short
+    # OPENBLAS_THREAD_TIMEOUT (idle OpenBLAS threads sleep after 2^4 cycles instead of
+    # spinning for 2^28) keep waiting threads from taking the cores that working ones
+    # need on a shared machine (docs/benchmarks.md).
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads),
-               OMP_WAIT_POLICY="PASSIVE")
+               OMP_WAIT_POLICY="PASSIVE", OPENBLAS_THREAD_TIMEOUT="4")
     info = machine(a.migc)
     has_compile = subprocess.run([a.migc, "compile", "--help"], capture_output=True,
                                  text=True).stdout.startswith("usage: migc compile")
@@ -214,7 +218,8 @@ def render(rows, info, a, peer):
     L.append("| LLVM | %s |" % info["llvm"])
     L.append("| migc | %s |" % info["migc"])
     L.append("| threads | %d per side (`--threads`; peer: torch.set_num_threads, "
-             "OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, OMP_WAIT_POLICY=PASSIVE) |" % a.threads)
+             "OMP_NUM_THREADS, OPENBLAS_NUM_THREADS; both: OMP_WAIT_POLICY=PASSIVE, "
+             "OPENBLAS_THREAD_TIMEOUT=4) |" % a.threads)
     L.append("| load average | %s at the start, %s at the end%s |" % (
         info["load"], info["load_end"],
         " (the machine was shared: timings are noisy)"
