@@ -113,7 +113,7 @@ def main():
     ap = argparse.ArgumentParser(prog="bench/run.sh")
     ap.add_argument("--migc", default=os.path.join(ROOT, "build", "migc"))
     ap.add_argument("--models", default=",".join(MODELS))
-    ap.add_argument("--batches", default="16,64,256")
+    ap.add_argument("--batches", default="64,16,256")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3, help="processes per side (alternating)")
     ap.add_argument("--time", type=float, default=2.0, help="seconds of timed steps per process")
@@ -145,9 +145,11 @@ def main():
     print("%-14s %5s | %-26s | %-26s | %9s" % ("model", "batch", "migc ms/step med (min-max)",
                                                "peer ms/step med (min-max)", "migc/peer"),
           flush=True)
-    for model in models:
-        path = os.path.join(ROOT, "models", model + ".mig")
-        for batch in batches:
+    # batch-major, in the order given (64 first by default: the targets' batch), and
+    # the results file rewritten after every row, so an interrupted run leaves its rows
+    for batch in batches:
+        for model in models:
+            path = os.path.join(ROOT, "models", model + ".mig")
             migc_cmd = [a.migc, "bench", path, "--batch", str(batch), "--threads",
                         str(a.threads), "--warmup", str(a.warmup), "--time", str(a.time)]
             peer_cmd = [PYTHON, PEER, model, "--batch", str(batch), "--threads",
@@ -190,20 +192,27 @@ def main():
                 model, batch, "%s (%s-%s)" % (fmt_ms(m["median"]), fmt_ms(m["min"]),
                                               fmt_ms(m["max"])),
                 ps, "%.3f" % (m["median"] / p["median"]) if p else "-"), flush=True)
+            if a.out != "-":
+                info["load_end"] = "%.2f %.2f %.2f" % os.getloadavg()
+                write_report(a.out, render(rows, info, a, peer, len(models) * len(batches)))
     info["load_end"] = "%.2f %.2f %.2f" % os.getloadavg()
     shutil.rmtree(tmp, ignore_errors=True)
-    report = render(rows, info, a, peer)
+    report = render(rows, info, a, peer, len(rows))
     if a.out == "-":
         print(report)
     else:
-        tmp = a.out + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(report)
-        os.replace(tmp, a.out)
+        write_report(a.out, report)
         print("bench: wrote %s" % a.out)
 
 
-def render(rows, info, a, peer):
+def write_report(path, report):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(report)
+    os.replace(tmp, path)
+
+
+def render(rows, info, a, peer, planned):
     L = []
     L.append("# migc vs PyTorch: training step on the CPU")
     L.append("")
@@ -227,6 +236,10 @@ def render(rows, info, a, peer):
     L.append("| method | %d processes per side per row, alternating; each: %d warm-up steps, "
              "then steps on one fixed batch for %.1f s (at least 3) |" % (a.reps, a.warmup, a.time))
     L.append("")
+    if len(rows) < planned:
+        L.append("**Partial: %d of %d rows so far (the file is rewritten after each row).**"
+                 % (len(rows), planned))
+        L.append("")
     if not peer:
         L.append("**The peer was not run: python3-torch is not installed.**")
         L.append("")
