@@ -146,7 +146,10 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
     } else if (!strcmp(kw, "batch") && f.n == 2) {
       if (!get_i64(f.tok[1], 1, (int64_t)1 << 30, &d->batch)) rc = desc_fail(&f, "bad batch");
     } else if (!strcmp(kw, "state") && f.n == 2) {
-      if (!get_i64(f.tok[1], 0, (int64_t)1 << 40, &d->state_size)) rc = desc_fail(&f, "bad state size");
+      /* once: the variables before a second line were checked against the first */
+      if (have_state) rc = desc_fail(&f, "the state size is given twice");
+      else if (!get_i64(f.tok[1], 0, (int64_t)1 << 40, &d->state_size))
+        rc = desc_fail(&f, "bad state size");
       have_state = true;
     } else if (!strcmp(kw, "var") && f.n >= 9) {
       desc_var *x = &d->vars[d->nvars++];
