@@ -43,8 +43,14 @@ for t in "${TARGETS[@]}"; do
 done
 
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (scripts/install-deps.sh)" >&2; exit 1; }
-cmake -S . -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIGC_FUZZ=ON >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]/#/fuzz_}" >/dev/null
+# The build's output (clang's warnings included) goes to a log, shown if it fails.
+mkdir -p "$BUILD/logs"
+if ! { cmake -S . -B "$BUILD" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMIGC_FUZZ=ON &&
+       cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]/#/fuzz_}"; } >"$BUILD/logs/build.log" 2>&1; then
+  tail -30 "$BUILD/logs/build.log" >&2
+  echo "fuzz: the build failed (all of it in $BUILD/logs/build.log)" >&2
+  exit 1
+fi
 
 # Options for every target; the frontend also gets the language's tokens and room for
 # whole model files.
