@@ -4,6 +4,7 @@
 #include "migc_compile.h"
 
 #include "migc_model.h"
+#include "migc_schedule.h"
 
 #include "codegen/codegen.h"
 #include "runtime/runtime.h"
@@ -89,7 +90,7 @@ static int write_header(const model *md, const char *out, char *err, size_t errn
 }
 
 int compile_run(const char *path, const const_overrides *ov, int64_t batch, const char *out,
-                diag_sink *d) {
+                const cg_options *co, bool stats, diag_sink *d) {
   /* the object, the temporary library and NAME.h all go beside out */
   char *copy = strdup(out);
   const char *dir = copy ? dirname(copy) : ".";
@@ -109,7 +110,7 @@ int compile_run(const char *path, const const_overrides *ov, int64_t batch, cons
   snprintf(obj, sizeof obj, "%s.%ld.o", out, (long)getpid());
   cg_model_info info = {md.hash, md.file, md.settings};
   cg_stats cs;
-  int st = cg_emit_object(md.m, NULL, &info, obj, &cs, err, sizeof err) ||
+  int st = cg_emit_object(md.m, co, &info, obj, &cs, err, sizeof err) ||
            cg_link_shared(obj, out, err, sizeof err) || write_header(&md, out, err, sizeof err);
   unlink(obj);
   if (st)
@@ -119,6 +120,10 @@ int compile_run(const char *path, const const_overrides *ov, int64_t batch, cons
                     "(lower %.0f, optimise %.0f, machine code %.0f) and linked\n",
             md.m->name, (long long)md.m->batch, (unsigned long long)md.hash, out, cs.total_ms,
             cs.lower_ms, cs.opt_ms, cs.jit_ms);
+  if (!st && stats && schedule_report(md.m, co, false, stdout, err, sizeof err)) {
+    fprintf(stderr, "migc compile: %s\n", err);
+    st = 1;
+  }
   model_close(&md);
   return st;
 }

@@ -251,7 +251,8 @@ static int cmd_compile(cli_options *o) {
   }
   diag_sink d;
   diag_init(&d);
-  return finish(&d, o, compile_run(o->file, &o->overrides, o->batch, o->output, &d));
+  return finish(&d, o, compile_run(o->file, &o->overrides, o->batch, o->output, &o->codegen,
+                                   o->stats, &d));
 }
 
 static int cmd_sample(cli_options *o) {
@@ -456,13 +457,19 @@ static const command commands[] = {
      "  --no-PASS       skip a pass (e.g. --no-dce)\n"
      "  --no-verify-each  do not verify the IR after every pass (on by default)\n"},
     {"compile", cmd_compile, "compile a model into a shared object with a C ABI",
-     "migc compile FILE [-D NAME=VALUE]... [--batch N] -o libNAME.so",
+     "migc compile FILE [-D NAME=VALUE]... [--batch N] [--stats] [--no-fuse] [--no-memplan]\n"
+     "             -o libNAME.so",
      "Compiles FILE to native code exactly as migc train's JIT does (same passes,\n"
      "optimisation and CPU) and links libNAME.so: the model's functions, its\n"
      "description and the runtime's C ABI (runtime/migc.h, docs/abi.md), needing only\n"
      "libc, libm and OpenBLAS. Also writes NAME.h beside it (the model's constants).\n"
      "Links with $CC (default cc) and libmigc_rt_pic.a found beside migc.\n"
-     "  -o FILE         the shared object to write\n"},
+     "  -o FILE         the shared object to write\n"
+     "  --stats         print, per function, kernels before and after fusion, bytes\n"
+     "                  read and written per call before and after, and the planned\n"
+     "                  arena against the sum of all buffers (as dump --schedule --stats)\n"
+     "  --no-fuse       every IR node its own kernel\n"
+     "  --no-memplan    one scratch region per value instead of the planned arena\n"},
     {"train", cmd_train, "train a model on a data set",
      "migc train FILE [--data D] [--steps N] [--batch B] [--seed S] [-D NAME=VALUE]...\n"
      "                  [--out DIR | --resume DIR] [--save-every N] [--keep K]\n"
@@ -708,12 +715,14 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
     } else if (!strcmp(c->name, "dump") && !strncmp(a, "--no-", 5) && pass_find(a + 5)) {
       if (o->passes.ndisabled < 8) o->disabled[o->passes.ndisabled++] = a + 5;
       o->passes.disabled = o->disabled;
-    } else if ((!strcmp(c->name, "dump") || !strcmp(c->name, "train")) &&
+    } else if ((!strcmp(c->name, "dump") || !strcmp(c->name, "train") ||
+                !strcmp(c->name, "compile")) &&
                (!strcmp(a, "--no-fuse") || !strcmp(a, "--no-memplan"))) {
       *(a[5] == 'f' ? &o->codegen.no_fuse : &o->codegen.no_memplan) = true;
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--schedule")) {
       o->dump_schedule = true;
-    } else if (!strcmp(c->name, "dump") && !strcmp(a, "--stats")) {
+    } else if ((!strcmp(c->name, "dump") || !strcmp(c->name, "compile")) &&
+               !strcmp(a, "--stats")) {
       o->stats = true;
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--llvm")) {
       o->dump_llvm = true;

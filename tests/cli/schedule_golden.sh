@@ -22,5 +22,12 @@ then echo "FAIL: --no-fuse still fuses"; fail=$((fail+1)); else pass=$((pass+1))
 out=$("$migc" dump --stats models/infogan_mlp.mig 2>&1)
 if [ "$out" = "migc dump: --stats goes with --schedule" ]; then pass=$((pass+1))
 else echo "FAIL: dump --stats alone: $out"; fail=$((fail+1)); fi
+# migc compile --stats prints the same summary for the program it compiles
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if diff -u <(grep -v '^  kernel ' "$exp") \
+     <("$migc" compile models/infogan_mlp.mig --stats -o "$tmp/libmlp.so" 2>/dev/null) &&
+   [ -s "$tmp/libmlp.so" ]
+then pass=$((pass+1)); else echo "FAIL: migc compile --stats"; fail=$((fail+1)); fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
