@@ -440,6 +440,7 @@ static const command commands[] = {
      "                  its gradients (reverse-mode autodiff) and its optimizer\n"
      "                  update, with the optimizer state it adds, after the passes:\n"
      "                    autodiff  differentiate every step, lower its update\n"
+     "                    constfold fold scalar ops of constants (exact)\n"
      "                    simplify  merge common subexpressions, drop x*1 (exact)\n"
      "                    dce       remove nodes that reach no output or store\n"
      "  --llvm          the LLVM IR of every function after optimisation for this\n"

@@ -13,6 +13,13 @@
  * the number of nodes removed. */
 int pass_dce(ir_func *f);
 
+/* ---- constfold.c: constant folding -------------------------------------------------- */
+
+/* Scalar elementwise nodes of constants become constants of the value they would
+ * compute (bit for bit as the f32 interpreter and native code); operands are left for
+ * dce. Returns how many were folded. */
+int pass_constfold(ir_func *f);
+
 /* ---- simplify.c: exact rewrites -------------------------------------------------------- */
 
 /* Common subexpressions merged, x * 1 and reshape chains removed, every value bit for

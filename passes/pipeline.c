@@ -11,6 +11,12 @@ static int run_lower(ir_module *m, char *err, size_t errn) {
   return pass_lower_steps(m, err, errn);
 }
 
+static int run_constfold(ir_module *m, char *err, size_t errn) {
+  (void)err, (void)errn;
+  for (int i = 0; i < m->nfuncs; i++) pass_constfold(m->funcs[i]);
+  return 0;
+}
+
 static int run_simplify(ir_module *m, char *err, size_t errn) {
   (void)err, (void)errn;
   for (int i = 0; i < m->nfuncs; i++) pass_simplify(m->funcs[i]);
@@ -25,6 +31,8 @@ static int run_dce(ir_module *m, char *err, size_t errn) {
 
 const pass_info passes[] = {
     {"autodiff", "differentiate every step and lower its optimizer update", run_lower},
+    {"constfold", "fold scalar elementwise ops of constants into constants (exact)",
+     run_constfold},
     {"simplify", "merge common subexpressions, drop x*1 and reshape chains (exact)",
      run_simplify},
     {"dce", "remove nodes whose values reach no output, loss or store", run_dce},

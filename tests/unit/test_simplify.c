@@ -2,7 +2,7 @@
  * training step with the pipeline's simplify + dce and without them runs three steps
  * in the interpreter from the same state on the same inputs: every output and the
  * whole state buffer must be equal bit for bit, with fewer nodes. And on hand-built IR:
- * x*1, a reshape chain and duplicated subexpressions disappear. */
+ * x*1, a reshape chain and duplicated subexpressions disappear; constants fold. */
 #include "check.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
@@ -31,8 +31,8 @@ static ir_module *load(const char *name, const pass_options *po) {
 }
 
 static void check_model(const char *name) {
-  static const char *off[] = {"simplify", "dce"};
-  pass_options with = {.verify_each = true}, without = {.verify_each = true, .disabled = off, .ndisabled = 2};
+  static const char *off[] = {"constfold", "simplify", "dce"};
+  pass_options with = {.verify_each = true}, without = {.verify_each = true, .disabled = off, .ndisabled = 3};
   ir_module *a = load(name, &with), *b = load(name, &without);
   if (!a || !b) return;
   ir_func *fa = ir_find_func(a, "train_step"), *fb = ir_find_func(b, "train_step");
@@ -110,8 +110,52 @@ static void test_rewrites(void) {
   ir_module_free(m);
 }
 
+/* 2 + 3, exp of it, a chain of scalar constants: folded to the interpreter's values,
+ * and the function computes the same bits as before */
+static void test_constfold(void) {
+  ir_module *m = ir_module_new("t");
+  ir_func *f = ir_add_func(m, "f", false);
+  int64_t d[1] = {4};
+  ir_input in = {.name = "x", .kind = INPUT_DATA, .dtype = IR_F32, .shape = shape_make(1, d, false)};
+  int xi = ir_add_input(m, &in);
+  f->inputs = malloc(sizeof(int));
+  f->inputs[0] = xi;
+  f->ninputs = 1;
+  ir_attrs ia = {.ashape = in.shape, .dtype = IR_F32};
+  int x = ir_emit_checked(f, 0, IR_OP_INPUT, NULL, 0, &ia);
+  ir_attrs two = {.f = {2.0}}, three = {.f = {0.3}};
+  int c2 = ir_emit_checked(f, 0, IR_OP_CONST, NULL, 0, &two);
+  int c3 = ir_emit_checked(f, 0, IR_OP_CONST, NULL, 0, &three);
+  int s = ir_emit_checked(f, 0, IR_OP_ADD, (int[]){c2, c3}, 2, NULL);
+  int e = ir_emit_checked(f, 0, IR_OP_EXP, &s, 1, NULL);
+  int y = ir_emit_checked(f, 0, IR_OP_MUL, (int[]){x, e}, 2, NULL);
+  ir_add_output(f, "y", y);
+  ir_tensor xt = ir_tensor_alloc(IR_F32, in.shape), before, after;
+  for (int i = 0; i < 4; i++) ((float *)xt.data)[i] = 0.1f * (float)i - 0.17f;
+  ir_interp it = {.m = m};
+  CHECK(ir_interp_run(&it, f, &xt, &before) == 0);
+  int folded = pass_constfold(f);
+  CHECK_MSG(folded == 2, "%d folded (add, exp)", folded);
+  CHECK(f->nodes[s].op == IR_OP_CONST && f->nodes[e].op == IR_OP_CONST);
+  CHECK(f->nodes[y].op == IR_OP_MUL); /* x is not a constant */
+  CHECK((float)f->nodes[s].f[0] == 2.0f + 0.3f);
+  CHECK((float)f->nodes[e].f[0] == (float)exp((double)(2.0f + 0.3f)));
+  CHECK(ir_interp_run(&it, f, &xt, &after) == 0);
+  CHECK_MSG(!memcmp(before.data, after.data, 4 * sizeof(float)), "folding changed the value");
+  pass_dce(f);
+  CHECK_MSG(f->nnodes == 3, "%d nodes left (input, the folded exp, mul)", f->nnodes);
+  diag_sink dv;
+  diag_init(&dv);
+  ir_layout(m);
+  CHECK(ir_verify(m, &dv));
+  diag_free(&dv);
+  ir_tensor_free(&xt), ir_tensor_free(&before), ir_tensor_free(&after);
+  ir_module_free(m);
+}
+
 int main(void) {
   test_rewrites();
+  test_constfold();
   check_model("infogan_mlp");
   check_model("dcgan_fashion");
   check_model("seed_infogan");
