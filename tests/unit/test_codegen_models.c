@@ -234,7 +234,6 @@ static void test_model(const char *name) {
   cg_stats s = cg_get_stats(p);
   printf("%s: compiled %d functions in %.1f ms (lower %.1f, opt %.1f, jit %.1f)\n", name,
          m->nfuncs, s.total_ms, s.lower_ms, s.opt_ms, s.jit_ms);
-  CHECK_MSG(s.total_ms < 5000, "%s: compile took %.0f ms", name, s.total_ms);
 
   size_t bytes = (size_t)m->state_size * sizeof(float) + 4;
   float *init = calloc(1, bytes), *s_ref = calloc(1, bytes), *s_cg = calloc(1, bytes);
