@@ -117,6 +117,27 @@ static void regroup(cg_ctx *c, LLVMValueRef v, LLVMValueRef t, int64_t G, int64_
   cg_nest_end(c, &nest);
 }
 
+/* conv_grad_x and deconv: per group of G images b0.., the values v [N,R,P] (dy or x)
+ * regrouped to rows, the columns w^T[M,R] x T(v) with M = g->C*k*k, then each image
+ * j of the group out_j [g->C, g->H, g->W] = col2im_j(columns). */
+static void gemm_col2im(cg_ctx *c, const geom *g, int64_t N, int64_t G, int64_t R, int64_t P,
+                        LLVMValueRef v, LLVMValueRef w, LLVMValueRef col, LLVMValueRef t,
+                        LLVMValueRef out) {
+  int64_t M = g->C * g->k * g->k;
+  cg_loop l, lj;
+  cg_loop_begin(c, &l, cg_i64(c, N / G));
+  LLVMValueRef b0 = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, G), "");
+  LLVMValueRef vb = batch_ptr(c, v, b0, R * P);
+  if (G > 1) regroup(c, vb, t, G, R, P, true);
+  cg_sgemm(c, true, false, M, G * P, R, w, M, G > 1 ? t : vb, G * P, cg_f32c(c, 0), col,
+           G * P);
+  cg_loop_begin(c, &lj, cg_i64(c, G));
+  col2im(c, g, batch_ptr(c, col, lj.iv, P),
+         batch_ptr(c, out, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), g->C * g->H * g->W));
+  cg_loop_end(c, &lj);
+  cg_loop_end(c, &l);
+}
+
 /* A conv node's group: G images, the floats of one image's columns and of one image's
  * regrouped values (the GEMM operand or result that T() rearranges). */
 typedef struct {
@@ -190,17 +211,7 @@ int cg_lower_conv(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
     int64_t N = so->dim[0], C = so->dim[1], H = so->dim[2], W = so->dim[3];
     int64_t O = sa->dim[1], Ho = sa->dim[2], Wo = sa->dim[3], P = Ho * Wo;
     geom g = {C, H, W, k, s, p, Ho, Wo, G * P};
-    cg_loop_begin(c, &l, cg_i64(c, N / G));
-    LLVMValueRef b0 = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, G), "");
-    LLVMValueRef dyb = batch_ptr(c, a, b0, O * P);
-    if (G > 1) regroup(c, dyb, t, G, O, P, true);
-    cg_sgemm(c, true, false, C * k * k, G * P, O, w, C * k * k, G > 1 ? t : dyb, G * P,
-             cg_f32c(c, 0), col, G * P);
-    cg_loop_begin(c, &lj, cg_i64(c, G));
-    col2im(c, &g, batch_ptr(c, col, lj.iv, P),
-           batch_ptr(c, y, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), C * H * W));
-    cg_loop_end(c, &lj);
-    cg_loop_end(c, &l);
+    gemm_col2im(c, &g, N, G, O, P, a, w, col, t, y);
     return 0;
   }
   case IR_OP_CONV_GRAD_W: {
@@ -233,17 +244,7 @@ int cg_lower_conv(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
     int64_t N = sa->dim[0], C = sa->dim[1], H = sa->dim[2], W = sa->dim[3];
     int64_t O = so->dim[1], Ho = so->dim[2], Wo = so->dim[3], P = H * W;
     geom g = {O, Ho, Wo, k, s, p, H, W, G * P};
-    cg_loop_begin(c, &l, cg_i64(c, N / G));
-    LLVMValueRef b0 = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, G), "");
-    LLVMValueRef xb = batch_ptr(c, a, b0, C * P);
-    if (G > 1) regroup(c, xb, t, G, C, P, true);
-    cg_sgemm(c, true, false, O * k * k, G * P, C, w, O * k * k, G > 1 ? t : xb, G * P,
-             cg_f32c(c, 0), col, G * P);
-    cg_loop_begin(c, &lj, cg_i64(c, G));
-    col2im(c, &g, batch_ptr(c, col, lj.iv, P),
-           batch_ptr(c, y, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), O * Ho * Wo));
-    cg_loop_end(c, &lj);
-    cg_loop_end(c, &l);
+    gemm_col2im(c, &g, N, G, C, P, a, w, col, t, y);
     return 0;
   }
   }
