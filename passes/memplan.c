@@ -78,12 +78,12 @@ static bool kernel_elementwise(const ir_func *f, const kernel_plan *kp, int k) {
   return true;
 }
 
-int memplan_naive(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extra_fn,
-                  memplan *mp) {
+/* mp's per-node tables for f's n nodes, homes found; false when out of memory (mp is
+ * then freed). */
+static bool plan_tables(const ir_func *f, const kernel_plan *kp, memplan *mp) {
   memset(mp, 0, sizeof *mp);
-  int n = f->nnodes;
-  size_t sz = (size_t)(n ? n : 1);
-  mp->nnodes = n;
+  size_t sz = (size_t)(f->nnodes ? f->nnodes : 1);
+  mp->nnodes = f->nnodes;
   mp->off = malloc(sz * sizeof *mp->off);
   mp->home = malloc(sz * sizeof *mp->home);
   mp->extra_off = malloc(sz * sizeof *mp->extra_off);
@@ -91,9 +91,16 @@ int memplan_naive(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extr
   mp->inplace_of = malloc(sz * sizeof *mp->inplace_of);
   if (!mp->off || !mp->home || !mp->extra_off || !mp->extra || !mp->inplace_of) {
     memplan_free(mp);
-    return -1;
+    return false;
   }
   find_homes(f, kp, mp->home);
+  return true;
+}
+
+int memplan_naive(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extra_fn,
+                  memplan *mp) {
+  if (!plan_tables(f, kp, mp)) return -1;
+  int n = f->nnodes;
   int64_t at = 0;
   for (int id = 0; id < n; id++) {
     const ir_node *nd = &f->nodes[id];
@@ -127,27 +134,19 @@ static int by_size(const void *a, const void *b) {
 
 int pass_memplan(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extra_fn,
                  bool inplace, memplan *mp) {
-  memset(mp, 0, sizeof *mp);
+  if (!plan_tables(f, kp, mp)) return -1;
   int n = f->nnodes;
   size_t sz = (size_t)(n ? n : 1);
-  mp->nnodes = n;
-  mp->off = malloc(sz * sizeof *mp->off);
-  mp->home = malloc(sz * sizeof *mp->home);
-  mp->extra_off = malloc(sz * sizeof *mp->extra_off);
-  mp->extra = calloc(sz, sizeof *mp->extra);
-  mp->inplace_of = malloc(sz * sizeof *mp->inplace_of);
   int *end = malloc(sz * sizeof *end);
   int *region_of = malloc(sz * sizeof *region_of); /* per buffer node; extras after */
   region *rs = calloc(2 * sz, sizeof *rs);
   region **sorted = calloc(2 * sz, sizeof *sorted);
   bool *taken = calloc(sz, 1); /* a dying buffer already reused in this kernel */
-  if (!mp->off || !mp->home || !mp->extra_off || !mp->extra || !mp->inplace_of || !end ||
-      !region_of || !rs || !sorted || !taken) {
+  if (!end || !region_of || !rs || !sorted || !taken) {
     free(end), free(region_of), free(rs), free(sorted), free(taken);
     memplan_free(mp);
     return -1;
   }
-  find_homes(f, kp, mp->home);
   find_ends(f, kp, mp->home, end);
   int nr = 0;
   for (int id = 0; id < n; id++) {
