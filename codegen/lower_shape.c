@@ -32,6 +32,20 @@ int cg_lower_concat(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
   return 0;
 }
 
+/* For each of `rows` rows r: count floats from src[r*src_row + src_at] to
+ * dst[r*dst_row + dst_at] (slice reads a block of each row, unslice writes one). */
+static void copy_rows(cg_ctx *c, int64_t rows, int64_t count, LLVMValueRef dst, int64_t dst_row,
+                      int64_t dst_at, LLVMValueRef src, int64_t src_row, int64_t src_at) {
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_i64(c, rows));
+  LLVMValueRef doff = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, dst_row), ""),
+                                      cg_i64(c, dst_at), "");
+  LLVMValueRef soff = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, src_row), ""),
+                                      cg_i64(c, src_at), "");
+  cg_copy4(c, dst, doff, src, soff, cg_i64(c, count));
+  cg_loop_end(c, &l);
+}
+
 /* x [outer, A, inner] -> out [outer, end-start, inner] */
 int cg_lower_slice(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
                    LLVMValueRef out) {
@@ -40,13 +54,7 @@ int cg_lower_slice(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
   ir_shape s = c->f->nodes[n->in[0]].shape;
   int64_t start = n->i[1], len = n->i[2] - n->i[1], outer, inner, A = s.dim[axis];
   around_axis(s, axis, &outer, &inner);
-  cg_loop l;
-  cg_loop_begin(c, &l, cg_i64(c, outer));
-  LLVMValueRef doff = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, len * inner), "");
-  LLVMValueRef soff = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, A * inner), ""),
-                                      cg_i64(c, start * inner), "");
-  cg_copy4(c, out, doff, in[0], soff, cg_i64(c, len * inner));
-  cg_loop_end(c, &l);
+  copy_rows(c, outer, len * inner, out, len * inner, 0, in[0], A * inner, start * inner);
   return 0;
 }
 
@@ -58,12 +66,6 @@ int cg_lower_unslice(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in
   int64_t start = n->i[1], len = n->i[2] - n->i[1], outer, inner, A = n->shape.dim[axis];
   around_axis(n->shape, axis, &outer, &inner);
   cg_zero4(c, out, shape_numel(n->shape));
-  cg_loop l;
-  cg_loop_begin(c, &l, cg_i64(c, outer));
-  LLVMValueRef soff = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, len * inner), "");
-  LLVMValueRef doff = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, A * inner), ""),
-                                      cg_i64(c, start * inner), "");
-  cg_copy4(c, out, doff, in[0], soff, cg_i64(c, len * inner));
-  cg_loop_end(c, &l);
+  copy_rows(c, outer, len * inner, out, A * inner, start * inner, in[0], len * inner, 0);
   return 0;
 }
