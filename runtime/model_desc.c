@@ -81,6 +81,7 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
   /* counts first, to allocate once */
   int nv = 0, ni = 0, nf = 0, no = 0;
   for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+    p += strspn(p, " "); /* the tokenizer below skips leading spaces too */
     nv += !strncmp(p, "var ", 4);
     ni += !strncmp(p, "input ", 6);
     nf += !strncmp(p, "func ", 5);
