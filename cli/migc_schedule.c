@@ -11,10 +11,11 @@ static int root_of(const ir_func *f, int id) {
   return id;
 }
 
-static bool does_work(const ir_func *f, const kernel_plan *kp, int k) {
+/* inputs, reshapes and loads read in the state in place do nothing themselves */
+static bool does_work(const ir_func *f, const kernel_plan *kp, const memplan *mp, int k) {
   for (int q = kp->first[k]; q < kp->first[k + 1]; q++) {
     ir_op op = f->nodes[kp->members[q]].op;
-    if (op != IR_OP_INPUT && op != IR_OP_RESHAPE) return true;
+    if (op != IR_OP_INPUT && op != IR_OP_RESHAPE && !mp->in_state[kp->members[q]]) return true;
   }
   return false;
 }
@@ -22,8 +23,10 @@ static bool does_work(const ir_func *f, const kernel_plan *kp, int k) {
 /* Bytes of values moved through memory by one call: every kernel reads each operand it
  * does not compute (once per kernel) and each variable it loads, and writes each value
  * read elsewhere and each store; outputs are copied out at the end. Scratch inside a
- * kernel (im2col columns, accumulators) and GEMM blocking are not counted. */
-static void traffic(const ir_func *f, const kernel_plan *kp, int64_t *rd, int64_t *wr) {
+ * kernel (im2col columns, accumulators) and GEMM blocking are not counted; a load read
+ * in the state in place moves nothing itself (its readers read the state). */
+static void traffic(const ir_func *f, const kernel_plan *kp, const memplan *mp, int64_t *rd,
+                    int64_t *wr) {
   *rd = *wr = 0;
   int *seen = malloc((size_t)(f->nnodes ? f->nnodes : 1) * sizeof *seen);
   if (!seen) return;
@@ -33,7 +36,7 @@ static void traffic(const ir_func *f, const kernel_plan *kp, int64_t *rd, int64_
       int id = kp->members[q];
       const ir_node *n = &f->nodes[id];
       int64_t bytes = shape_numel(n->shape) * 4;
-      if (n->op == IR_OP_INPUT || n->op == IR_OP_RESHAPE) continue;
+      if (n->op == IR_OP_INPUT || n->op == IR_OP_RESHAPE || mp->in_state[id]) continue;
       for (int j = 0; j < n->nin; j++) {
         int a = ir_operand(n, j), r = root_of(f, a);
         if (kp->kernel_of[a] == k || seen[r] == k) continue;
@@ -64,6 +67,8 @@ static void print_node(const ir_module *m, const ir_func *f, const kernel_plan *
     fprintf(out, " @%lld (in place of %%%d)", (long long)mp->off[id], mp->inplace_of[id]);
   else if (mp->home[id] == id)
     fprintf(out, " @%lld", (long long)mp->off[id]);
+  else if (mp->in_state[id])
+    fputs(" in state", out);
   else if (n->op == IR_OP_RESHAPE || n->op == IR_OP_STORE)
     fprintf(out, " view of %%%d", n->in[0]);
   else
@@ -87,11 +92,11 @@ int schedule_report(const ir_module *m, const cg_options *co, bool list, FILE *o
       return 1;
     }
     int nk = 0, nku = 0;
-    for (int k = 0; k < kp.nkernels; k++) nk += does_work(f, &kp, k);
-    for (int k = 0; k < ku.nkernels; k++) nku += does_work(f, &ku, k);
+    for (int k = 0; k < kp.nkernels; k++) nk += does_work(f, &kp, &mp, k);
+    for (int k = 0; k < ku.nkernels; k++) nku += does_work(f, &ku, &mu, k);
     int64_t rd, wr, rdu, wru;
-    traffic(f, &kp, &rd, &wr);
-    traffic(f, &ku, &rdu, &wru);
+    traffic(f, &kp, &mp, &rd, &wr);
+    traffic(f, &ku, &mu, &rdu, &wru);
     fprintf(out, "%s: %d nodes\n", f->name, f->nnodes);
     fprintf(out, "  kernels          %8d unfused  %8d %s\n", nku, nk,
             co && co->no_fuse ? "unfused" : "fused");
@@ -102,7 +107,8 @@ int schedule_report(const ir_module *m, const cg_options *co, bool list, FILE *o
     fprintf(out, "  all buffers      %8.2f MB     (one region per value and scratch, unplanned)\n",
             mp.naive / 1e6);
     for (int k = 0; list && k < kp.nkernels; k++) {
-      if (!does_work(f, &kp, k)) continue;
+      /* listed: kernels that work, and loads read in the state (not counted) */
+      if (!does_work(f, &kp, &mp, k) && !mp.in_state[kp.members[kp.first[k]]]) continue;
       int size = kp.first[k + 1] - kp.first[k];
       fprintf(out, "  kernel %d%s:", k, size > 1 ? " (fused)" : "");
       for (int q = kp.first[k]; q < kp.first[k + 1]; q++) {

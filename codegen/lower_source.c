@@ -1,7 +1,8 @@
 /* lower_source.c: sources and effects. input aliases the caller's buffer; const writes
  * its one float; load copies the variable's slice of the state (a store later in the
- * function must not change a value already loaded); store copies into the state and
- * its value aliases its operand. State offsets are in 4-byte elements, as in ir.h. */
+ * function must not change a value already loaded), or, without a buffer (out NULL:
+ * the memory plan found no store of it before its last reader), is that slice; store
+ * copies into the state and its value aliases its operand. State offsets are in 4-byte elements, as in ir.h. */
 #include "codegen/cg_internal.h"
 
 int cg_lower_input(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
@@ -36,9 +37,13 @@ static int var_of(cg_ctx *c, const ir_node *n, int64_t *off) {
 
 int cg_lower_load(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
                   LLVMValueRef out) {
-  (void)id, (void)in;
+  (void)in;
   int64_t off;
   if (var_of(c, n, &off)) return 1;
+  if (!out) {
+    c->val[id] = LLVMBuildBitCast(c->b, cg_gep(c, c->f32, c->state, cg_i64(c, off)), c->pi8, "");
+    return 0;
+  }
   LLVMValueRef st = LLVMBuildBitCast(c->b, c->state, c->pi8, "");
   cg_copy4(c, out, cg_i64(c, 0), st, cg_i64(c, off), cg_i64(c, shape_numel(n->shape)));
   return 0;

@@ -13,7 +13,11 @@
  *   - the arena is at most the naive total (a region each, as before planning).
  * Views: an input lives in the caller's buffer; reshape and store name their
  * operand's buffer (a stored value never changes, so a view is as good as a copy); a
- * load copies, because a later store may change the variable. */
+ * load of its own kernel reads its variable's slice of the state in place when every
+ * kernel reading it (or a view of it) runs before the next store of that variable and
+ * it is no output (a weight read by the forward and backward GEMMs, stored by the
+ * optimizer after both); otherwise it copies, because a later store may change the
+ * variable under a value already loaded. */
 #include "passes.h"
 
 #include <stdio.h>
@@ -30,14 +34,16 @@ void memplan_free(memplan *mp) {
   free(mp->extra_off);
   free(mp->extra);
   free(mp->inplace_of);
+  free(mp->in_state);
   memset(mp, 0, sizeof *mp);
 }
 
-/* home[id] as in memplan: views follow their operand, values in registers get -1 */
-static void find_homes(const ir_func *f, const kernel_plan *kp, int *home) {
+/* home[id] as in memplan: views follow their operand, values in registers and loads
+ * read in the state get -1 */
+static void find_homes(const ir_func *f, const kernel_plan *kp, const bool *in_state, int *home) {
   for (int id = 0; id < f->nnodes; id++) { /* operands have smaller ids */
     const ir_node *n = &f->nodes[id];
-    if (n->op == IR_OP_INPUT)
+    if (n->op == IR_OP_INPUT || in_state[id])
       home[id] = -1;
     else if (is_view(n->op))
       home[id] = home[n->in[0]];
@@ -89,11 +95,35 @@ static bool plan_tables(const ir_func *f, const kernel_plan *kp, memplan *mp) {
   mp->extra_off = malloc(sz * sizeof *mp->extra_off);
   mp->extra = calloc(sz, sizeof *mp->extra);
   mp->inplace_of = malloc(sz * sizeof *mp->inplace_of);
-  if (!mp->off || !mp->home || !mp->extra_off || !mp->extra || !mp->inplace_of) {
+  mp->in_state = calloc(sz, sizeof *mp->in_state);
+  if (!mp->off || !mp->home || !mp->extra_off || !mp->extra || !mp->inplace_of || !mp->in_state) {
     memplan_free(mp);
     return false;
   }
-  find_homes(f, kp, mp->home);
+  find_homes(f, kp, mp->in_state, mp->home);
+  return true;
+}
+
+/* Whether load id, with home[] as if it had a buffer of its own (views of it name it),
+ * may read its variable in the state instead: it is alone in its kernel, no output is
+ * it or a view of it, and no kernel after its own up to the last one reading it (or a
+ * view of it) holds a store of its variable. */
+static bool reads_in_state(const ir_func *f, const kernel_plan *kp, const int *home, int id) {
+  const ir_node *ld = &f->nodes[id];
+  int k = kp->kernel_of[id];
+  if (ld->op != IR_OP_LOAD || kp->first[k + 1] - kp->first[k] != 1) return false;
+  for (int o = 0; o < f->noutputs; o++)
+    if (home[f->outputs[o].node] == id) return false;
+  int last = k;
+  for (int u = id + 1; u < f->nnodes; u++) {
+    const ir_node *un = &f->nodes[u];
+    for (int j = 0; j < un->nin; j++)
+      if (home[ir_operand(un, j)] == id && kp->kernel_of[u] > last) last = kp->kernel_of[u];
+  }
+  for (int u = 0; u < f->nnodes; u++)
+    if (f->nodes[u].op == IR_OP_STORE && f->nodes[u].var == ld->var && kp->kernel_of[u] > k &&
+        kp->kernel_of[u] <= last)
+      return false;
   return true;
 }
 
@@ -136,6 +166,8 @@ int pass_memplan(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extra
                  bool inplace, memplan *mp) {
   if (!plan_tables(f, kp, mp)) return -1;
   int n = f->nnodes;
+  for (int id = 0; id < n; id++) mp->in_state[id] = reads_in_state(f, kp, mp->home, id);
+  find_homes(f, kp, mp->in_state, mp->home);
   size_t sz = (size_t)(n ? n : 1);
   int *end = malloc(sz * sizeof *end);
   int *region_of = malloc(sz * sizeof *region_of); /* per buffer node; extras after */
@@ -261,6 +293,43 @@ typedef struct {
   int start, end;
 } live_region;
 
+/* the node a view (reshape, store) shows, through chains of views */
+static int view_root(const ir_func *f, int id) {
+  while (is_view(f->nodes[id].op)) id = f->nodes[id].in[0];
+  return id;
+}
+
+/* A load read in the state: alone in its kernel, no output, and no store of its
+ * variable from the kernel after its own through the last kernel reading it. */
+static bool state_read_ok(const ir_func *f, const kernel_plan *kp, int id, char *err,
+                          size_t errn) {
+  const ir_node *ld = &f->nodes[id];
+  int k = kp->kernel_of[id], last = k;
+  if (ld->op != IR_OP_LOAD || kp->first[k + 1] - kp->first[k] != 1) {
+    snprintf(err, errn, "node %d (%s) reads the state in place but is no load of its own kernel",
+             id, ir_ops[ld->op].name);
+    return false;
+  }
+  for (int o = 0; o < f->noutputs; o++)
+    if (view_root(f, f->outputs[o].node) == id) {
+      snprintf(err, errn, "load %d reads the state in place but is output %s", id,
+               f->outputs[o].name);
+      return false;
+    }
+  for (int u = id + 1; u < f->nnodes; u++)
+    for (int j = 0; j < f->nodes[u].nin; j++)
+      if (view_root(f, ir_operand(&f->nodes[u], j)) == id && kp->kernel_of[u] > last)
+        last = kp->kernel_of[u];
+  for (int u = 0; u < f->nnodes; u++)
+    if (f->nodes[u].op == IR_OP_STORE && f->nodes[u].var == ld->var && kp->kernel_of[u] > k &&
+        kp->kernel_of[u] <= last) {
+      snprintf(err, errn, "load %d reads the state in place until kernel %d, but store %d in "
+               "kernel %d changes it", id, last, u, kp->kernel_of[u]);
+      return false;
+    }
+  return true;
+}
+
 bool memplan_verify(const ir_func *f, const kernel_plan *kp, const memplan *mp, char *err,
                     size_t errn) {
   int n = f->nnodes;
@@ -285,12 +354,16 @@ bool memplan_verify(const ir_func *f, const kernel_plan *kp, const memplan *mp, 
     int k = kp->kernel_of[id];
     /* where the value must be: views follow their operand; a stored value of any other
      * node but an input needs a region of its own */
-    int want = nd->op == IR_OP_INPUT ? -1
-             : is_view(nd->op)       ? mp->home[nd->in[0]]
-             : kp->stored[id]        ? id : -1;
+    int want = nd->op == IR_OP_INPUT || mp->in_state[id] ? -1
+             : is_view(nd->op)                           ? mp->home[nd->in[0]]
+             : kp->stored[id]                            ? id : -1;
     if (mp->home[id] != want) {
       snprintf(err, errn, "node %d (%s): value held by node %d, expected %d", id,
                ir_ops[nd->op].name, mp->home[id], want);
+      ok = false;
+      break;
+    }
+    if (mp->in_state[id] && !state_read_ok(f, kp, id, err, errn)) {
       ok = false;
       break;
     }

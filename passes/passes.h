@@ -154,16 +154,21 @@ typedef struct {
   int64_t *extra_off; /* per node: byte offset of its extra scratch, -1 for none */
   int64_t *extra;     /* per node: extra scratch bytes */
   int *inplace_of;    /* per node: the node whose dying buffer it reuses in place, or -1 */
+  bool *in_state;     /* per node: a load that reads its variable's slice of the state in
+                         place (no buffer: home -1), every reader running before the
+                         variable's next store */
   int64_t arena;      /* bytes the plan needs */
   int64_t peak;       /* the most bytes live at one kernel: a lower bound for arena */
   int64_t naive;      /* one region per value and per extra scratch, 64-byte aligned: the
                          layout before planning, and the sum of all buffers */
 } memplan;
 
-/* Plans f's arena for the kernels kp: liveness over kernel positions (a buffer is live
- * from the kernel that writes it through the last kernel that reads it or any view of
- * it, outputs to the end), in-place reuse where an elementwise kernel reads a buffer of
- * its own size for the last time, then first-fit placement, largest buffers first.
+/* Plans f's arena for the kernels kp: loads whose readers all run before the next store
+ * of their variable read the state in place (no buffer); liveness over kernel
+ * positions (a buffer is live from the kernel that writes it through the last kernel
+ * that reads it or any view of it, outputs to the end), in-place reuse where an
+ * elementwise kernel reads a buffer of its own size for the last time, then first-fit
+ * placement, largest buffers first.
  * Returns 0, or -1 when memory runs out. */
 int pass_memplan(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extra, bool inplace,
                  memplan *mp);
@@ -174,7 +179,7 @@ int memplan_naive(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extr
 /* Checks a plan against liveness recomputed from f: no two buffers (values or extra
  * scratch) that are live at the same kernel overlap, unless one reuses the other in
  * place; every region lies inside the arena; the arena is no larger than the naive
- * total. Writes the first violation to err; returns true if none. */
+ * total; no store changes a variable while a load read in the state is still read. Writes the first violation to err; returns true if none. */
 bool memplan_verify(const ir_func *f, const kernel_plan *kp, const memplan *mp, char *err,
                     size_t errn);
 void memplan_free(memplan *mp);
