@@ -11,7 +11,8 @@
  *   OpenBLAS (test_codegen_models compares the default, fused, build against the
  *   interpreter). Fusion must cut the kernel count and planning the arena.
  * - The plan verifier: every compile runs it (cg_plan); here it must also reject a
- *   plan with two live buffers made to overlap, and the arena stays <= the naive total. */
+ *   plan with two live buffers made to overlap or a load read in the state across a
+ *   store of its variable, and the arena stays <= the naive total. */
 #include "check.h"
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
@@ -372,8 +373,59 @@ static void test_verifier(void) {
   ir_module_free(m);
 }
 
+/* A load that copies because a store of its variable comes before its last reader must
+ * not be let read the state in place: the verifier rejects the plan that claims it. And
+ * the planner reads some loads in place (the weights of the GEMMs, never stored). */
+static void test_verifier_state_reads(void) {
+  bool found = false;
+  for (uint64_t seed = 1; seed < 200 && !found; seed++) {
+    ir_module *m = random_module(seed, 40);
+    const ir_func *f = m->funcs[0];
+    kernel_plan kp;
+    memplan mp;
+    char err[512];
+    CHECK(cg_plan(f, NULL, &kp, &mp, err, sizeof err) == 0);
+    for (int id = 0; id < f->nnodes && !found; id++) {
+      const ir_node *n = &f->nodes[id];
+      int k = kp.kernel_of[id];
+      if (n->op != IR_OP_LOAD || mp.in_state[id] || mp.home[id] != id ||
+          kp.first[k + 1] - kp.first[k] != 1)
+        continue;
+      bool output = false;
+      for (int o = 0; o < f->noutputs; o++) output |= f->outputs[o].node == id;
+      if (output) continue;
+      mp.in_state[id] = true, mp.home[id] = -1;
+      for (int u = id + 1; u < f->nnodes; u++) /* views follow */
+        if (f->nodes[u].op == IR_OP_RESHAPE || f->nodes[u].op == IR_OP_STORE)
+          if (mp.home[f->nodes[u].in[0]] == -1 && f->nodes[f->nodes[u].in[0]].op != IR_OP_INPUT)
+            mp.home[u] = -1;
+      found = true;
+      CHECK_MSG(!memplan_verify(f, &kp, &mp, err, sizeof err),
+                "a copied load claimed read in place verifies (seed %llu, node %d)",
+                (unsigned long long)seed, id);
+      printf("verifier: %s\n", err);
+    }
+    kernel_plan_free(&kp);
+    memplan_free(&mp);
+    ir_module_free(m);
+  }
+  CHECK_MSG(found, "found no copied load to break");
+  ir_module *m = random_module(7, 40);
+  kernel_plan kp;
+  memplan mp;
+  char err[512];
+  CHECK(cg_plan(m->funcs[0], NULL, &kp, &mp, err, sizeof err) == 0);
+  int in_state = 0;
+  for (int id = 0; id < m->funcs[0]->nnodes; id++) in_state += mp.in_state[id];
+  CHECK_MSG(in_state > 0, "no load reads the state in place");
+  kernel_plan_free(&kp);
+  memplan_free(&mp);
+  ir_module_free(m);
+}
+
 int main(void) {
   test_verifier();
+  test_verifier_state_reads();
 #ifdef __SANITIZE_ADDRESS__
   const int graphs = 6;
 #else
