@@ -325,7 +325,6 @@ static int threads_option(cli_options *o, const char *cmd, const char *a, const 
     return -1;
   }
   o->threads = (int)x;
-  o->train.threads_given = true;
   return 1;
 }
 
@@ -515,9 +514,8 @@ static const command commands[] = {
      "                  goes (mean of the steps after the first): per kernel ms, GEMM\n"
      "                  ms, bytes, GB/s, GFLOP/s; the GEMM share; the attainable time\n"
      "                  (each GEMM shape of the step timed alone). See docs/benchmarks.md\n"
-     "  --threads N     OpenBLAS threads for GEMMs (default 1). A run is the same\n"
-     "                  bits for a given N, not across N; checkpoints record it and\n"
-     "                  --resume takes it back\n"},
+     "  --threads N     threads for the step's GEMMs and large kernels (default 1;\n"
+     "                  at most one per core). A run is the same bits for every N\n"},
     {"bench", cmd_bench, "time a model's training step (bench/run.sh's migc side)",
      "migc bench FILE [--batch B] [--threads N] [--warmup W] [--steps N] [--time S]\n"
      "                  [--profile] [--so libNAME.so]",
@@ -527,7 +525,7 @@ static const command commands[] = {
      "times in ms, when the first step finished (unix seconds), every timed step in\n"
      "ms, and the peak resident memory (VmHWM, kB). bench/run.sh runs it next to\n"
      "a PyTorch peer; see bench/README.md.\n"
-     "  --threads N     OpenBLAS threads for GEMMs (default 1)\n"
+     "  --threads N     threads for GEMMs and large kernels (default 1)\n"
      "  --profile       also time every kernel of the steps after the first, print\n"
      "                  the report of migc train --profile on stderr and add its\n"
      "                  summary to the JSON (profiled_step_ms, kernel_ms, gemm_ms,\n"
@@ -547,7 +545,7 @@ static const command commands[] = {
      "  --seed S        the draw of the fixed latents (default 1)\n"
      "  --model FILE    the model file, if it moved since training\n"
      "  --backend B     jit (default) or interp\n"
-     "  --threads N     OpenBLAS threads for GEMMs (default 1)\n"},
+     "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
     {"eval", cmd_eval, "measure what a trained InfoGAN's code captures",
      "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--seed S] [--model FILE]",
      "Prints the MI estimate of the categorical code in nats (ln K minus the\n"
@@ -561,7 +559,7 @@ static const command commands[] = {
      "  --seed S        the draw of the generated images' latents (default 1)\n"
      "  --model FILE    the model file, if it moved since training\n"
      "  --backend B     jit (default) or interp\n"
-     "  --threads N     OpenBLAS threads for GEMMs (default 1)\n"},
+     "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
     {"report", cmd_report, "write a run's HTML report",
      "migc report RUN",
      "Writes RUN/report.html, one self-contained page: the last logged metrics, the\n"

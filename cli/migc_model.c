@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+static int threads_in_use = 1; /* what model_set_threads last set */
+
 static int md_fail(model *md, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int md_fail(model *md, const char *fmt, ...) {
   va_list ap;
@@ -133,6 +135,9 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
   const char *text = dlsym(md->so, "migc_model_desc");
   cg_entry const *table = dlsym(md->so, "migc_model_entries");
   if (!text || !table) return md_fail(md, "%s was not written by migc compile (no model description)", so);
+  /* the library has its own copy of the runtime, so its own threads: as many as ours */
+  int (*set_threads)(int) = (int (*)(int))dlsym(md->so, "migc_set_threads");
+  if (set_threads) set_threads(threads_in_use);
   model_desc desc;
   char err[512];
   if (model_desc_parse(text, &desc, err, sizeof err)) return md_fail(md, "%s: %s", so, err);
@@ -161,14 +166,12 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
 
 void model_init(model *md, uint64_t seed) { ir_init_state(md->m, md->state, seed); }
 
-static int threads_in_use = 1; /* what model_set_threads last set */
-
 int model_set_threads(int n) {
   if (n <= 0) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     n = cores > 0 ? (int)cores : 1;
   }
-  openblas_set_num_threads(n);
+  n = migc_rt_set_threads(n);
   threads_in_use = n;
   return n;
 }
@@ -253,21 +256,20 @@ int model_save(model *md, const char *path, int64_t step, uint64_t seed) {
     for (int k = 0; k < ts[v].rank; k++) ts[v].shape[k] = m->vars[v].shape.dim[k];
     ts[v].data = md->state + m->vars[v].offset;
   }
-  char sstep[32], sseed[32], shash[32], sbatch[32], sthreads[32];
-  snprintf(sthreads, sizeof sthreads, "%d", threads_in_use);
+  char sstep[32], sseed[32], shash[32], sbatch[32];
   snprintf(sstep, sizeof sstep, "%lld", (long long)step);
   snprintf(sseed, sizeof sseed, "%llu", (unsigned long long)seed);
   snprintf(shash, sizeof shash, "%016llx", (unsigned long long)md->hash);
   snprintf(sbatch, sizeof sbatch, "%lld", (long long)md->batch);
+  /* no thread count: a run is the same bits for every --threads (runtime/pool.c), so a
+   * checkpoint is the same bytes too, and the same as one the C ABI writes.
+   * (Checkpoints of older migc may carry "threads"; it is ignored.) */
   st_meta meta[] = {{"format", "migc checkpoint 1"}, {"model", m->name},
                     {"model_file", md->file},        {"settings", md->settings},
                     {"batch", sbatch},               {"program_hash", shash},
                     {"step", sstep},                 {"seed", sseed},
-                    {"migc", MIGC_VERSION},          {"threads", sthreads}};
-  /* "threads" only when not the default 1: a default run's checkpoint is then the
-   * same bytes as one the C ABI writes (runtime/migc_abi.c), and older checkpoints,
-   * all trained on one thread, read as 1 */
-  int nmeta = (int)(sizeof meta / sizeof *meta) - (threads_in_use == 1);
+                    {"migc", MIGC_VERSION}};
+  int nmeta = (int)(sizeof meta / sizeof *meta);
   int st = safetensors_write(path, ts, m->nvars, meta, nmeta, md->err, sizeof md->err);
   free(ts);
   return st;
@@ -278,7 +280,7 @@ int model_load(model *md, const char *path, int64_t *step, uint64_t *seed) {
   if (safetensors_read(path, &f, md->err, sizeof md->err)) return 1;
   int st = 0;
   const char *hash = st_file_meta(&f, "program_hash"), *sstep = st_file_meta(&f, "step");
-  const char *sseed = st_file_meta(&f, "seed"), *sthreads = st_file_meta(&f, "threads");
+  const char *sseed = st_file_meta(&f, "seed");
   char want[32];
   snprintf(want, sizeof want, "%016llx", (unsigned long long)md->hash);
   if (!hash || !sstep || !sseed)
@@ -299,7 +301,6 @@ int model_load(model *md, const char *path, int64_t *step, uint64_t *seed) {
   if (!st) {
     *step = strtoll(sstep, NULL, 10);
     *seed = strtoull(sseed, NULL, 10);
-    md->saved_threads = sthreads ? (int)strtol(sthreads, NULL, 10) : 1;
   }
   st_file_free(&f);
   return st;

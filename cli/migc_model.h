@@ -20,7 +20,6 @@ typedef struct {
   int64_t batch;       /* the run's global batch: m->batch times m->ranks */
   char file[1024];     /* the model file, as an absolute path */
   char settings[512];  /* the -D settings, "name=value,..." */
-  int saved_threads;   /* the GEMM threads of the checkpoint loaded last */
   char err[1024];
 } model;
 
@@ -46,11 +45,10 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
                   const char *so, diag_sink *d);
 /* Initial parameters for `seed`. */
 void model_init(model *md, uint64_t seed);
-/* GEMMs (OpenBLAS) run on n threads (n <= 0: one per online core); returns the count.
- * A run is the same bits for a given count, not across counts (OpenBLAS splits and
- * blocks its work per thread count), so checkpoints record one other than 1 and a resumed run takes
- * it back (tests/cli/threads.sh). The command line's default is 1, so a run is the
- * same on every machine; more threads are asked for (--threads). */
+/* Compiled steps run on n threads (runtime/pool.c; n <= 0 or more than the online
+ * cores: one per core), and so does a shared object opened after this; returns the
+ * count. A run is the same bits for every count: GEMMs and kernels are split into
+ * blocks fixed by the shapes (tests/cli/threads.sh). */
 int model_set_threads(int n);
 /* Runs f: in holds f->ninputs tensors; out receives f->noutputs (caller frees). */
 int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out);

@@ -5,6 +5,8 @@
  * per element of the value for kernels without a GEMM, a lower bound). */
 #include "migc_profile.h"
 
+#include "runtime/runtime.h"
+
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +23,8 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* What one call of this GEMM shape takes alone: the median of 5 timings, each of
+/* What one call of this GEMM shape takes alone, called as the step calls it
+ * (migc_rt_sgemm: split over the runtime's threads): the median of 5 timings, each of
  * enough back-to-back calls to last about a millisecond, after a warm-up call. */
 static double gemm_alone_ms(const cg_prof_gemm *g) {
   size_t na = (size_t)(g->ta ? g->K : g->M) * (size_t)g->lda;
@@ -37,7 +40,7 @@ static double gemm_alone_ms(const cg_prof_gemm *g) {
   for (size_t i = 0; i < nb; i++) b[i] = (float)((i * 104729) % 97) / 97.0f - 0.5f;
   int ta = g->ta ? CblasTrans : CblasNoTrans, tb = g->tb ? CblasTrans : CblasNoTrans;
   float beta = g->beta ? 1.0f : 0.0f;
-#define CALL cblas_sgemm(CblasRowMajor, ta, tb, g->M, g->N, g->K, 1.0f, a, g->lda, b, g->ldb, beta, c, g->ldc)
+#define CALL migc_rt_sgemm(CblasRowMajor, ta, tb, g->M, g->N, g->K, 1.0f, a, g->lda, b, g->ldb, beta, c, g->ldc)
   double t0 = now_ms();
   CALL;
   double one = now_ms() - t0;
@@ -114,9 +117,9 @@ profile_summary profile_report(const cg_profile *prof, const char *func, int64_t
   s.gemm_shapes = prof->ngemms;
   qsort(gr, (size_t)prof->ngemms, sizeof *gr, cmp_gemms);
   if (out) {
-    fprintf(out, "migc profile: %s, mean of %lld step%s, %d OpenBLAS thread%s\n", func,
-            (long long)steps, steps == 1 ? "" : "s", openblas_get_num_threads(),
-            openblas_get_num_threads() == 1 ? "" : "s");
+    fprintf(out, "migc profile: %s, mean of %lld step%s, %d thread%s\n", func,
+            (long long)steps, steps == 1 ? "" : "s", migc_rt_threads(),
+            migc_rt_threads() == 1 ? "" : "s");
     fprintf(out, "  step %.3f ms: in kernels %.3f ms (%.0f%%), in GEMM %.3f ms (%.0f%% of the step)\n",
             s.step_ms, s.kernel_ms, 100 * s.kernel_ms / s.step_ms, s.gemm_ms,
             100 * s.gemm_ms / s.step_ms);

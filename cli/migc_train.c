@@ -196,17 +196,6 @@ static int load_checkpoint(trainer *t, const char *dir) {
     return fail(t, "%s was trained with seed %llu, not %llu", path, (unsigned long long)seed,
                 (unsigned long long)t->o->seed);
   t->seed = seed;
-  /* the same GEMM threads as the run so far, or the resumed run would not be the
-   * same bits as an uninterrupted one */
-  int saved = t->md.saved_threads;
-  if (saved > 0 && saved != t->o->threads) {
-    if (t->o->threads_given)
-      fprintf(stderr, "migc train: note: %s was trained with --threads %d; with %d the "
-                      "rest of the run is not the bits an uninterrupted run would give\n",
-              path, saved, t->o->threads);
-    else
-      model_set_threads(saved);
-  }
   return 0;
 }
 

@@ -32,8 +32,7 @@ typedef struct {
   bool local_bn;              /* --local-bn: under MPI, batchnorm normalises each
                                  process's share by its own statistics */
   cg_options codegen;         /* --no-fuse, --no-memplan */
-  int threads;                /* GEMM threads in use (model_set_threads) */
-  bool threads_given;         /* --threads was given (else resume takes the checkpoint's) */
+  int threads;                /* threads in use (model_set_threads) */
   bool profile;               /* --profile: time every kernel, report after the run */
   bool color;
 } train_options;

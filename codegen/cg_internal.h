@@ -128,6 +128,51 @@ void cg_zero4(cg_ctx *c, LLVMValueRef dst, int64_t count);
 /* if (!cond) return 1 from the function. */
 void cg_check(cg_ctx *c, LLVMValueRef cond);
 
+/* ---- parallel.c: loops split over the runtime's threads (runtime/pool.c) ---- */
+/* Work is split in blocks of about this many elements, and only when there are at
+ * least two: smaller kernels stay on the calling thread. */
+enum { CG_SPLIT_ELEMENTS = 16384 };
+typedef struct {
+  LLVMValueRef nblocks, ctxbuf, part, fn;
+  LLVMTypeRef fty;
+  LLVMBasicBlockRef entry, err_bb, resume;
+  struct cg_loop *loop;
+} cg_par;
+/* Opens the body of a loop over nblocks blocks (an i64 of the enclosing function) that
+ * runs on the runtime's threads: the builder moves into a new function part(i8 *ctx,
+ * i64 b), *block is b, and the ncap values cap[] of the enclosing function that the
+ * body uses (pointers or integers) are replaced by their copies inside part. The body
+ * may use nothing else of the enclosing function (capture state, extra, scratch) and
+ * cannot fail; the blocks must write disjoint memory. */
+void cg_par_begin(cg_ctx *c, cg_par *p, LLVMValueRef nblocks, int ncap, LLVMValueRef *cap,
+                  LLVMValueRef *block);
+/* Closes the body: the enclosing function calls migc_rt_parallel_for(part, ctx, n). */
+void cg_par_end(cg_ctx *c, cg_par *p);
+/* Calls kernel kf (type fty) with args, split along a dimension of count units of
+ * `unit` elements each: block b gets units [lo, lo + n), args[count_arg] = n and every
+ * args[k] with stride[k] != 0 advanced by lo * stride[k] 4-byte elements. One plain
+ * call when the work is under two blocks of CG_SPLIT_ELEMENTS. */
+void cg_call_split(cg_ctx *c, LLVMTypeRef fty, LLVMValueRef kf, LLVMValueRef *args, int nargs,
+                   int count_arg, const int64_t *stride, int64_t count, int64_t unit);
+
+/* A loop for (iv = 0; iv < count; iv++) whose iterations write disjoint memory, each
+ * about `work` elements: split into blocks of iterations over the runtime's threads
+ * when there are two blocks of CG_SPLIT_ELEMENTS or more, else a plain loop. The
+ * values *vars[k] (NULL ones skipped) are what the body uses of the enclosing
+ * function: inside the body they are their copies, after cg_ploop_end the originals. */
+enum { CG_PLOOP_MAX = 12 };
+typedef struct {
+  bool split;
+  cg_par par;
+  cg_loop l;
+  LLVMValueRef iv;
+  int nvars;
+  LLVMValueRef *var[CG_PLOOP_MAX], saved[CG_PLOOP_MAX];
+} cg_ploop;
+void cg_ploop_begin(cg_ctx *c, cg_ploop *pl, int64_t count, int64_t work, LLVMValueRef **vars,
+                    int nvars);
+void cg_ploop_end(cg_ctx *c, cg_ploop *pl);
+
 /* ---- the lowerings (lower_*.c), one family per file ---- */
 #define CG_LOWER(name)                                                                 \
   int cg_lower_##name(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,     \
@@ -162,7 +207,8 @@ void cg_sum_across(cg_ctx *c, LLVMValueRef buf, int64_t n);
 int64_t cg_extra_conv(const ir_func *f, const ir_node *n);
 int64_t cg_extra_reduce(const ir_func *f, const ir_node *n);
 int64_t cg_extra_batchnorm(const ir_func *f, const ir_node *n); /* sync batchnorm only */
-/* lower_gemm.c: C[M,N] = op(A) op(B) + beta*C through cblas_sgemm (row-major). */
+/* lower_gemm.c: C[M,N] = op(A) op(B) + beta*C through migc_rt_sgemm (row-major;
+ * cblas_sgemm's signature, split over the runtime's threads). */
 void cg_sgemm(cg_ctx *c, bool ta, bool tb, int64_t M, int64_t N, int64_t K, LLVMValueRef a,
               int64_t lda, LLVMValueRef b, int64_t ldb, LLVMValueRef beta, LLVMValueRef cc,
               int64_t ldc);
@@ -215,7 +261,7 @@ int cg_prof_site_begin(cg_ctx *c, int id, const ir_node *n, const char *kernel);
  * id (one of its outputs), moving about `bytes`. */
 int cg_prof_site_fused(cg_ctx *c, int id, const char *kernel, int64_t count, int64_t bytes);
 void cg_prof_emit(cg_ctx *c, const char *hook, int site);
-/* The hooks and the timed cblas_sgemm the JIT binds when profiling. */
+/* The hooks and the timed migc_rt_sgemm the JIT binds when profiling. */
 void cg_prof_enter(cg_profile *p, int32_t site);
 void cg_prof_exit(cg_profile *p, int32_t site);
 void cg_prof_sgemm(int order, int ta, int tb, int M, int N, int K, float alpha, const float *A,

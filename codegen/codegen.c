@@ -232,9 +232,17 @@ static int lower_kernel(cg_ctx *c, cg_kernel_cache *kc, int id, const ir_node *n
   cargs[3] = cg_i64(c, shape_numel(n->shape));
   for (int j = 0; j < nin; j++) cargs[4 + j] = args[j];
   int site = c->prof ? cg_prof_site_begin(c, id, n, LLVMGetValueName(kf)) : -1;
-  LLVMValueRef r = LLVMBuildCall2(c->b, fty, kf, cargs, (unsigned)nin + 4, "");
-  if (site >= 0) cg_prof_emit(c, "cg_prof_exit", site);
-  cg_check(c, LLVMBuildICmp(c->b, LLVMIntEQ, r, cg_i32c(c, 0), ""));
+  if (flat) { /* elementwise, never fails: large ones split over the runtime's threads */
+    int64_t stride[4 + IR_MAX_IN] = {0, 0, 1, 0};
+    for (int j = 0; j < nin && j < IR_MAX_IN; j++)
+      stride[4 + j] = shape_numel(c->f->nodes[ir_operand(n, j)].shape) == 1 ? 0 : 1;
+    cg_call_split(c, fty, kf, cargs, nin + 4, 3, stride, shape_numel(n->shape), 1);
+    if (site >= 0) cg_prof_emit(c, "cg_prof_exit", site);
+  } else {
+    LLVMValueRef r = LLVMBuildCall2(c->b, fty, kf, cargs, (unsigned)nin + 4, "");
+    if (site >= 0) cg_prof_emit(c, "cg_prof_exit", site);
+    cg_check(c, LLVMBuildICmp(c->b, LLVMIntEQ, r, cg_i32c(c, 0), ""));
+  }
   c->val[id] = out;
   free(cargs);
   return rc;

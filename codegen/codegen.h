@@ -35,7 +35,7 @@ typedef int (*cg_entry)(float *state, void *const *inputs, void *const *outputs,
 typedef struct {
   int opt_level; /* 0..3 ("default<Ox>"); 0 in the struct means 2 */
   bool keep_ir;  /* keep the LLVM IR before and after optimisation for cg_dump_llvm */
-  bool reference_gemm; /* for tests: bind cblas_sgemm to a plain GEMM that sums in
+  bool reference_gemm; /* for tests: bind migc_rt_sgemm to a plain GEMM that sums in
                           double and rounds once, as the interpreter does, so whole
                           training steps can be compared tightly (slow) */
   bool no_fuse;        /* every node its own kernel (--no-fuse) */
@@ -63,7 +63,7 @@ typedef struct {
   int64_t bytes;     /* operands read + value written + extra scratch written and read */
   int64_t calls;     /* times it ran */
   double ms;         /* total time in the kernel */
-  double gemm_ms;    /* of which in cblas_sgemm */
+  double gemm_ms;    /* of which in GEMMs (migc_rt_sgemm) */
   double gemm_flops; /* 2*M*N*K summed over its GEMMs */
 } cg_prof_site;
 

@@ -3,10 +3,11 @@
  * CodeGenOptLevel).
  *
  * The symbols generated code calls are defined to the JIT explicitly as absolute
- * symbols (cblas_sgemm, the runtime's rng_uniform, libm, memcpy/memset that loop
- * idioms become). No process-symbol generator: with --as-needed the linker may drop
- * libopenblas from the executable's needed list, and then such a generator would not
- * find cblas_sgemm. A symbol missing from the table fails the lookup loudly. */
+ * symbols (the runtime's migc_rt_sgemm, migc_rt_parallel_for and rng_uniform, libm,
+ * memcpy/memset that loop idioms become). No process-symbol generator: with
+ * --as-needed the linker may drop a library from the executable's needed list, and
+ * then such a generator would not find its symbols. A symbol missing from the table
+ * fails the lookup loudly. */
 #include "codegen/cg_internal.h"
 #include "runtime/runtime.h"
 
@@ -47,17 +48,17 @@ typedef struct {
 
 static const jit_symbol *symbols(size_t *n, bool reference_gemm, bool profile) {
   static jit_symbol tab[] = {
-      {"cblas_sgemm", NULL}, {"rng_uniform", NULL}, {"exp", NULL},    {"log", NULL},
+      {"migc_rt_sgemm", NULL}, {"rng_uniform", NULL}, {"exp", NULL},    {"log", NULL},
       {"log1p", NULL},       {"tanh", NULL},        {"sqrt", NULL},   {"expf", NULL},
       {"logf", NULL},        {"log1pf", NULL},      {"tanhf", NULL},  {"sqrtf", NULL},
       {"memcpy", NULL},      {"memset", NULL},      {"memmove", NULL}, {"fmax", NULL},
       {"fabs", NULL},        {"collective_allreduce", NULL}, {"cg_prof_enter", NULL},
-      {"cg_prof_exit", NULL},
+      {"cg_prof_exit", NULL}, {"migc_rt_parallel_for", NULL},
   };
   /* addresses filled at run time: some are not constant expressions in C */
   tab[0].addr = reference_gemm ? (void *)(uintptr_t)&cg_reference_sgemm
                 : profile      ? (void *)(uintptr_t)&cg_prof_sgemm
-                               : (void *)(uintptr_t)&cblas_sgemm;
+                               : (void *)(uintptr_t)&migc_rt_sgemm;
   tab[1].addr = (void *)(uintptr_t)&rng_uniform;
   tab[2].addr = (void *)(uintptr_t)&exp;
   tab[3].addr = (void *)(uintptr_t)&log;
@@ -77,6 +78,7 @@ static const jit_symbol *symbols(size_t *n, bool reference_gemm, bool profile) {
   tab[17].addr = (void *)(uintptr_t)&collective_allreduce;
   tab[18].addr = (void *)(uintptr_t)&cg_prof_enter;
   tab[19].addr = (void *)(uintptr_t)&cg_prof_exit;
+  tab[20].addr = (void *)(uintptr_t)&migc_rt_parallel_for;
   *n = sizeof tab / sizeof tab[0];
   return tab;
 }

@@ -7,7 +7,9 @@
  * channel are computed first, their sums added across processes by
  * collective_allreduce (as floats, in the node's extra scratch: mean[C] and var[C]
  * doubles, then 2C floats for the transport), as kernels.c's channel_stats does; the
- * adjoint's sums of g and g*xhat likewise, between its two loops over channels. */
+ * adjoint's sums of g and g*xhat likewise, between its two loops over channels.
+ * The loops over channels are split over the runtime's threads (cg_ploop): each
+ * channel's sums are one thread's, in the same order, so results do not change. */
 #include "codegen/cg_internal.h"
 
 typedef struct {
@@ -115,12 +117,15 @@ int cg_lower_batchnorm(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *
     s = synced_bufs(c, d.C);
     synced_stats(c, d, n->i[0], x, s);
   }
-  cg_loop lc;
-  cg_loop_begin(c, &lc, cg_i64(c, d.C));
+  bool infer = n->op == IR_OP_BATCHNORM_INFER;
+  LLVMValueRef rmean = infer ? cg_fptr(c, in[3]) : NULL, rvar = infer ? cg_fptr(c, in[4]) : NULL;
+  cg_ploop lc; /* channels are independent: split over the runtime's threads */
+  LLVMValueRef *used[] = {&x, &gamma, &beta, &y, &rmean, &rvar, &s.mean, &s.var};
+  cg_ploop_begin(c, &lc, d.C, d.N * d.S, used, 8);
   LLVMValueRef mean, var;
-  if (n->op == IR_OP_BATCHNORM_INFER) {
-    mean = cg_ext(c, cg_ld(c, c->f32, cg_fptr(c, in[3]), lc.iv));
-    var = cg_ext(c, cg_ld(c, c->f32, cg_fptr(c, in[4]), lc.iv));
+  if (infer) {
+    mean = cg_ext(c, cg_ld(c, c->f32, rmean, lc.iv));
+    var = cg_ext(c, cg_ld(c, c->f32, rvar, lc.iv));
   } else if (sync) {
     mean = cg_ld(c, c->f64, s.mean, lc.iv);
     var = cg_ld(c, c->f64, s.var, lc.iv);
@@ -137,7 +142,7 @@ int cg_lower_batchnorm(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *
   v = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, v, inv, ""), g, "");
   cg_st(c, y, at, cg_trunc(c, LLVMBuildFAdd(c->b, v, bt, "")));
   cg_nest_end(c, &nest);
-  cg_loop_end(c, &lc);
+  cg_ploop_end(c, &lc);
   return 0;
 }
 
@@ -159,8 +164,9 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
     s = synced_bufs(c, d.C);
     synced_stats(c, d, ranks, x, s);
   }
-  cg_loop lc;
-  cg_loop_begin(c, &lc, cg_i64(c, d.C));
+  cg_ploop lc; /* channels are independent: split over the runtime's threads */
+  LLVMValueRef *used[] = {&x, &y, &gamma, &dy, &s.mean, &s.var, &s.send};
+  cg_ploop_begin(c, &lc, d.C, d.N * d.S, used, 7);
   LLVMValueRef mean, var;
   if (ranks > 1) {
     mean = cg_ld(c, c->f64, s.mean, lc.iv);
@@ -206,11 +212,11 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
     cg_st(c, y, at, cg_trunc(c, LLVMBuildFMul(c->b, inv, r, "")));
     cg_nest_end(c, &nest);
   }
-  cg_loop_end(c, &lc);
+  cg_ploop_end(c, &lc);
   if (gamma_only || ranks <= 1) return 0;
   /* sync: dx from the sums of every process */
   cg_sum_across(c, s.send, 2 * d.C);
-  cg_loop_begin(c, &lc, cg_i64(c, d.C));
+  cg_ploop_begin(c, &lc, d.C, d.N * d.S, used, 7);
   mean = cg_ld(c, c->f64, s.mean, lc.iv);
   inv = inv_std(c, cg_ld(c, c->f64, s.var, lc.iv), n->f[0]);
   gm = cg_ext(c, cg_ld(c, c->f32, gamma, lc.iv));
@@ -228,6 +234,6 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
                                  LLVMBuildFMul(c->b, xhat, gxmean, ""), "");
   cg_st(c, y, at, cg_trunc(c, LLVMBuildFMul(c->b, inv, r, "")));
   cg_nest_end(c, &nest);
-  cg_loop_end(c, &lc);
+  cg_ploop_end(c, &lc);
   return 0;
 }

@@ -15,7 +15,10 @@
  * group, and its N dimension (G*Hc*Wc) is large enough for its kernels (one image's
  * 7x7 grid gives N = 49). G is the largest divisor of the batch whose columns fit
  * GROUP_BYTES, so the scratch stays bounded; G = 1 needs no regrouping. The node's
- * extra scratch holds the columns, then the regrouped values. */
+ * extra scratch holds the columns, then the regrouped values.
+ * im2col, col2im and the regrouping run over a group's images on the runtime's
+ * threads (cg_ploop; col2im adds each image's taps only into that image, in the same
+ * order), and the GEMMs split themselves (runtime/gemm.c). */
 #include "codegen/cg_internal.h"
 
 
@@ -98,6 +101,19 @@ static LLVMValueRef batch_ptr(cg_ctx *c, LLVMValueRef base, LLVMValueRef b, int6
   return cg_gep(c, c->f32, base, LLVMBuildNSWMul(c->b, b, cg_i64(c, stride), ""));
 }
 
+/* the columns of images b0..b0+G-1 of x (image j's at column j*Hc*Wc), the images
+ * over the runtime's threads */
+static void im2col_images(cg_ctx *c, const geom *g, int64_t G, LLVMValueRef x, LLVMValueRef b0,
+                          LLVMValueRef col) {
+  int64_t P = g->Hc * g->Wc;
+  cg_ploop lj;
+  LLVMValueRef *used[] = {&x, &b0, &col};
+  cg_ploop_begin(c, &lj, G, g->C * g->k * g->k * P, used, 3);
+  im2col(c, g, batch_ptr(c, x, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), g->C * g->H * g->W),
+         batch_ptr(c, col, lj.iv, P));
+  cg_ploop_end(c, &lj);
+}
+
 static const ir_shape *opshape(cg_ctx *c, const ir_node *n, int j) {
   return &c->f->nodes[ir_operand(n, j)].shape;
 }
@@ -106,15 +122,20 @@ static const ir_shape *opshape(cg_ctx *c, const ir_node *n, int j) {
  * (to_rows), or back. */
 static void regroup(cg_ctx *c, LLVMValueRef v, LLVMValueRef t, int64_t G, int64_t R, int64_t P,
                     bool to_rows) {
-  int64_t dims[3] = {G, R, P}, vst[3] = {R * P, P, 1}, tst[3] = {P, G * P, 1};
+  int64_t dims[2] = {R, P}, vst[3] = {R * P, P, 1}, tst[3] = {P, G * P, 1};
+  cg_ploop lj; /* images j over the runtime's threads */
+  LLVMValueRef *used[] = {&v, &t};
+  cg_ploop_begin(c, &lj, G, R * P, used, 2);
   cg_nest nest;
-  cg_nest_begin(c, &nest, 3, dims);
-  LLVMValueRef iv = cg_linear(c, 3, nest.idx, vst), it = cg_linear(c, 3, nest.idx, tst);
+  cg_nest_begin(c, &nest, 2, dims);
+  LLVMValueRef idx[3] = {lj.iv, nest.idx[0], nest.idx[1]};
+  LLVMValueRef iv = cg_linear(c, 3, idx, vst), it = cg_linear(c, 3, idx, tst);
   if (to_rows)
     cg_st(c, t, it, cg_ld(c, c->f32, v, iv));
   else
     cg_st(c, v, iv, cg_ld(c, c->f32, t, it));
   cg_nest_end(c, &nest);
+  cg_ploop_end(c, &lj);
 }
 
 /* conv_grad_x and deconv: per group of G images b0.., the values v [N,R,P] (dy or x)
@@ -124,17 +145,19 @@ static void gemm_col2im(cg_ctx *c, const geom *g, int64_t N, int64_t G, int64_t 
                         LLVMValueRef v, LLVMValueRef w, LLVMValueRef col, LLVMValueRef t,
                         LLVMValueRef out) {
   int64_t M = g->C * g->k * g->k;
-  cg_loop l, lj;
+  cg_loop l;
   cg_loop_begin(c, &l, cg_i64(c, N / G));
   LLVMValueRef b0 = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, G), "");
   LLVMValueRef vb = batch_ptr(c, v, b0, R * P);
   if (G > 1) regroup(c, vb, t, G, R, P, true);
   cg_sgemm(c, true, false, M, G * P, R, w, M, G > 1 ? t : vb, G * P, cg_f32c(c, 0), col,
            G * P);
-  cg_loop_begin(c, &lj, cg_i64(c, G));
+  cg_ploop lj; /* images over the runtime's threads: each adds only into its own */
+  LLVMValueRef *used[] = {&col, &out, &b0};
+  cg_ploop_begin(c, &lj, G, M * P, used, 3);
   col2im(c, g, batch_ptr(c, col, lj.iv, P),
          batch_ptr(c, out, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), g->C * g->H * g->W));
-  cg_loop_end(c, &lj);
+  cg_ploop_end(c, &lj);
   cg_loop_end(c, &l);
 }
 
@@ -187,7 +210,7 @@ int cg_lower_conv(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
   LLVMValueRef t = G > 1 ? batch_ptr(c, col, cg_i64(c, 1), G * gr.col) : NULL; /* regrouped */
   LLVMValueRef a = cg_fptr(c, in[0]), w = cg_fptr(c, in[1]), y = cg_fptr(c, out);
   const ir_shape *sa = opshape(c, n, 0), *so = &n->shape;
-  cg_loop l, lj;
+  cg_loop l;
   switch (n->op) {
   case IR_OP_CONV: {
     int64_t N = sa->dim[0], C = sa->dim[1], H = sa->dim[2], W = sa->dim[3];
@@ -195,10 +218,7 @@ int cg_lower_conv(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
     geom g = {C, H, W, k, s, p, Ho, Wo, G * P};
     cg_loop_begin(c, &l, cg_i64(c, N / G));
     LLVMValueRef b0 = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, G), "");
-    cg_loop_begin(c, &lj, cg_i64(c, G));
-    im2col(c, &g, batch_ptr(c, a, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), C * H * W),
-           batch_ptr(c, col, lj.iv, P));
-    cg_loop_end(c, &lj);
+    im2col_images(c, &g, G, a, b0, col);
     LLVMValueRef yb = batch_ptr(c, y, b0, O * P);
     cg_sgemm(c, false, false, O, G * P, C * k * k, w, C * k * k, col, G * P, cg_f32c(c, 0),
              G > 1 ? t : yb, G * P);
@@ -226,10 +246,7 @@ int cg_lower_conv(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
     }
     cg_loop_begin(c, &l, cg_i64(c, N / G));
     LLVMValueRef b0 = LLVMBuildNSWMul(c->b, l.iv, cg_i64(c, G), "");
-    cg_loop_begin(c, &lj, cg_i64(c, G));
-    im2col(c, &g, batch_ptr(c, a, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), C * H * W),
-           batch_ptr(c, col, lj.iv, P));
-    cg_loop_end(c, &lj);
+    im2col_images(c, &g, G, a, b0, col);
     LLVMValueRef dyb = batch_ptr(c, w, b0, O * P);
     if (G > 1) regroup(c, dyb, t, G, O, P, true);
     LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, l.iv, cg_i64(c, 0), "");

@@ -1,7 +1,8 @@
 /* lower_fused.c: a kernel of several elementwise nodes (fuse.c) as one loop
  *   void kernel(i64 count, i8 *ext0.., i8 *out0.., i8 *var0..)
  * over i < count (or, when a member broadcasts a smaller operand such as a bias, a loop
- * nest over the kernel's shape, that operand read through broadcast strides): every
+ * nest over the kernel's shape with count rows of its outermost dimension, that
+ * operand read through broadcast strides): every
  * operand from outside the kernel (ext) is read at i (at 0 when it is a single element)
  * before anything is written, so a value may be written in
  * place of an operand that dies here (memplan.c); then the members are computed in
@@ -10,7 +11,9 @@
  * (var) directly, loads before anything is written (fuse.c puts no load after a store
  * of its variable in one kernel).
  * Kernels of the same structure share one function whatever their size: the Adam
- * update of every parameter is one function, called once per parameter. */
+ * update of every parameter is one function, called once per parameter. Large calls
+ * run on the runtime's threads (cg_call_split), a range of elements (or of outer rows,
+ * the count parameter of a nested kernel) per block. */
 #include "codegen/cg_internal.h"
 
 #include <stdlib.h>
@@ -138,10 +141,14 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
     LLVMPositionBuilderAtEnd(c->b, c->entry);
     cg_nest nest;
     LLVMValueRef at; /* the element's index in the kernel's shape */
-    if (nested) {
+    if (nested) { /* the outermost trip count is the count parameter (a block's rows) */
       int64_t st[IR_MAX_RANK];
       cg_contig_strides(shape, st);
-      cg_nest_begin(c, &nest, shape.rank, shape.dim);
+      nest.rank = shape.rank;
+      for (int d = 0; d < shape.rank; d++) {
+        cg_loop_begin(c, &nest.l[d], d ? cg_i64(c, shape.dim[d]) : LLVMGetParam(kf, 0));
+        nest.idx[d] = nest.l[d].iv;
+      }
       at = cg_linear(c, shape.rank, nest.idx, st);
     } else {
       nest.rank = 1;
@@ -199,8 +206,24 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
     }
     key = NULL;
   }
-  /* the call */
-  cargs[0] = cg_i64(c, count);
+  /* the call, split over the runtime's threads when large: flat kernels by elements,
+   * nested ones by rows of the outermost dimension (each operand advanced by its
+   * stride along it, 0 for a broadcast one) */
+  int64_t *stride = calloc((size_t)np, sizeof *stride), st0[IR_MAX_RANK];
+  if (!stride) {
+    rc = cg_fail(c, "out of memory");
+    goto done;
+  }
+  cg_contig_strides(shape, st0);
+  int64_t rows = nested ? shape.dim[0] : count, row = nested ? st0[0] : 1;
+  for (int x = 0; x < fs.next; x++) {
+    ir_shape es = f->nodes[fs.ext[x]].shape;
+    int64_t bst[IR_MAX_RANK];
+    cg_broadcast_strides(es, shape, bst);
+    stride[1 + x] = shape_numel(es) == 1 ? 0 : nested ? bst[0] : 1;
+  }
+  for (int p = 1 + fs.next; p < np; p++) stride[p] = row; /* outputs and variables */
+  cargs[0] = cg_i64(c, rows);
   for (int x = 0; x < fs.next; x++) {
     if (!c->val[fs.ext[x]]) {
       rc = cg_fail(c, "operand node %d has no value", fs.ext[x]);
@@ -229,7 +252,8 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
   int site = c->prof ? cg_prof_site_fused(c, mem[fs.nouts ? fs.outs[0] : 0], LLVMGetValueName(kf),
                                           count, count * 4 * (fs.next + fs.nouts + 2 * fs.nvars))
                      : -1;
-  LLVMBuildCall2(c->b, fty, kf, cargs, (unsigned)np, "");
+  cg_call_split(c, fty, kf, cargs, np, 0, stride, rows, row);
+  free(stride);
   if (site >= 0) cg_prof_emit(c, "cg_prof_exit", site);
 done:
   free(key);

@@ -1,15 +1,19 @@
-/* lower_gemm.c: matmul as one cblas_sgemm call. Transposed operands are passed with
+/* lower_gemm.c: matmul as one GEMM call. Transposed operands are passed with
  * CblasTrans and the stored leading dimension, never copied. Also the shared GEMM call
- * builder that lower_conv.c uses. OpenBLAS accumulates in float (blocked, vectorised):
- * results differ from the interpreter's double sums by float rounding only. */
+ * builder that lower_conv.c uses. The call is to the runtime's migc_rt_sgemm
+ * (cblas_sgemm's signature), which splits C into blocks over the runtime's threads,
+ * one single-threaded OpenBLAS call each. OpenBLAS accumulates in float (blocked,
+ * vectorised): results differ from the interpreter's double sums by float rounding
+ * only. */
 #include "codegen/cg_internal.h"
 
 #include <cblas.h>
 
 _Static_assert(sizeof(blasint) == 4, "cg_sgemm passes 32-bit BLAS integers");
 
-/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major; a, b, cc are float*, beta an f32
- * value (so loops can pass 0 on the first iteration and 1 after). */
+/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major, through migc_rt_sgemm; a, b, cc
+ * are float*, beta an f32 value (so loops can pass 0 on the first iteration and 1
+ * after). */
 void cg_sgemm(cg_ctx *c, bool ta, bool tb, int64_t M, int64_t N, int64_t K, LLVMValueRef a,
               int64_t lda, LLVMValueRef b, int64_t ldb, LLVMValueRef beta, LLVMValueRef cc,
               int64_t ldc) {
@@ -31,7 +35,7 @@ void cg_sgemm(cg_ctx *c, bool ta, bool tb, int64_t M, int64_t N, int64_t K, LLVM
                            beta,
                            cc,
                            cg_i32c(c, (int32_t)ldc)};
-  LLVMBuildCall2(c->b, fty, cg_extern(c, "cblas_sgemm", fty), args, 14, "");
+  LLVMBuildCall2(c->b, fty, cg_extern(c, "migc_rt_sgemm", fty), args, 14, "");
 }
 
 /* a [M,K] (stored [K,M] when i[0]), b [K,N] (stored [N,K] when i[1]), out [M,N] */

@@ -45,7 +45,17 @@ int cg_lower_load(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
     return 0;
   }
   LLVMValueRef st = LLVMBuildBitCast(c->b, c->state, c->pi8, "");
-  cg_copy4(c, out, cg_i64(c, 0), st, cg_i64(c, off), cg_i64(c, shape_numel(n->shape)));
+  /* in pieces over the runtime's threads when large (a layer's weights) */
+  int64_t count = shape_numel(n->shape), piece = CG_SPLIT_ELEMENTS;
+  cg_ploop pl;
+  LLVMValueRef *used[] = {&out, &st};
+  cg_ploop_begin(c, &pl, (count + piece - 1) / piece, piece, used, 2);
+  LLVMValueRef lo = LLVMBuildNSWMul(c->b, pl.iv, cg_i64(c, piece), "");
+  LLVMValueRef left = LLVMBuildNSWSub(c->b, cg_i64(c, count), lo, "");
+  LLVMValueRef len = LLVMBuildSelect(
+      c->b, LLVMBuildICmp(c->b, LLVMIntSLT, left, cg_i64(c, piece), ""), left, cg_i64(c, piece), "");
+  cg_copy4(c, out, lo, st, LLVMBuildNSWAdd(c->b, lo, cg_i64(c, off), ""), len);
+  cg_ploop_end(c, &pl);
   return 0;
 }
 

@@ -2,10 +2,13 @@
  *
  * With profiling on, lower_kernel registers every kernel call site (cg_prof_site) and
  * brackets the call with cg_prof_enter / cg_prof_exit, which take the profile's
- * address as a constant; the JIT binds cblas_sgemm to cg_prof_sgemm, which times each
- * GEMM, charges it to the kernel that is running and counts its shape. Nothing is
+ * address as a constant; the JIT binds migc_rt_sgemm to cg_prof_sgemm, which times each
+ * GEMM (the whole call, all its blocks on all threads), charges it to the kernel that
+ * is running and counts its shape. A parallel kernel's time is the wall time of its
+ * whole call, as the hooks are on the calling thread. Nothing is
  * emitted or bound without the option, and a shared object never has it. */
 #include "codegen/cg_internal.h"
+#include "runtime/runtime.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -119,7 +122,7 @@ static void count_gemm(cg_profile *p, const cg_prof_gemm *g, double ms) {
 void cg_prof_sgemm(int order, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc) {
   double t0 = now_ms();
-  cblas_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  migc_rt_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   double ms = now_ms() - t0;
   cg_profile *p = running;
   if (!p) return;

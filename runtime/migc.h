@@ -111,11 +111,17 @@ MIGC_API int migc_abi_version(void);
 
 /* A model whose parameters are initialised from seed exactly as `migc train --seed`
  * initialises them; its step is 0. Sets OpenBLAS to one thread for the whole process
- * (openblas_set_num_threads(1)), as migc does, so results are the same bits on any
- * machine; a host may raise it afterwards and give that up. On failure *out is NULL and err (when not NULL)
- * holds a message. Free with migc_destroy. */
+ * (openblas_set_num_threads(1)): the library splits GEMMs over its own threads
+ * (migc_set_threads). On failure *out is NULL and err (when not NULL) holds a message.
+ * Free with migc_destroy. */
 MIGC_API migc_status migc_create(uint64_t seed, migc_model **out, char *err, size_t errn);
 MIGC_API void migc_destroy(migc_model *m); /* NULL is fine */
+/* The library's threads, for every model of the process (default 1): each step's
+ * GEMMs and large kernels are split over n threads, the caller's and n-1 workers that
+ * wait between calls and sleep when idle (n <= 0 or more than the online cores: one
+ * per core). Results are the same bits for every n. Call it between steps, not during
+ * one. Returns the count in use. */
+MIGC_API int migc_set_threads(int n);
 /* The message of the last failed call on m ("" when none); valid until the next call. */
 MIGC_API const char *migc_last_error(const migc_model *m);
 

@@ -107,13 +107,15 @@ migc_status migc_create(uint64_t seed, migc_model **out, char *err, size_t errn)
   }
   m->seed = seed;
   init_state(m);
-  /* As migc does (cli/migc_model.c): OpenBLAS splits a GEMM's sums by its thread
-   * count, so one thread keeps a run the same bits on every machine and equal to
-   * `migc train`'s. It is process-wide; docs/abi.md says so. */
+  /* GEMMs are split over the library's own threads (pool.c, gemm.c), each block on one
+   * OpenBLAS thread: more would oversubscribe the cores. Process-wide; docs/abi.md
+   * says so. */
   openblas_set_num_threads(1);
   *out = m;
   return MIGC_OK;
 }
+
+int migc_set_threads(int n) { return migc_rt_set_threads(n); }
 
 void migc_destroy(migc_model *m) {
   if (!m) return;

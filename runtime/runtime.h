@@ -311,4 +311,28 @@ int collective_rank(void);  /* this process's index, 0 .. ranks-1 */
  * Generated code calls it by this name for the IR op `allreduce`. */
 void collective_allreduce(float *buf, int64_t n);
 
+/* ---- pool.c: the step's threads ------------------------------------------------------ */
+
+/* One block of a parallel job: the work of block b of ctx's job. */
+typedef void (*migc_rt_block_fn)(void *ctx, int64_t b);
+/* Kernels and GEMMs run on n threads: the caller and n-1 workers (n <= 0 or more than
+ * the online cores: one per core). Sets OpenBLAS to one thread, process-wide, since
+ * GEMMs are split here instead. Returns the count in use. Default 1. */
+int migc_rt_set_threads(int n);
+int migc_rt_threads(void);
+/* Runs fn(ctx, b) for b in 0..nblocks, spread over the pool's threads, and returns
+ * when all are done. Inline (in order, on the calling thread) with one thread, one
+ * block, or when called from inside a block. Callers make each block's result
+ * independent of which thread runs it and of the thread count. Generated code calls
+ * it by this name. */
+void migc_rt_parallel_for(migc_rt_block_fn fn, void *ctx, int64_t nblocks);
+
+/* ---- gemm.c: the GEMM generated code calls ------------------------------------------- */
+
+/* cblas_sgemm (row-major), split into blocks of rows or columns of C that depend only
+ * on the shape and run on the pool: the same bits for every thread count. */
+void migc_rt_sgemm(int order, int ta, int tb, int M, int N, int K, float alpha,
+                   const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                   int ldc);
+
 #endif

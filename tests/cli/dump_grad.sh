@@ -32,10 +32,10 @@ n_all=$("$migc" dump --grad --no-dce "$root/models/infogan_mlp.mig" | wc -l)
 "$migc" dump --grad --no-autodiff "$root/models/infogan_mlp.mig" | grep -q "(lowered)" && bad "--no-autodiff still lowers" || ok
 "$migc" dump --grad --no-frobnicate "$root/models/infogan_mlp.mig" >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "--no-frobnicate is a usage error"
 # The LLVM IR, before and after optimisation, names the host CPU and features; the
-# optimised GEMMs are calls to cblas_sgemm and the loops vectorise.
+# optimised GEMMs are calls to migc_rt_sgemm and the loops vectorise.
 raw=$("$migc" dump --llvm-raw "$root/models/infogan_mlp.mig" 2>&1); st=$?
 opt=$("$migc" dump --llvm "$root/models/infogan_mlp.mig" 2>&1); st2=$?
-[ $st -eq 0 ] && [ $st2 -eq 0 ] && grep -q "cblas_sgemm" <<<"$opt" && grep -q "define " <<<"$raw" && ok \
+[ $st -eq 0 ] && [ $st2 -eq 0 ] && grep -q "migc_rt_sgemm" <<<"$opt" && grep -q "define " <<<"$raw" && ok \
   || bad "dump --llvm: $st $st2 $(head -3 <<<"$opt")"
 grep -Eq "<(4|8|16) x float>" <<<"$opt" && ok || bad "no vector code in the optimised IR"
 [ "$raw" != "$opt" ] && ok || bad "--llvm and --llvm-raw print the same"

@@ -3,7 +3,8 @@
 # scripts/fetch-data.sh), with infogan_mlp at batch 16:
 # - the .so needs only libc, libm and OpenBLAS, exports only migc_* symbols, and its
 #   NAME.h compiles;
-# - migc train --so gives the JIT's metrics and byte-identical checkpoints, and
+# - migc train --so (on 2 threads) gives the JIT's (on 1) metrics and byte-identical
+#   checkpoints, and
 #   refuses a .so of another program;
 # - the example host (examples/train_host) trains the .so to the same checkpoint
 #   bytes, and checkpoints pass both ways between it and migc train (resume);
@@ -40,7 +41,8 @@ cc -I"$root/runtime" -Ilib h.c -o h && ./h && ok || bad "mlp.h does not compile 
 # migc train --so against the JIT: same numbers, same checkpoint bytes
 train() { "$migc" train "$model" --batch 16 --steps 5 --save-every 1 --keep 10 --log-every 1 "$@"; }
 train --out jit >jit.log 2>&1 || bad "JIT run: $(cat jit.log)"
-train --out so --so lib/libmlp.so >so.log 2>&1 && ok || bad "--so run: $(cat so.log)"
+# (the library on 2 threads of its own pool, migc_set_threads: still the same bits)
+train --out so --so lib/libmlp.so --threads 2 >so.log 2>&1 && ok || bad "--so run: $(cat so.log)"
 grep -q "native code from --so" so.log && ok || bad "--so run does not say so: $(cat so.log)"
 [ "$(cut -d, -f1,3- jit/metrics.csv)" = "$(cut -d, -f1,3- so/metrics.csv)" ] && ok \
   || bad "metrics differ: $(cat jit/metrics.csv so/metrics.csv)"

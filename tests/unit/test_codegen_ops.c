@@ -2,7 +2,7 @@
  * backend (a function of INPUT nodes, the op and one output) on random operands and
  * compared element by element with the reference interpreter (ir_interp_node).
  *
- * Tolerances: ops lowered through cblas_sgemm (matmul, conv, deconv, conv_grad_x,
+ * Tolerances: ops lowered through migc_rt_sgemm (matmul, conv, deconv, conv_grad_x,
  * conv_grad_w) accumulate in float in OpenBLAS's blocked order, and col2im adds taps
  * in float, where the interpreter sums in double and rounds once: they must agree to
  * rel 1e-4 / abs 1e-5. Every other op is lowered to compute exactly what the kernel
@@ -308,7 +308,7 @@ static void test_dump(void) {
     CHECK(cg_dump_llvm(p, mem, opt == 1));
     fclose(mem);
     CHECK(buf && strstr(buf, "; target cpu: ") && strstr(buf, "; target features: "));
-    CHECK(buf && strstr(buf, "define i32 @migc_fn_f(") && strstr(buf, "@cblas_sgemm"));
+    CHECK(buf && strstr(buf, "define i32 @migc_fn_f(") && strstr(buf, "@migc_rt_sgemm"));
     free(buf);
   }
   cg_free(p);

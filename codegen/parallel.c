@@ -1,0 +1,135 @@
+/* parallel.c: loops split over the runtime's threads. A parallel loop's body is an
+ * internal function part(i8 *ctx, i64 b) and the enclosing function calls the
+ * runtime's migc_rt_parallel_for(part, ctx, nblocks) (runtime/pool.c), with the
+ * values the body needs stored in a small array ctx on its stack. Blocks are fixed by
+ * the shapes, never by the thread count, and no block adds into another's output, so
+ * a result does not depend on how many threads ran it. */
+#include "codegen/cg_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static LLVMValueRef entry_alloca(cg_ctx *c, LLVMTypeRef t) {
+  LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
+  LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
+  if (first)
+    LLVMPositionBuilderBefore(eb, first);
+  else
+    LLVMPositionBuilderAtEnd(eb, c->entry);
+  LLVMValueRef a = LLVMBuildAlloca(eb, t, "par_ctx");
+  LLVMDisposeBuilder(eb);
+  return a;
+}
+
+void cg_par_begin(cg_ctx *c, cg_par *p, LLVMValueRef nblocks, int ncap, LLVMValueRef *cap,
+                  LLVMValueRef *block) {
+  LLVMTypeRef pp = LLVMPointerType(c->pi8, 0);
+  p->nblocks = nblocks;
+  p->ctxbuf = entry_alloca(c, LLVMArrayType(c->pi8, (unsigned)(ncap > 0 ? ncap : 1)));
+  LLVMValueRef slots = LLVMBuildBitCast(c->b, p->ctxbuf, pp, "");
+  for (int k = 0; k < ncap; k++) {
+    LLVMValueRef v = cap[k];
+    v = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMPointerTypeKind
+            ? LLVMBuildBitCast(c->b, v, c->pi8, "")
+            : LLVMBuildIntToPtr(c->b, v, c->pi8, "");
+    LLVMBuildStore(c->b, v, cg_gep(c, c->pi8, slots, cg_i64(c, k)));
+  }
+  LLVMTypeRef params[2] = {c->pi8, c->i64};
+  p->fty = LLVMFunctionType(c->void_t, params, 2, 0);
+  p->part = LLVMAddFunction(c->mod, "part", p->fty); /* LLVM numbers repeats */
+  LLVMSetLinkage(p->part, LLVMInternalLinkage);
+  p->fn = c->fn, p->entry = c->entry, p->err_bb = c->err_bb, p->loop = c->loop;
+  p->resume = LLVMGetInsertBlock(c->b);
+  c->fn = p->part;
+  c->entry = LLVMAppendBasicBlockInContext(c->ctx, p->part, "entry");
+  c->err_bb = NULL; /* a block cannot fail */
+  c->loop = NULL;
+  LLVMPositionBuilderAtEnd(c->b, c->entry);
+  slots = LLVMBuildBitCast(c->b, LLVMGetParam(p->part, 0), pp, "");
+  for (int k = 0; k < ncap; k++) {
+    LLVMTypeRef t = LLVMTypeOf(cap[k]);
+    LLVMValueRef v = cg_ld(c, c->pi8, slots, cg_i64(c, k));
+    cap[k] = LLVMGetTypeKind(t) == LLVMPointerTypeKind ? LLVMBuildBitCast(c->b, v, t, "")
+                                                       : LLVMBuildPtrToInt(c->b, v, t, "");
+  }
+  *block = LLVMGetParam(p->part, 1);
+}
+
+void cg_par_end(cg_ctx *c, cg_par *p) {
+  LLVMBuildRetVoid(c->b);
+  c->fn = p->fn, c->entry = p->entry, c->err_bb = p->err_bb, c->loop = p->loop;
+  LLVMPositionBuilderAtEnd(c->b, p->resume);
+  LLVMTypeRef params[3] = {LLVMPointerType(p->fty, 0), c->pi8, c->i64};
+  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 3, 0);
+  LLVMValueRef args[3] = {p->part, LLVMBuildBitCast(c->b, p->ctxbuf, c->pi8, ""), p->nblocks};
+  LLVMBuildCall2(c->b, fty, cg_extern(c, "migc_rt_parallel_for", fty), args, 3, "");
+}
+
+void cg_call_split(cg_ctx *c, LLVMTypeRef fty, LLVMValueRef kf, LLVMValueRef *args, int nargs,
+                   int count_arg, const int64_t *stride, int64_t count, int64_t unit) {
+  int64_t per = CG_SPLIT_ELEMENTS / (unit > 0 ? unit : 1);
+  if (per < 1) per = 1;
+  if (count * unit < 2 * CG_SPLIT_ELEMENTS || count < 2) {
+    LLVMBuildCall2(c->b, fty, kf, args, (unsigned)nargs, "");
+    return;
+  }
+  int64_t nb = (count + per - 1) / per;
+  cg_par par;
+  LLVMValueRef b, *cap = args; /* replaced by their copies inside the part */
+  LLVMValueRef *saved = malloc((size_t)nargs * sizeof *saved);
+  if (!saved) { /* out of memory: one call does the same work */
+    LLVMBuildCall2(c->b, fty, kf, args, (unsigned)nargs, "");
+    return;
+  }
+  memcpy(saved, args, (size_t)nargs * sizeof *saved);
+  cg_par_begin(c, &par, cg_i64(c, nb), nargs, cap, &b);
+  LLVMValueRef lo = LLVMBuildNSWMul(c->b, b, cg_i64(c, per), "");
+  LLVMValueRef left = LLVMBuildNSWSub(c->b, cg_i64(c, count), lo, "");
+  LLVMValueRef n = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, left, cg_i64(c, per), ""),
+                                   left, cg_i64(c, per), "");
+  for (int k = 0; k < nargs; k++) {
+    if (k == count_arg)
+      cap[k] = n;
+    else if (stride[k]) /* 4-byte elements */
+      cap[k] = cg_gep(c, c->i8, cap[k], LLVMBuildNSWMul(c->b, lo, cg_i64(c, 4 * stride[k]), ""));
+  }
+  LLVMBuildCall2(c->b, fty, kf, cap, (unsigned)nargs, "");
+  cg_par_end(c, &par);
+  memcpy(args, saved, (size_t)nargs * sizeof *saved);
+  free(saved);
+}
+
+void cg_ploop_begin(cg_ctx *c, cg_ploop *pl, int64_t count, int64_t work, LLVMValueRef **vars,
+                    int nvars) {
+  int64_t per = CG_SPLIT_ELEMENTS / (work > 0 ? work : 1);
+  if (per < 1) per = 1;
+  pl->nvars = 0;
+  pl->split = count >= 2 && count * work >= 2 * CG_SPLIT_ELEMENTS && nvars <= CG_PLOOP_MAX;
+  if (!pl->split) {
+    cg_loop_begin(c, &pl->l, cg_i64(c, count));
+    pl->iv = pl->l.iv;
+    return;
+  }
+  LLVMValueRef cap[CG_PLOOP_MAX], b;
+  for (int k = 0; k < nvars; k++)
+    if (*vars[k]) {
+      pl->var[pl->nvars] = vars[k];
+      pl->saved[pl->nvars] = *vars[k];
+      cap[pl->nvars++] = *vars[k];
+    }
+  cg_par_begin(c, &pl->par, cg_i64(c, (count + per - 1) / per), pl->nvars, cap, &b);
+  for (int k = 0; k < pl->nvars; k++) *pl->var[k] = cap[k];
+  LLVMValueRef lo = LLVMBuildNSWMul(c->b, b, cg_i64(c, per), "");
+  LLVMValueRef left = LLVMBuildNSWSub(c->b, cg_i64(c, count), lo, "");
+  LLVMValueRef n = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, left, cg_i64(c, per), ""),
+                                   left, cg_i64(c, per), "");
+  cg_loop_begin(c, &pl->l, n);
+  pl->iv = LLVMBuildNSWAdd(c->b, lo, pl->l.iv, "");
+}
+
+void cg_ploop_end(cg_ctx *c, cg_ploop *pl) {
+  cg_loop_end(c, &pl->l);
+  if (!pl->split) return;
+  cg_par_end(c, &pl->par);
+  for (int k = 0; k < pl->nvars; k++) *pl->var[k] = pl->saved[k];
+}

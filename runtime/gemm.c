@@ -1,0 +1,64 @@
+/* gemm.c: the GEMM compiled code calls, cblas_sgemm's signature (row-major). C is
+ * split into blocks of rows (M) or columns (N), whichever dimension is larger (each
+ * block then repacks the smaller operand), one cblas_sgemm per block on OpenBLAS's
+ * single thread (pool.c keeps it there), the blocks spread over the pool's threads.
+ *
+ * The blocks depend only on the shape, never on the thread count, and every element
+ * of C is computed by exactly one block's call: C is the same bits with 1 thread or
+ * 16. (OpenBLAS's own threads split differently per thread count, which is why a run
+ * used to differ in its last bits between --threads values.) */
+#include "runtime/runtime.h"
+
+#include <cblas.h>
+
+enum {
+  BLOCK_FLOPS = 4000000, /* about 40 us of one core's GEMM: a block is worth a thread */
+  MAX_BLOCKS = 16,       /* enough for a 16-core machine; more only repacks more */
+  ALIGN = 16,            /* block edges on OpenBLAS's register tile (16 rows or columns) */
+};
+
+typedef struct {
+  int ta, tb, M, N, K, lda, ldb, ldc;
+  float alpha, beta;
+  const float *A, *B;
+  float *C;
+  bool split_m; /* blocks of rows of C, else of columns */
+  int step;     /* rows or columns per block */
+} gemm_job;
+
+static void gemm_block(void *ctx, int64_t b) {
+  const gemm_job *g = ctx;
+  int lo = (int)b * g->step, dim = g->split_m ? g->M : g->N;
+  int n = dim - lo < g->step ? dim - lo : g->step;
+  const float *A = g->A, *B = g->B;
+  float *C = g->C;
+  if (g->split_m) { /* rows lo.. of op(A) and of C */
+    A += g->ta == CblasTrans ? lo : (int64_t)lo * g->lda;
+    C += (int64_t)lo * g->ldc;
+    cblas_sgemm(CblasRowMajor, g->ta, g->tb, n, g->N, g->K, g->alpha, A, g->lda, B, g->ldb,
+                g->beta, C, g->ldc);
+  } else { /* columns lo.. of op(B) and of C */
+    B += g->tb == CblasTrans ? (int64_t)lo * g->ldb : lo;
+    C += lo;
+    cblas_sgemm(CblasRowMajor, g->ta, g->tb, g->M, n, g->K, g->alpha, A, g->lda, B, g->ldb,
+                g->beta, C, g->ldc);
+  }
+}
+
+void migc_rt_sgemm(int order, int ta, int tb, int M, int N, int K, float alpha,
+                   const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                   int ldc) {
+  double flops = 2.0 * M * N * K;
+  int64_t nb = (int64_t)(flops / BLOCK_FLOPS);
+  if (nb > MAX_BLOCKS) nb = MAX_BLOCKS;
+  bool split_m = M >= N;
+  int dim = split_m ? M : N;
+  int step = nb > 1 ? (int)((dim + nb - 1) / nb) : dim;
+  step = (step + ALIGN - 1) / ALIGN * ALIGN;
+  if (order != CblasRowMajor || nb <= 1 || step >= dim) {
+    cblas_sgemm(order, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  gemm_job g = {ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, A, B, C, split_m, step};
+  migc_rt_parallel_for(gemm_block, &g, (dim + step - 1) / step);
+}
