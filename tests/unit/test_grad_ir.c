@@ -110,7 +110,7 @@ static void test_matmul(int ta, int tb) {
   int b = tb ? param(&r, 2, 2, 4, 0) : param(&r, 2, 4, 2, 0); /* op(B) is [4,2] */
   ir_attrs t = {.i = {ta, tb}};
   int in[2] = {a, b};
-  char what[32];
+  char what[48];
   snprintf(what, sizeof what, "matmul ta=%d tb=%d", ta, tb);
   check(&r, emit(&r, IR_OP_MATMUL, 2, in, &t), what);
   ir_module_free(r.m);
