@@ -30,6 +30,7 @@ typedef struct cg_ctx {
   unsigned md_loop;     /* metadata kind id of "llvm.loop" */
   LLVMValueRef no_unroll; /* llvm.loop metadata disabling unrolling (lazily made) */
   cg_profile *prof;     /* cg_options.profile: kernel call sites are registered here */
+  struct cg_epilogue *epi; /* lowering a GEMM head (lower_epilogue.c): its epilogue */
   char *err;
   size_t errn;
 } cg_ctx;
@@ -73,9 +74,26 @@ int cg_kernel_add(cg_kernel_cache *kc, char *key, LLVMValueRef fn, LLVMTypeRef f
 /* Appends printf-style text to a growing key string. */
 void cg_key_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* lower_fused.c: kernel k of kp, a fused loop over its elementwise members */
+/* lower_fused.c: kernel k of kp, a fused loop over its elementwise members (after its
+ * GEMM head, if it has one) */
 int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const memplan *mp,
                    int k);
+/* The key of node n's own kernel (what lower_kernel shares kernels by). */
+char *cg_node_key(const ir_func *f, const ir_node *n, bool inplace);
+/* lower_epilogue.c: kernel of GEMM `head` and the fused loop (loop, of type loop_ty)
+ * over its other members: a function that lowers the head and calls the loop on each
+ * block of rows the head completes (cg_epilogue_rows), called with the head's
+ * arguments and loop_args[1..np) (the loop's pointers; loop_args[0], the count, is per
+ * block), each advanced by stride[p] elements per unit of the loop's count (a row of
+ * the outermost dimension when nested, else an element), as cg_call_split's. inplace:
+ * an output of the loop is written over the head's buffer. */
+typedef struct cg_epilogue cg_epilogue;
+int cg_lower_headed(cg_ctx *c, cg_kernel_cache *kc, const memplan *mp, int head,
+                    LLVMValueRef loop, LLVMTypeRef loop_ty, LLVMValueRef const *loop_args,
+                    const int64_t *stride, int np, bool nested, bool inplace);
+/* In a GEMM head's lowering: rows [row0, row0 + rows) of the outermost dimension of its
+ * output are complete; runs the epilogue on them (nothing outside a headed kernel). */
+void cg_epilogue_rows(cg_ctx *c, LLVMValueRef row0, int64_t rows);
 
 /* ---- builder.c: constants, pointers, loops, calls ---- */
 LLVMValueRef cg_i64(cg_ctx *c, int64_t v);

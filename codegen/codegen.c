@@ -137,6 +137,12 @@ static void key_shape(char **b, size_t *l, size_t *cap, ir_dtype dt, ir_shape s)
   for (int d = 0; d < s.rank; d++) key_add(b, l, cap, "%lld,", (long long)s.dim[d]);
 }
 
+static char *kernel_key(const ir_func *f, const ir_node *n, bool flat, bool inplace);
+
+char *cg_node_key(const ir_func *f, const ir_node *n, bool inplace) {
+  return kernel_key(f, n, cg_flat(f, n), inplace);
+}
+
 static char *kernel_key(const ir_func *f, const ir_node *n, bool flat, bool inplace) {
   char *b = NULL;
   size_t l = 0, cap = 0;

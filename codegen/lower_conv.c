@@ -158,6 +158,7 @@ static void gemm_col2im(cg_ctx *c, const geom *g, int64_t N, int64_t G, int64_t 
   col2im(c, g, batch_ptr(c, col, lj.iv, P),
          batch_ptr(c, out, LLVMBuildNSWAdd(c->b, b0, lj.iv, ""), g->C * g->H * g->W));
   cg_ploop_end(c, &lj);
+  cg_epilogue_rows(c, b0, G); /* the group's images are complete */
   cg_loop_end(c, &l);
 }
 
@@ -223,6 +224,7 @@ int cg_lower_conv(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
     cg_sgemm(c, false, false, O, G * P, C * k * k, w, C * k * k, col, G * P, cg_f32c(c, 0),
              G > 1 ? t : yb, G * P);
     if (G > 1) regroup(c, yb, t, G, O, P, false);
+    cg_epilogue_rows(c, b0, G); /* the group's images are complete */
     cg_loop_end(c, &l);
     return 0;
   }

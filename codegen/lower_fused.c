@@ -13,7 +13,9 @@
  * Kernels of the same structure share one function whatever their size: the Adam
  * update of every parameter is one function, called once per parameter. Large calls
  * run on the runtime's threads (cg_call_split), a range of elements (or of outer rows,
- * the count parameter of a nested kernel) per block. */
+ * the count parameter of a nested kernel) per block. A kernel headed by a GEMM
+ * (fuse.c) is lowered by lower_epilogue.c: the GEMM calls the loop on each block of
+ * rows of its output as it completes them. */
 #include "codegen/cg_internal.h"
 
 #include <stdlib.h>
@@ -37,8 +39,13 @@ static int local_of(const int *mem, int nm, int id) {
 int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const memplan *mp,
                    int k) {
   const ir_func *f = c->f;
-  const int *mem = kp->members + kp->first[k];
-  int nm = kp->first[k + 1] - kp->first[k];
+  /* the loop's members: the kernel's but its GEMM head, whose value the loop reads as
+   * an operand from outside */
+  int head = kernel_head(f, kp, k);
+  int nm = 0, *mem = malloc((size_t)(kp->first[k + 1] - kp->first[k]) * sizeof *mem);
+  if (!mem) return cg_fail(c, "out of memory");
+  for (int q = kp->first[k]; q < kp->first[k + 1]; q++)
+    if (kp->members[q] != head) mem[nm++] = kp->members[q];
   int64_t count = shape_numel(f->nodes[mem[0]].shape);
   fused_shape fs = {0};
   size_t cap = (size_t)nm * IR_MAX_IN + 1;
@@ -224,6 +231,7 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
   }
   for (int p = 1 + fs.next; p < np; p++) stride[p] = row; /* outputs and variables */
   cargs[0] = cg_i64(c, rows);
+  if (head >= 0) c->val[head] = cg_scratch_at(c, mp->off[head]); /* the GEMM writes it */
   for (int x = 0; x < fs.next; x++) {
     if (!c->val[fs.ext[x]]) {
       rc = cg_fail(c, "operand node %d has no value", fs.ext[x]);
@@ -247,6 +255,11 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
   }
   for (int q = 0; q < nm; q++) /* a store's value: NULL when it stays in registers */
     if (f->nodes[mem[q]].op == IR_OP_STORE) c->val[mem[q]] = c->val[f->nodes[mem[q]].in[0]];
+  if (head >= 0) { /* the GEMM calls the loop on each block of rows it completes */
+    rc = cg_lower_headed(c, kc, mp, head, kf, fty, cargs, stride, np, nested, inplace);
+    free(stride);
+    goto done;
+  }
   /* --profile: about count elements of each operand read, each output written and each
    * variable read and written (a broadcast operand is counted in full) */
   int site = c->prof ? cg_prof_site_fused(c, mem[fs.nouts ? fs.outs[0] : 0], LLVMGetValueName(kf),
@@ -256,6 +269,7 @@ int cg_lower_fused(cg_ctx *c, cg_kernel_cache *kc, const kernel_plan *kp, const 
   free(stride);
   if (site >= 0) cg_prof_emit(c, "cg_prof_exit", site);
 done:
+  free(mem);
   free(key);
   free(fs.ext), free(fs.ref), free(fs.outs), free(fs.vars), free(fs.var_of);
   free(vals), free(ev), free(cargs), free(pt);

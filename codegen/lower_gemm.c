@@ -1,4 +1,5 @@
-/* lower_gemm.c: matmul as one GEMM call. Transposed operands are passed with
+/* lower_gemm.c: matmul as one GEMM call (then its epilogue, when it heads a fused kernel:
+ * lower_epilogue.c). Transposed operands are passed with
  * CblasTrans and the stored leading dimension, never copied. Also the shared GEMM call
  * builder that lower_conv.c uses. The call is to the runtime's migc_rt_sgemm
  * (cblas_sgemm's signature), which splits C into blocks over the runtime's threads,
@@ -50,10 +51,13 @@ int cg_lower_matmul(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
     return cg_fail(c, "matmul dimensions exceed 32-bit BLAS integers");
   if (K == 0) { /* sgemm with K = 0 leaves C alone when beta = 0? make it explicit */
     cg_zero4(c, out, M * N);
-    return 0;
+  } else {
+    cg_sgemm(c, ta, tb, M, N, K, cg_fptr(c, in[0]), ta ? M : K, cg_fptr(c, in[1]), tb ? K : N,
+             cg_f32c(c, 0), cg_fptr(c, out), N);
   }
-  cg_sgemm(c, ta, tb, M, N, K, cg_fptr(c, in[0]), ta ? M : K, cg_fptr(c, in[1]), tb ? K : N,
-           cg_f32c(c, 0), cg_fptr(c, out), N);
+  /* one block, after the whole GEMM: migc_rt_sgemm splits C over the threads itself, in
+   * blocks fixed by the shape; the output of a batch of 64 rows is at most a few MB */
+  cg_epilogue_rows(c, cg_i64(c, 0), M);
   return 0;
 }
 

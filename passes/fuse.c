@@ -13,7 +13,13 @@
  *     then reads the state in the loop instead of copying it first;
  *   - a kernel holding a store of a variable is sealed when a load or store of it
  *     outside comes by, one holding a load of it when a store of it comes by, so no
- *     access to a variable changes order.
+ *     access to a variable changes order;
+ *   - a GEMM (fuse_gemm_head: matmul, conv, deconv, conv_grad_x) heads a kernel of its
+ *     own that its elementwise consumers of its shape may join as above: the GEMM runs
+ *     first, block by block of its outermost dimension, and the loop over the other
+ *     members runs over each block as soon as it is complete (an epilogue), so the
+ *     GEMM's output is read again while it is still in cache. A kernel has at most one
+ *     head, and its value is always stored (the GEMM writes it).
  * A member's value is stored (written to memory) when a node of another kernel reads
  * it, or it is an output or a step's loss; the others stay in registers. The plan
  * changes no IR: the interpreter, the verifier and every other pass are unaffected. */
@@ -52,6 +58,20 @@ bool fuse_broadcast(const ir_func *f, const ir_node *n) {
     if (shape_equal(a, n->shape) && shape_numel(b) < cnt) return true;
   }
   return false;
+}
+
+bool fuse_gemm_head(const ir_func *f, const ir_node *n) {
+  (void)f;
+  if (n->dtype != IR_F32) return false;
+  return n->op == IR_OP_MATMUL || n->op == IR_OP_CONV || n->op == IR_OP_DECONV ||
+         n->op == IR_OP_CONV_GRAD_X;
+}
+
+int kernel_head(const ir_func *f, const kernel_plan *kp, int k) {
+  if (kp->first[k + 1] - kp->first[k] < 2) return -1;
+  for (int q = kp->first[k]; q < kp->first[k + 1]; q++)
+    if (fuse_gemm_head(f, &f->nodes[kp->members[q]])) return kp->members[q];
+  return -1;
 }
 
 void kernel_plan_free(kernel_plan *kp) {
@@ -106,10 +126,14 @@ static int number_kernels(const ir_func *f, const int *order, const int *group, 
 }
 
 /* stored[id]: read by another kernel, an output or a step's loss; a kernel of one
- * node always stores its value (it is lowered on its own, into a buffer) */
+ * node always stores its value (it is lowered on its own, into a buffer), and so does
+ * a kernel's GEMM head (the GEMM writes its output to memory) */
 static void mark_stored(const ir_func *f, kernel_plan *kp) {
-  for (int k = 0; k < kp->nkernels; k++)
+  for (int k = 0; k < kp->nkernels; k++) {
     if (kp->first[k + 1] - kp->first[k] == 1) kp->stored[kp->members[kp->first[k]]] = true;
+    int h = kernel_head(f, kp, k);
+    if (h >= 0) kp->stored[h] = true;
+  }
   for (int id = 0; id < f->nnodes; id++) {
     const ir_node *n = &f->nodes[id];
     for (int j = 0; j < n->nin; j++) {
@@ -144,11 +168,12 @@ static int find(int *parent, int x) {
 }
 
 /* Group g joins group into: union, state-access flags and lists. */
-static void merge(int *parent, bool *has_store, bool *has_load, int *head, int *tail,
-                  int *next_access, int g, int into) {
+static void merge(int *parent, bool *has_store, bool *has_load, bool *has_gemm, int *head,
+                  int *tail, int *next_access, int g, int into) {
   parent[g] = into;
   has_store[into] |= has_store[g];
   has_load[into] |= has_load[g];
+  has_gemm[into] |= has_gemm[g];
   if (head[g] < 0) return;
   if (head[into] < 0)
     head[into] = head[g];
@@ -174,7 +199,7 @@ int pass_fuse(const ir_func *f, kernel_plan *kp) {
   int *uses = calloc(sz, sizeof *uses);
   int *pos = malloc(sz * sizeof *pos);
   bool *fused = calloc(sz, 1), *sealed = calloc(sz, 1);
-  bool *has_store = calloc(sz, 1), *has_load = calloc(sz, 1);
+  bool *has_store = calloc(sz, 1), *has_load = calloc(sz, 1), *has_gemm = calloc(sz, 1);
   /* per group root: its loads and stores as a list through next_access */
   int *head = malloc(sz * sizeof *head), *tail = malloc(sz * sizeof *tail);
   int *next_access = malloc(sz * sizeof *next_access);
@@ -185,6 +210,7 @@ int pass_fuse(const ir_func *f, kernel_plan *kp) {
   int *last_store = malloc((size_t)nvars * sizeof *last_store); /* position, per variable */
   int nopen = 0, rc = -1;
   if (!order || !parent || !uses || !pos || !fused || !sealed || !has_store || !has_load ||
+      !has_gemm ||
       !open || !last_store || !head || !tail || !next_access)
     goto done;
   for (int v = 0; v < nvars; v++) last_store[v] = -1;
@@ -209,6 +235,9 @@ int pass_fuse(const ir_func *f, kernel_plan *kp) {
         /* only operands of the value's very shape: all members of a kernel have one */
         if (sealed[g] || !shape_equal(an->shape, nd->shape) || an->shape.rank != nd->shape.rank)
           continue;
+        /* one GEMM head per kernel */
+        int me0 = find(parent, id);
+        if (g != me0 && has_gemm[g] && has_gemm[me0]) continue;
         if (!fused[a]) {
           /* a load nobody has read yet, of a variable not stored since: read the
            * state inside this kernel instead of copying it first */
@@ -218,14 +247,17 @@ int pass_fuse(const ir_func *f, kernel_plan *kp) {
           has_load[a] = true;
         }
         int me = find(parent, id);
-        if (g != me) merge(parent, has_store, has_load, head, tail, next_access, g, me);
+        if (g != me) merge(parent, has_store, has_load, has_gemm, head, tail, next_access, g, me);
       }
+    } else if (fuse_gemm_head(f, nd)) {
+      /* a group of its own that its consumers may join; it joins nothing */
+      fused[id] = has_gemm[id] = true;
     } else if (nd->op == IR_OP_STORE && uses[id] == 0) {
       int a = nd->in[0], g = find(parent, a);
       if (fused[a] && !sealed[g]) {
         fused[id] = joins = true;
         has_store[id] = true;
-        merge(parent, has_store, has_load, head, tail, next_access, id, g);
+        merge(parent, has_store, has_load, has_gemm, head, tail, next_access, id, g);
       }
     }
     int me = find(parent, id);
@@ -257,7 +289,7 @@ int pass_fuse(const ir_func *f, kernel_plan *kp) {
   if (!rc) mark_stored(f, kp);
 done:
   free(order), free(parent), free(uses), free(pos), free(fused), free(sealed);
-  free(has_store), free(has_load), free(open), free(last_store);
+  free(has_store), free(has_load), free(has_gemm), free(open), free(last_store);
   free(head), free(tail), free(next_access);
   return rc;
 }

@@ -9,7 +9,8 @@
  *     the end (it is copied out after the last kernel); extra scratch is live in its
  *     own kernel only; two regions share bytes only when their live ranges are disjoint,
  *     or when a kernel reads a buffer for the last time and writes a value of the same
- *     size element by element in place (memplan_verify checks all of it);
+ *     size element by element in place (under a GEMM head, only over the head's own
+ *     buffer; memplan_verify checks all of it);
  *   - the arena is at most the naive total (a region each, as before planning).
  * Views: an input lives in the caller's buffer; reshape and store name their
  * operand's buffer (a stored value never changes, so a view is as good as a copy); a
@@ -74,7 +75,10 @@ static void find_ends(const ir_func *f, const kernel_plan *kp, const int *home, 
  * a fused broadcast reads its smaller operand elsewhere, but that one is never reused:
  * its size differs). */
 static bool kernel_elementwise(const ir_func *f, const kernel_plan *kp, int k) {
+  int head = kernel_head(f, kp, k); /* a GEMM runs first: its own buffer is complete,
+                                       block by block, before the loop reads it */
   for (int q = kp->first[k]; q < kp->first[k + 1]; q++) {
+    if (kp->members[q] == head) continue;
     const ir_node *n = &f->nodes[kp->members[q]];
     bool multi = kp->first[k + 1] - kp->first[k] > 1;
     bool state = (n->op == IR_OP_STORE || n->op == IR_OP_LOAD) && multi;
@@ -195,6 +199,9 @@ int pass_memplan(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extra
   /* regions in kernel order, so an in-place value finds its operand's region made */
   for (int k = 0; k < kp->nkernels; k++) {
     bool ew = inplace && kernel_elementwise(f, kp, k);
+    /* under a GEMM head only the head's own buffer is reused: the GEMM reads its
+     * operands whole, while the loop writes block by block */
+    int head = kernel_head(f, kp, k);
     for (int q = kp->first[k]; q < kp->first[k + 1]; q++) {
       int id = kp->members[q];
       const ir_node *nd = &f->nodes[id];
@@ -210,7 +217,8 @@ int pass_memplan(const ir_func *f, const kernel_plan *kp, memplan_extra_fn extra
         const ir_node *m = &f->nodes[kp->members[q2]];
         for (int j = 0; j < m->nin; j++) {
           int h = mp->home[ir_operand(m, j)];
-          if (h < 0 || kp->kernel_of[h] == k || end[h] != k || taken[h] ||
+          if (h < 0 || region_of[h] < 0 || (head >= 0 ? h != head : kp->kernel_of[h] == k) ||
+              end[h] != k || taken[h] ||
               shape_numel(f->nodes[h].shape) * 4 != bytes)
             continue;
           reuse = h;

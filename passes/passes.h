@@ -128,6 +128,11 @@ int kernel_plan_unfused(const ir_func *f, kernel_plan *kp);
  * (see fuse.c for the rules); values used only inside their kernel are not stored. */
 int pass_fuse(const ir_func *f, kernel_plan *kp);
 void kernel_plan_free(kernel_plan *kp);
+/* Whether n may head a kernel as a GEMM whose elementwise consumers run over each block
+ * of its output as an epilogue: matmul, conv, deconv, conv_grad_x (f32). */
+bool fuse_gemm_head(const ir_func *f, const ir_node *n);
+/* The GEMM heading kernel k of kp (a kernel of several nodes), or -1. */
+int kernel_head(const ir_func *f, const kernel_plan *kp, int k);
 /* Whether n is an elementwise op whose value element i depends only on element i of
  * each operand of the same element count (and on single-element operands): unary
  * math, binary ops without broadcasting, relu/lrelu adjoints. */

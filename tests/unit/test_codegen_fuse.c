@@ -1,6 +1,7 @@
 /* test_codegen_fuse.c: fusion and memory planning change no value.
  * - Random graphs (a small generator below: chains of elementwise ops, reductions
- *   broadcast back, GEMMs, reshapes, stores and reloads of state variables) run for
+ *   broadcast back, GEMMs and convolutions followed by a bias and an activation (fused
+ *   into their epilogues), reshapes, stores and reloads of state variables) run for
  *   several calls from the same state three ways: the reference interpreter, native
  *   code unfused with one scratch region per value (--no-fuse --no-memplan), and native
  *   code fused and planned. Fused+planned must equal unfused bit for bit (the same
@@ -63,10 +64,24 @@ static int load(gen *g, int var) {
   return emit(g, IR_OP_LOAD, -1, -1, &a);
 }
 
+/* variables of a random graph: GEMM weight, state, bias, conv filter, conv bias */
+typedef struct {
+  int w, s, b, k, kb;
+} gen_vars;
+
+/* an activation (or none) after a GEMM and its bias: the GEMM's epilogue */
+static int activation(gen *g, int v) {
+  static const ir_op u[] = {IR_OP_RELU, IR_OP_LRELU, IR_OP_TANH, IR_OP_SIGMOID};
+  ir_attrs a = {.f = {0.2}};
+  int r = (int)rnd(5);
+  return r < 4 ? emit(g, u[r], v, -1, &a) : v;
+}
+
 /* one random step of the generator: appends a value of shape [R,C] to the pool */
-static void grow(gen *g, int wvar, int svar) {
+static void grow(gen *g, const gen_vars *gv) {
+  int wvar = gv->w, svar = gv->s;
   int x = pick(g), y = pick(g), v;
-  switch (rnd(10)) {
+  switch (rnd(12)) {
   case 0: case 1: { /* unary, kept bounded */
     static const ir_op u[] = {IR_OP_NEG, IR_OP_RELU, IR_OP_LRELU, IR_OP_TANH,
                               IR_OP_SIGMOID, IR_OP_SOFTPLUS};
@@ -100,6 +115,25 @@ static void grow(gen *g, int wvar, int svar) {
     v = emit(g, IR_OP_TANH, emit(g, IR_OP_MATMUL, x, load(g, wvar), &a), -1, NULL);
     break;
   }
+  case 10: { /* a GEMM, a bias broadcast over its rows, an activation (an epilogue) */
+    ir_attrs a = {.i = {0, rnd(2)}};
+    v = emit(g, IR_OP_MATMUL, x, load(g, wvar), &a);
+    v = activation(g, emit(g, IR_OP_ADD, v, load(g, gv->b), NULL));
+    if (rnd(2)) v = emit(g, IR_OP_MUL, v, y, NULL);
+    break;
+  }
+  case 11: { /* conv, deconv or conv_grad_x of the value seen as 2 images [1,4,12] (3x3
+              * filter, stride 1, padding 1 keep the shape), a bias, an activation */
+    int64_t d4[4] = {R / 4, 1, 4, C}, d2[2] = {R, C};
+    ir_attrs a4 = {.ashape = shape_make(4, d4, false)}, a2 = {.ashape = shape_make(2, d2, false)};
+    static const ir_op convs[] = {IR_OP_CONV, IR_OP_DECONV, IR_OP_CONV_GRAD_X};
+    ir_attrs ca = {.i = {3, 1, 1}, .ashape = a4.ashape};
+    int img = emit(g, IR_OP_RESHAPE, x, -1, &a4);
+    v = emit(g, convs[rnd(3)], img, load(g, gv->k), &ca);
+    v = activation(g, emit(g, IR_OP_ADD, v, load(g, gv->kb), NULL));
+    v = emit(g, IR_OP_RESHAPE, v, -1, &a2);
+    break;
+  }
   case 7: { /* reshape round trip around an op */
     int64_t flat = R * C, d[2] = {R, C};
     ir_attrs a1 = {.ashape = shape_make(1, &flat, false)}, a2 = {.ashape = shape_make(2, d, false)};
@@ -128,10 +162,19 @@ static ir_module *random_module(uint64_t seed, int size) {
   g.m = ir_module_new("random");
   int64_t d[2] = {R, C}, dw[2] = {C, C};
   ir_span none = {0};
-  int wvar = ir_add_var(g.m, "w", VAR_PARAM, IR_F32, shape_make(2, dw, false), -1, none);
-  int svar = ir_add_var(g.m, "s", VAR_PARAM, IR_F32, shape_make(2, d, false), -1, none);
+  int64_t db[1] = {C}, dk[4] = {1, 1, 3, 3}, dkb[1] = {1};
+  gen_vars gv;
+  gv.w = ir_add_var(g.m, "w", VAR_PARAM, IR_F32, shape_make(2, dw, false), -1, none);
+  gv.s = ir_add_var(g.m, "s", VAR_PARAM, IR_F32, shape_make(2, d, false), -1, none);
+  gv.b = ir_add_var(g.m, "b", VAR_PARAM, IR_F32, shape_make(1, db, false), -1, none);
+  gv.k = ir_add_var(g.m, "k", VAR_PARAM, IR_F32, shape_make(4, dk, false), -1, none);
+  gv.kb = ir_add_var(g.m, "kb", VAR_PARAM, IR_F32, shape_make(1, dkb, false), -1, none);
+  int wvar = gv.w, svar = gv.s;
   g.m->vars[wvar].init = (ir_init){INIT_UNIFORM, -0.4, 0.4, 0};
   g.m->vars[svar].init = (ir_init){INIT_UNIFORM, -1, 1, 0};
+  g.m->vars[gv.b].init = (ir_init){INIT_UNIFORM, -0.5, 0.5, 0};
+  g.m->vars[gv.k].init = (ir_init){INIT_UNIFORM, -0.4, 0.4, 0};
+  g.m->vars[gv.kb].init = (ir_init){INIT_UNIFORM, -0.5, 0.5, 0};
   ir_layout(g.m);
   g.f = ir_add_func(g.m, "f", false);
   ir_input in = {.name = "x", .kind = INPUT_DATA, .dtype = IR_F32, .shape = shape_make(2, d, false)};
@@ -142,7 +185,7 @@ static ir_module *random_module(uint64_t seed, int size) {
   ir_attrs ia = {.ashape = in.shape, .dtype = IR_F32};
   g.pool[g.npool++] = emit(&g, IR_OP_INPUT, -1, -1, &ia);
   g.pool[g.npool++] = load(&g, svar);
-  for (int k = 0; k < size; k++) grow(&g, wvar, svar);
+  for (int k = 0; k < size; k++) grow(&g, &gv);
   ir_add_output(g.f, "last", g.pool[g.npool - 1]);
   ir_add_output(g.f, "mid", g.pool[g.npool / 2]);
   ir_attrs all = {.i = {3, 0}};
@@ -167,6 +210,9 @@ static int run_native(cg_program *p, const ir_func *f, float *state, void **inpt
   return rc;
 }
 
+/* GEMM-headed kernels (epilogues) seen in the random graphs' fused plans, by head op */
+static int heads_seen[IR_OP_COUNT];
+
 static void plan_summary(const char *what, const ir_func *f, const cg_options *o,
                          int *kernels, int64_t *arena, int64_t *naive) {
   kernel_plan kp;
@@ -178,6 +224,10 @@ static void plan_summary(const char *what, const ir_func *f, const cg_options *o
   CHECK_MSG(mp.arena <= mp.naive, "%s: arena %lld > naive %lld", what, (long long)mp.arena,
             (long long)mp.naive);
   *kernels = kp.nkernels, *arena = mp.arena, *naive = mp.naive;
+  for (int k = 0; k < kp.nkernels; k++) {
+    int h = kernel_head(f, &kp, k);
+    if (h >= 0) heads_seen[f->nodes[h].op]++;
+  }
   printf("  %s %s: peak live %lld, arena %lld\n", what, f->name, (long long)mp.peak, (long long)mp.arena);
   kernel_plan_free(&kp);
   memplan_free(&mp);
@@ -432,6 +482,13 @@ int main(void) {
   const int graphs = MIGC_FUSE_GRAPHS;
 #endif
   for (int k = 0; k < graphs; k++) test_random(1000 + (uint64_t)k, 20 + 6 * k, 3);
+  /* the random graphs exercised every GEMM epilogue (the fused plans of test_random) */
+  const ir_op heads[] = {IR_OP_MATMUL, IR_OP_CONV, IR_OP_DECONV, IR_OP_CONV_GRAD_X};
+  for (size_t k = 0; k < sizeof heads / sizeof heads[0]; k++) {
+    printf("epilogues headed by %s: %d\n", ir_ops[heads[k]].name, heads_seen[heads[k]]);
+    CHECK_MSG(heads_seen[heads[k]] > 0, "no random graph fused an epilogue into %s",
+              ir_ops[heads[k]].name);
+  }
   /* under the sanitizers the models' compiled code is not instrumented and the
    * interpreter is not involved, but two compiles per model still cost: one model */
 #ifdef __SANITIZE_ADDRESS__
