@@ -226,6 +226,12 @@ static int cmd_train(cli_options *o) {
     fprintf(stderr, "migc train: %s\n", err);
     return 1;
   }
+  /* never more threads than cores: the processes on this machine share them (results
+   * do not depend on the count) */
+  const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  long cores = sysconf(_SC_NPROCESSORS_ONLN), procs = local ? atol(local) : 1;
+  if (collective_ranks() > 1 && procs > 1 && cores > 0 && (long)o->threads * procs > cores)
+    o->threads = model_set_threads(cores / procs > 1 ? (int)(cores / procs) : 1);
   diag_sink d;
   diag_init(&d);
   o->train.model = o->file;

@@ -30,6 +30,7 @@ typedef struct cg_ctx {
   unsigned md_loop;     /* metadata kind id of "llvm.loop" */
   LLVMValueRef no_unroll; /* llvm.loop metadata disabling unrolling (lazily made) */
   cg_profile *prof;     /* cg_options.profile: kernel call sites are registered here */
+  struct cg_kernel_cache *kc; /* the module's shared kernels (codegen.c), or NULL */
   struct cg_epilogue *epi; /* lowering a GEMM head (lower_epilogue.c): its epilogue */
   char *err;
   size_t errn;
@@ -149,7 +150,7 @@ void cg_check(cg_ctx *c, LLVMValueRef cond);
 /* ---- parallel.c: loops split over the runtime's threads (runtime/pool.c) ---- */
 /* Work is split in blocks of about this many elements, and only when there are at
  * least two: smaller kernels stay on the calling thread. */
-enum { CG_SPLIT_ELEMENTS = 16384 };
+enum { CG_SPLIT_ELEMENTS = 65536 };
 typedef struct {
   LLVMValueRef nblocks, ctxbuf, part, fn;
   LLVMTypeRef fty;

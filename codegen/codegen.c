@@ -418,6 +418,7 @@ int cg_build(const ir_module *m, const cg_options *o, bool pic, cg_module *cm, c
   c.b = LLVMCreateBuilderInContext(c.ctx);
   init_types(&c);
   cg_kernel_cache kc = {0};
+  c.kc = &kc;
   int rc = 0;
   for (int k = 0; k < m->nfuncs && !rc; k++) {
     const ir_func *f = m->funcs[k];

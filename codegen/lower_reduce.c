@@ -2,7 +2,8 @@
  * x is walked in C order and each element added to a double accumulator acc[o] (the
  * node's extra scratch), o moving by the output's strides (0 on reduced axes); var is
  * two passes (mean, then squared deviations) divided by count - 1. Same order, same
- * double sums: results match the interpreter bit for bit. */
+ * double sums: results match the interpreter bit for bit. The first kept axis is the
+ * outermost loop, split over the runtime's threads (each thread owns its outputs). */
 #include "codegen/cg_internal.h"
 
 int64_t cg_extra_reduce(const ir_func *f, const ir_node *n) {
@@ -23,10 +24,24 @@ static void accumulate(cg_ctx *c, ir_shape s, int64_t mask, LLVMValueRef x, LLVM
     }
   }
   cg_contig_strides(s, xst);
+  /* the first kept axis k, one index of it per iteration of a loop split over the
+   * runtime's threads, around a nest over the other axes in C order: every acc[o]
+   * still sums its elements in the interpreter's order, and no two threads share one */
+  int k = 0;
+  while (k < s.rank && mask >> k & 1) k++;
+  int64_t rest[IR_MAX_RANK];
+  int nr = 0;
+  for (int d = 0; d < s.rank; d++)
+    if (d != k) rest[nr++] = s.dim[d];
+  cg_ploop pk = {.split = false};
+  LLVMValueRef *used[] = {&x, &acc, &center};
+  if (k < s.rank) cg_ploop_begin(c, &pk, s.dim[k], shape_numel(s) / (s.dim[k] ? s.dim[k] : 1), used, 3);
   cg_nest nest;
-  cg_nest_begin(c, &nest, s.rank, s.dim);
-  LLVMValueRef o = cg_linear(c, s.rank, nest.idx, ost);
-  LLVMValueRef v = cg_ext(c, cg_ld(c, c->f32, x, cg_linear(c, s.rank, nest.idx, xst)));
+  cg_nest_begin(c, &nest, nr, rest);
+  LLVMValueRef idx[IR_MAX_RANK];
+  for (int d = 0, r = 0; d < s.rank; d++) idx[d] = d == k ? pk.iv : nest.idx[r++];
+  LLVMValueRef o = cg_linear(c, s.rank, idx, ost);
+  LLVMValueRef v = cg_ext(c, cg_ld(c, c->f32, x, cg_linear(c, s.rank, idx, xst)));
   if (center) {
     LLVMValueRef d = LLVMBuildFSub(c->b, v, cg_ld(c, c->f64, center, o), "");
     v = LLVMBuildFMul(c->b, d, d, "");
@@ -34,6 +49,7 @@ static void accumulate(cg_ctx *c, ir_shape s, int64_t mask, LLVMValueRef x, LLVM
   LLVMValueRef p = cg_gep(c, c->f64, acc, o);
   LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, p, ""), v, ""), p);
   cg_nest_end(c, &nest);
+  if (k < s.rank) cg_ploop_end(c, &pk);
 }
 
 int cg_lower_reduce(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,

@@ -21,12 +21,11 @@ static LLVMValueRef entry_alloca(cg_ctx *c, LLVMTypeRef t) {
   return a;
 }
 
-void cg_par_begin(cg_ctx *c, cg_par *p, LLVMValueRef nblocks, int ncap, LLVMValueRef *cap,
-                  LLVMValueRef *block) {
+/* Stores the ncap values into a fresh ctx array of the enclosing function. */
+static LLVMValueRef store_ctx(cg_ctx *c, int ncap, const LLVMValueRef *cap) {
   LLVMTypeRef pp = LLVMPointerType(c->pi8, 0);
-  p->nblocks = nblocks;
-  p->ctxbuf = entry_alloca(c, LLVMArrayType(c->pi8, (unsigned)(ncap > 0 ? ncap : 1)));
-  LLVMValueRef slots = LLVMBuildBitCast(c->b, p->ctxbuf, pp, "");
+  LLVMValueRef buf = entry_alloca(c, LLVMArrayType(c->pi8, (unsigned)(ncap > 0 ? ncap : 1)));
+  LLVMValueRef slots = LLVMBuildBitCast(c->b, buf, pp, "");
   for (int k = 0; k < ncap; k++) {
     LLVMValueRef v = cap[k];
     v = LLVMGetTypeKind(LLVMTypeOf(v)) == LLVMPointerTypeKind
@@ -34,6 +33,23 @@ void cg_par_begin(cg_ctx *c, cg_par *p, LLVMValueRef nblocks, int ncap, LLVMValu
             : LLVMBuildIntToPtr(c->b, v, c->pi8, "");
     LLVMBuildStore(c->b, v, cg_gep(c, c->pi8, slots, cg_i64(c, k)));
   }
+  return buf;
+}
+
+/* migc_rt_parallel_for(part, ctx, nblocks) */
+static void call_parallel(cg_ctx *c, LLVMValueRef part, LLVMTypeRef part_ty, LLVMValueRef ctxbuf,
+                          LLVMValueRef nblocks) {
+  LLVMTypeRef params[3] = {LLVMPointerType(part_ty, 0), c->pi8, c->i64};
+  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 3, 0);
+  LLVMValueRef args[3] = {part, LLVMBuildBitCast(c->b, ctxbuf, c->pi8, ""), nblocks};
+  LLVMBuildCall2(c->b, fty, cg_extern(c, "migc_rt_parallel_for", fty), args, 3, "");
+}
+
+void cg_par_begin(cg_ctx *c, cg_par *p, LLVMValueRef nblocks, int ncap, LLVMValueRef *cap,
+                  LLVMValueRef *block) {
+  LLVMTypeRef pp = LLVMPointerType(c->pi8, 0);
+  p->nblocks = nblocks;
+  p->ctxbuf = store_ctx(c, ncap, cap);
   LLVMTypeRef params[2] = {c->pi8, c->i64};
   p->fty = LLVMFunctionType(c->void_t, params, 2, 0);
   p->part = LLVMAddFunction(c->mod, "part", p->fty); /* LLVM numbers repeats */
@@ -45,7 +61,7 @@ void cg_par_begin(cg_ctx *c, cg_par *p, LLVMValueRef nblocks, int ncap, LLVMValu
   c->err_bb = NULL; /* a block cannot fail */
   c->loop = NULL;
   LLVMPositionBuilderAtEnd(c->b, c->entry);
-  slots = LLVMBuildBitCast(c->b, LLVMGetParam(p->part, 0), pp, "");
+  LLVMValueRef slots = LLVMBuildBitCast(c->b, LLVMGetParam(p->part, 0), pp, "");
   for (int k = 0; k < ncap; k++) {
     LLVMTypeRef t = LLVMTypeOf(cap[k]);
     LLVMValueRef v = cg_ld(c, c->pi8, slots, cg_i64(c, k));
@@ -59,32 +75,45 @@ void cg_par_end(cg_ctx *c, cg_par *p) {
   LLVMBuildRetVoid(c->b);
   c->fn = p->fn, c->entry = p->entry, c->err_bb = p->err_bb, c->loop = p->loop;
   LLVMPositionBuilderAtEnd(c->b, p->resume);
-  LLVMTypeRef params[3] = {LLVMPointerType(p->fty, 0), c->pi8, c->i64};
-  LLVMTypeRef fty = LLVMFunctionType(c->void_t, params, 3, 0);
-  LLVMValueRef args[3] = {p->part, LLVMBuildBitCast(c->b, p->ctxbuf, c->pi8, ""), p->nblocks};
-  LLVMBuildCall2(c->b, fty, cg_extern(c, "migc_rt_parallel_for", fty), args, 3, "");
+  call_parallel(c, p->part, p->fty, p->ctxbuf, p->nblocks);
 }
 
+/* The part of a split call reads the element count from ctx, so calls of one kernel
+ * with one layout share it (Adam's update of every parameter: one part). */
 void cg_call_split(cg_ctx *c, LLVMTypeRef fty, LLVMValueRef kf, LLVMValueRef *args, int nargs,
                    int count_arg, const int64_t *stride, int64_t count, int64_t unit) {
+  cg_kernel_cache *kc = c->kc;
   int64_t per = CG_SPLIT_ELEMENTS / (unit > 0 ? unit : 1);
   if (per < 1) per = 1;
   if (count * unit < 2 * CG_SPLIT_ELEMENTS || count < 2) {
     LLVMBuildCall2(c->b, fty, kf, args, (unsigned)nargs, "");
     return;
   }
-  int64_t nb = (count + per - 1) / per;
-  cg_par par;
-  LLVMValueRef b, *cap = args; /* replaced by their copies inside the part */
-  LLVMValueRef *saved = malloc((size_t)nargs * sizeof *saved);
-  if (!saved) { /* out of memory: one call does the same work */
+  LLVMValueRef nb = cg_i64(c, (count + per - 1) / per);
+  char *key = NULL;
+  size_t kl = 0, kcap = 0;
+  cg_key_add(&key, &kl, &kcap, "part/%s/%d/%lld", LLVMGetValueName(kf), count_arg, (long long)per);
+  for (int k = 0; k < nargs; k++) cg_key_add(&key, &kl, &kcap, ",%lld", (long long)stride[k]);
+  LLVMValueRef *cap = malloc((size_t)nargs * sizeof *cap);
+  if (!key || !cap) { /* out of memory: one call does the same work */
+    free(key), free(cap);
     LLVMBuildCall2(c->b, fty, kf, args, (unsigned)nargs, "");
     return;
   }
-  memcpy(saved, args, (size_t)nargs * sizeof *saved);
-  cg_par_begin(c, &par, cg_i64(c, nb), nargs, cap, &b);
+  memcpy(cap, args, (size_t)nargs * sizeof *cap);
+  LLVMTypeRef part_ty;
+  LLVMValueRef part = kc ? cg_kernel_find(kc, key, &part_ty) : NULL;
+  if (part) {
+    free(key);
+    call_parallel(c, part, part_ty, store_ctx(c, nargs, cap), nb);
+    free(cap);
+    return;
+  }
+  cg_par par;
+  LLVMValueRef b;
+  cg_par_begin(c, &par, nb, nargs, cap, &b);
   LLVMValueRef lo = LLVMBuildNSWMul(c->b, b, cg_i64(c, per), "");
-  LLVMValueRef left = LLVMBuildNSWSub(c->b, cg_i64(c, count), lo, "");
+  LLVMValueRef left = LLVMBuildNSWSub(c->b, cap[count_arg], lo, "");
   LLVMValueRef n = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, left, cg_i64(c, per), ""),
                                    left, cg_i64(c, per), "");
   for (int k = 0; k < nargs; k++) {
@@ -95,8 +124,11 @@ void cg_call_split(cg_ctx *c, LLVMTypeRef fty, LLVMValueRef kf, LLVMValueRef *ar
   }
   LLVMBuildCall2(c->b, fty, kf, cap, (unsigned)nargs, "");
   cg_par_end(c, &par);
-  memcpy(args, saved, (size_t)nargs * sizeof *saved);
-  free(saved);
+  free(cap);
+  if (kc)
+    (void)cg_kernel_add(kc, key, par.part, par.fty); /* failing, only sharing is lost */
+  else
+    free(key);
 }
 
 void cg_ploop_begin(cg_ctx *c, cg_ploop *pl, int64_t count, int64_t work, LLVMValueRef **vars,
