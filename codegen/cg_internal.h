@@ -257,6 +257,10 @@ typedef struct {
  * Returns 0, or 1 with err set (cm then holds nothing). */
 int cg_build(const ir_module *m, const cg_options *o, bool pic, cg_module *cm, char *err,
              size_t errn);
+/* The first half of cg_build: lowers every function of m into cm->mod, not yet
+ * optimised (cm->tm stays NULL). */
+int cg_lower_module(const ir_module *m, const cg_options *o, cg_module *cm, char *err,
+                    size_t errn);
 /* Frees whatever cm still owns; safe on a zeroed or partly taken module. */
 void cg_module_free(cg_module *cm);
 /* The LLVM symbol of IR function func's entry: "migc_fn_<func>" (the prefix keeps
@@ -286,12 +290,24 @@ void cg_prof_exit(cg_profile *p, int32_t site);
 void cg_prof_sgemm(int order, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* ---- jit_parts.c ---- */
+/* Optimises the lowered, unoptimised mod (which it leaves as it was) in nparts parts on
+ * as many threads, each in a context of its own, and makes an object file of each:
+ * objs[0..nparts), the caller's. opt_ms: the longest part's optimisation. Returns 0, or
+ * 1 with err set and no objects. */
+int cg_compile_parts(LLVMModuleRef mod, int level, int nparts, LLVMMemoryBufferRef *objs,
+                     double *opt_ms, char *err, size_t errn);
+
 /* ---- jit.c ---- */
 typedef struct cg_jit cg_jit;
 /* Takes cm's module, context and target machine (leaving them NULL in cm, also on
  * failure) and adds the module to a new LLJIT. */
 cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, bool profile, char *err,
                       size_t errn);
+/* Takes tm and the object files objs[0..n) (every one, also on failure; they are
+ * NULL after) and links them into a new LLJIT. */
+cg_jit *cg_jit_create_objects(LLVMTargetMachineRef tm, LLVMMemoryBufferRef *objs, int n,
+                              bool reference_gemm, bool profile, char *err, size_t errn);
 void *cg_jit_lookup(cg_jit *j, const char *name, char *err, size_t errn);
 void cg_jit_free(cg_jit *j);
 /* Creates the thread-safe context whose LLVMContextRef modules are built in. */

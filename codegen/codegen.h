@@ -41,12 +41,15 @@ typedef struct {
   bool no_fuse;        /* every node its own kernel (--no-fuse) */
   bool no_memplan;     /* one scratch region per value, nothing reused (--no-memplan) */
   bool profile;        /* time every kernel call and GEMM (cg_get_profile; slower) */
+  int compile_threads; /* cg_compile: optimise and make machine code in this many parts
+                          on as many threads (jit_parts.c); 0: the cores online, at
+                          most 4; 1: one module, as migc compile does */
 } cg_options;
 
 typedef struct {
   double lower_ms; /* IR -> LLVM IR */
-  double opt_ms;   /* LLVMRunPasses */
-  double jit_ms;   /* LLJIT creation, symbol definitions, machine code (eager lookup) */
+  double opt_ms;   /* LLVMRunPasses (on several threads: the longest part's) */
+  double jit_ms;   /* the rest: machine code, LLJIT creation, linking, eager lookup */
   double total_ms;
 } cg_stats;
 

@@ -83,22 +83,17 @@ static const jit_symbol *symbols(size_t *n, bool reference_gemm, bool profile) {
   return tab;
 }
 
-cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, bool profile, char *err,
-                      size_t errn) {
-  LLVMOrcThreadSafeContextRef tsc = cm->tsc;
-  LLVMModuleRef mod = cm->mod;
-  LLVMTargetMachineRef tm = cm->tm;
-  cm->tsc = NULL, cm->mod = NULL, cm->tm = NULL; /* ours now, whatever happens */
+/* An LLJIT for tm's machine (the builder takes tm) with the runtime's symbols defined;
+ * NULL with err set on failure. */
+static cg_jit *jit_begin(LLVMTargetMachineRef tm, bool reference_gemm, bool profile, char *err,
+                         size_t errn) {
   cg_jit *j = calloc(1, sizeof *j);
   if (!j) {
     snprintf(err, errn, "out of memory");
     LLVMDisposeTargetMachine(tm);
-    LLVMDisposeModule(mod);
-    LLVMOrcDisposeThreadSafeContext(tsc);
     return NULL;
   }
-  /* the JIT's own target machine: the one the module was optimised for (the builder
-   * takes it) */
+  /* the JIT's own target machine: the one the module was optimised for */
   LLVMOrcJITTargetMachineBuilderRef jtmb =
       LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm);
   LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
@@ -106,8 +101,6 @@ cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, bool profile, char *er
   LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->jit, jb);
   if (e) {
     take_error(e, "creating the JIT", err, errn);
-    LLVMDisposeModule(mod);
-    LLVMOrcDisposeThreadSafeContext(tsc);
     free(j);
     return NULL;
   }
@@ -117,8 +110,6 @@ cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, bool profile, char *er
   LLVMJITCSymbolMapPair *pairs = calloc(ns, sizeof *pairs);
   if (!pairs) {
     snprintf(err, errn, "out of memory");
-    LLVMDisposeModule(mod);
-    LLVMOrcDisposeThreadSafeContext(tsc);
     cg_jit_free(j);
     return NULL;
   }
@@ -133,20 +124,51 @@ cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, bool profile, char *er
   free(pairs);
   if (e) {
     take_error(e, "defining runtime symbols", err, errn);
+    cg_jit_free(j);
+    return NULL;
+  }
+  return j;
+}
+
+cg_jit *cg_jit_create(cg_module *cm, bool reference_gemm, bool profile, char *err,
+                      size_t errn) {
+  LLVMOrcThreadSafeContextRef tsc = cm->tsc;
+  LLVMModuleRef mod = cm->mod;
+  LLVMTargetMachineRef tm = cm->tm;
+  cm->tsc = NULL, cm->mod = NULL, cm->tm = NULL; /* ours now, whatever happens */
+  cg_jit *j = jit_begin(tm, reference_gemm, profile, err, errn);
+  if (!j) {
     LLVMDisposeModule(mod);
     LLVMOrcDisposeThreadSafeContext(tsc);
-    cg_jit_free(j);
     return NULL;
   }
   LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
   LLVMOrcDisposeThreadSafeContext(tsc); /* the module holds its own reference */
-  e = LLVMOrcLLJITAddLLVMIRModule(j->jit, jd, tsm);
+  LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), tsm);
   if (e) {
     take_error(e, "adding the module", err, errn);
     LLVMOrcDisposeThreadSafeModule(tsm);
     cg_jit_free(j);
     return NULL;
   }
+  return j;
+}
+
+cg_jit *cg_jit_create_objects(LLVMTargetMachineRef tm, LLVMMemoryBufferRef *objs, int n,
+                              bool reference_gemm, bool profile, char *err, size_t errn) {
+  cg_jit *j = jit_begin(tm, reference_gemm, profile, err, errn);
+  int k = 0;
+  for (; j && k < n; k++) {
+    LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->jit, LLVMOrcLLJITGetMainJITDylib(j->jit), objs[k]);
+    objs[k] = NULL; /* the JIT's now, added or not */
+    if (e) {
+      take_error(e, "adding an object file", err, errn);
+      cg_jit_free(j);
+      j = NULL;
+    }
+  }
+  for (; k < n; k++)
+    if (objs[k]) LLVMDisposeMemoryBuffer(objs[k]), objs[k] = NULL;
   return j;
 }
 
