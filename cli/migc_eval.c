@@ -230,8 +230,7 @@ static int matched_on_data(const eval_options *o, model *md, const ir_func *enc,
     /* The last batch is filled up with the set's first images, and their predictions
      * dropped. */
     for (int64_t s = 0; s < b; s++)
-      memcpy((float *)t.data + s * ds.sample, ds.images + ((start + s) % ds.n) * ds.sample,
-             (size_t)ds.sample * sizeof(float));
+      dataset_sample(&ds, (start + s) % ds.n, (float *)t.data + s * ds.sample);
     if (model_run(md, enc, &t, outs)) {
       fprintf(stderr, "migc eval: %s\n", md->err);
       st = 1;

@@ -173,7 +173,13 @@ typedef struct {
   int64_t n;                 /* samples */
   int64_t sample;            /* floats per sample: the product of the model's shape */
   int64_t channels, rows, cols; /* the stored images' shape, before padding */
-  float *images;             /* [n, sample]: model layout and range (owned) */
+  float *images;             /* float sources: [n, sample] in the model's layout and
+                                range (owned); NULL for bytes */
+  uint8_t *pixels;           /* byte sources: [n, channels, rows, cols] as read (owned),
+                                converted a sample at a time (dataset_sample); else NULL */
+  float table[256];          /* pixel q's value in the model's range */
+  float pad_value;           /* the value of the padding (lo) */
+  int64_t pad;               /* border added to each side of rows and cols */
   int32_t *labels;           /* [n], or NULL when the data set has none (owned) */
   char *images_path;         /* the files read (owned); labels_path NULL when none */
   char *labels_path;
@@ -183,9 +189,10 @@ typedef struct {
   uint64_t perm_seed[2];
 } dataset;
 
-/* Opens a data set and converts every image once: value v = pixel/255 (or the float
- * itself) becomes lo*(1-v) + hi*v, so 0 -> lo and 255 -> hi exactly; then the image is
- * padded. spec is
+/* Opens a data set. An image's value v = pixel/255 (or the float itself) becomes
+ * lo*(1-v) + hi*v, so 0 -> lo and 255 -> hi exactly, and the image is padded: bytes
+ * are kept as read and converted when a sample is taken (a quarter of the memory),
+ * floats are converted once. spec is
  *   - a known name, resolved under data_dir (NULL: "data"); images and labels both
  *     required, each the plain file or else NAME.gz:
  *       mnist         DIR/mnist/train-{images-idx3,labels-idx1}-ubyte
@@ -202,6 +209,8 @@ typedef struct {
 int dataset_open(dataset *ds, const char *spec, const char *data_dir,
                  const dataset_shape *want, char *err, size_t errn);
 void dataset_close(dataset *ds);
+/* Sample i (0 <= i < n) in the model's layout and range: ds->sample floats to out. */
+void dataset_sample(const dataset *ds, int64_t i, float *out);
 
 /* The permutation of [0, n) for (seed, epoch): Fisher-Yates, for i = n-1 down to 1
  * swapping i with j = floor(u*(i+1)), u = rng_uniform(seed, RNG_STREAM_SHUFFLE, epoch, i)

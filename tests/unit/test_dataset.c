@@ -107,7 +107,7 @@ static float expect_px(int q, float lo, float hi) {
     snprintf(want_, sizeof want_, __VA_ARGS__);                                       \
     CHECK(dataset_open(&ds_, (spec), (data_dir), &shape_, err_, sizeof err_) != 0);   \
     CHECK_STR(err_, want_);                                                           \
-    CHECK(ds_.images == NULL && ds_.labels == NULL && ds_.images_path == NULL);       \
+    CHECK(!ds_.images && !ds_.pixels && !ds_.labels && !ds_.images_path);           \
     dataset_close(&ds_);                                                              \
   } while (0)
 
@@ -120,6 +120,25 @@ static float expect_px(int q, float lo, float hi) {
     CHECK_STR(err_, want_);                                                           \
     CHECK(a_.data == NULL);                                                           \
   } while (0)
+
+/* Every sample of ds, in order, as dataset_sample gives them (byte sources are kept
+ * as bytes and converted per sample): one buffer, rewritten by each call. */
+static const float *imgs(const dataset *ds) {
+  static float buf[1 << 20];
+  CHECK_MSG(ds->n * ds->sample <= (int64_t)(sizeof buf / sizeof buf[0]), "%lld values",
+            (long long)(ds->n * ds->sample));
+  for (int64_t i = 0; i < ds->n && (i + 1) * ds->sample <= (int64_t)(sizeof buf / sizeof buf[0]); i++)
+    dataset_sample(ds, i, buf + i * ds->sample);
+  return buf;
+}
+
+/* Sample i of ds (dataset_sample): one buffer, rewritten by each call. */
+static const float *one_sample(const dataset *ds, int64_t i) {
+  static float buf[4096];
+  CHECK_MSG(ds->sample <= 4096, "samples of %lld values", (long long)ds->sample);
+  if (ds->sample <= 4096) dataset_sample(ds, i, buf);
+  return buf;
+}
 
 /* Two 2x3 images and their labels, used by several tests. */
 static const uint8_t px6[12] = {0, 255, 51, 102, 153, 204, 1, 2, 3, 4, 5, 254};
@@ -137,38 +156,39 @@ static void test_values(void) {
   dataset_shape s01 = shape3(1, 2, 3, 0, 1, 0);
   CHECK_MSG(dataset_open(&ds, img, NULL, &s01, err, sizeof err) == 0, "%s", err);
   CHECK(ds.n == 2 && ds.sample == 6 && ds.channels == 1 && ds.rows == 2 && ds.cols == 3);
+  CHECK(ds.pixels && !ds.images); /* bytes stay bytes, converted per sample */
   CHECK_STR(ds.images_path, img);
   CHECK_STR(ds.labels_path, lab);
   CHECK(ds.labels && ds.labels[0] == 7 && ds.labels[1] == 3);
   for (int i = 0; i < 12; i++)
-    CHECK_MSG(ds.images[i] == (float)(px6[i] / 255.0), "pixel %d: %.9g", i,
-              (double)ds.images[i]);
-  CHECK(ds.images[0] == 0.0f && ds.images[1] == 1.0f);
+    CHECK_MSG(imgs(&ds)[i] == (float)(px6[i] / 255.0), "pixel %d: %.9g", i,
+              (double)imgs(&ds)[i]);
+  CHECK(imgs(&ds)[0] == 0.0f && imgs(&ds)[1] == 1.0f);
   dataset_close(&ds);
-  CHECK(ds.images == NULL && ds.labels == NULL && ds.images_path == NULL);
+  CHECK(!ds.images && !ds.pixels && !ds.labels && !ds.images_path);
   dataset_close(&ds); /* twice is harmless */
 
   dataset_shape s11 = shape3(1, 2, 3, -1, 1, 0);
   CHECK_MSG(dataset_open(&ds, img, NULL, &s11, err, sizeof err) == 0, "%s", err);
-  CHECK(ds.images[0] == -1.0f && ds.images[1] == 1.0f);
-  CHECK(ds.images[2] == (float)(-153.0 / 255.0)); /* 51 -> -1 + 2*51/255 */
+  CHECK(imgs(&ds)[0] == -1.0f && imgs(&ds)[1] == 1.0f);
+  CHECK(imgs(&ds)[2] == (float)(-153.0 / 255.0)); /* 51 -> -1 + 2*51/255 */
   for (int i = 0; i < 12; i++) {
-    CHECK(ds.images[i] == expect_px(px6[i], -1, 1));
-    CHECK(ds.images[i] >= -1.0f && ds.images[i] <= 1.0f);
+    CHECK(imgs(&ds)[i] == expect_px(px6[i], -1, 1));
+    CHECK(imgs(&ds)[i] >= -1.0f && imgs(&ds)[i] <= 1.0f);
   }
   dataset_close(&ds);
 
   /* an odd range: still exact at both ends */
   dataset_shape odd = shape3(1, 2, 3, -0.3f, 2.7f, 0);
   CHECK_MSG(dataset_open(&ds, img, NULL, &odd, err, sizeof err) == 0, "%s", err);
-  CHECK(ds.images[0] == -0.3f && ds.images[1] == 2.7f);
+  CHECK(imgs(&ds)[0] == -0.3f && imgs(&ds)[1] == 2.7f);
   dataset_close(&ds);
 
   /* a flat [6] takes 2x3 images, in the same order */
   dataset_shape flat = shape1(6, 0, 1, 0);
   CHECK_MSG(dataset_open(&ds, img, NULL, &flat, err, sizeof err) == 0, "%s", err);
   CHECK(ds.n == 2 && ds.sample == 6);
-  for (int i = 0; i < 12; i++) CHECK(ds.images[i] == (float)(px6[i] / 255.0));
+  for (int i = 0; i < 12; i++) CHECK(imgs(&ds)[i] == (float)(px6[i] / 255.0));
   dataset_close(&ds);
 
   /* idx_read on its own */
@@ -197,16 +217,16 @@ static void test_padding(void) {
   for (int i = 0; i < 2; i++)
     for (int y = 0; y < 4; y++)
       for (int x = 0; x < 5; x++) {
-        float v = ds.images[i * 20 + y * 5 + x];
+        float v = imgs(&ds)[i * 20 + y * 5 + x];
         bool border = y == 0 || y == 3 || x == 0 || x == 4;
         float want = border ? -1.0f : expect_px(px6[i * 6 + (y - 1) * 3 + (x - 1)], -1, 1);
         if (v != want) bad++;
       }
   CHECK_MSG(bad == 0, "%d values misplaced", bad);
   /* the corners of the source land one in from the border */
-  CHECK(ds.images[1 * 5 + 1] == -1.0f);               /* pixel 0 -> lo */
-  CHECK(ds.images[1 * 5 + 2] == 1.0f);                /* pixel 255 -> hi */
-  CHECK(ds.images[20 + 2 * 5 + 3] == expect_px(254, -1, 1));
+  CHECK(imgs(&ds)[1 * 5 + 1] == -1.0f);               /* pixel 0 -> lo */
+  CHECK(imgs(&ds)[1 * 5 + 2] == 1.0f);                /* pixel 255 -> hi */
+  CHECK(imgs(&ds)[20 + 2 * 5 + 3] == expect_px(254, -1, 1));
   dataset_close(&ds);
 
   /* range [0,1]: the padding is 0 (black); pad 2 on a flat input: [1,6,7] = 42 values */
@@ -217,7 +237,7 @@ static void test_padding(void) {
   for (int i = 0; i < 2; i++)
     for (int y = 0; y < 6; y++)
       for (int x = 0; x < 7; x++) {
-        float v = ds.images[i * 42 + y * 7 + x];
+        float v = imgs(&ds)[i * 42 + y * 7 + x];
         bool inside = y >= 2 && y < 4 && x >= 2 && x < 5;
         float want = inside ? (float)(px6[i * 6 + (y - 2) * 3 + (x - 2)] / 255.0) : 0.0f;
         if (v != want) bad++;
@@ -235,7 +255,7 @@ static void test_gzip(void) {
   float ref[12];
   const char *plain = path_of("v-images-idx3-ubyte");
   CHECK_MSG(dataset_open(&ds, plain, NULL, &s, err, sizeof err) == 0, "%s", err);
-  memcpy(ref, ds.images, sizeof ref);
+  memcpy(ref, imgs(&ds), sizeof ref);
   dataset_close(&ds);
 
   const char *img = path_of("g-images-idx3-ubyte.gz"), *lab = path_of("g-labels-idx1-ubyte.gz");
@@ -246,7 +266,7 @@ static void test_gzip(void) {
   CHECK(fread(m, 1, 2, fp) == 2 && m[0] == 0x1f && m[1] == 0x8b);
   fclose(fp);
   CHECK_MSG(dataset_open(&ds, img, NULL, &s, err, sizeof err) == 0, "%s", err);
-  CHECK(ds.n == 2 && memcmp(ds.images, ref, sizeof ref) == 0);
+  CHECK(ds.n == 2 && memcmp(imgs(&ds), ref, sizeof ref) == 0);
   CHECK_STR(ds.labels_path, lab);
   CHECK(ds.labels && ds.labels[0] == 7 && ds.labels[1] == 3);
   dataset_close(&ds);
@@ -271,12 +291,12 @@ static void test_gzip(void) {
   img = path_of("gzip-without-suffix");
   write_images(img, 2, 2, 3, px6, true);
   CHECK_MSG(dataset_open(&ds, img, NULL, &s, err, sizeof err) == 0, "%s", err);
-  CHECK(memcmp(ds.images, ref, sizeof ref) == 0 && ds.labels == NULL);
+  CHECK(memcmp(imgs(&ds), ref, sizeof ref) == 0 && ds.labels == NULL);
   dataset_close(&ds);
   img = path_of("plain-named.gz");
   write_images(img, 2, 2, 3, px6, false);
   CHECK_MSG(dataset_open(&ds, img, NULL, &s, err, sizeof err) == 0, "%s", err);
-  CHECK(memcmp(ds.images, ref, sizeof ref) == 0);
+  CHECK(memcmp(imgs(&ds), ref, sizeof ref) == 0);
   dataset_close(&ds);
 
   /* a larger image set (beyond one read buffer) survives the round trip */
@@ -567,7 +587,8 @@ static void test_npy(void) {
   write_npy(lab, NPY_I32, 1, (const int64_t[]){2}, (int32_t[]){7, 3});
   CHECK_MSG(dataset_open(&ds, img, NULL, &s, err, sizeof err) == 0, "%s", err);
   CHECK(ds.n == 2 && ds.sample == 6 && ds.channels == 1 && ds.rows == 2 && ds.cols == 3);
-  for (int i = 0; i < 12; i++) CHECK(ds.images[i] == expect_px(px6[i], -1, 1));
+  CHECK(ds.pixels && !ds.images);
+  for (int i = 0; i < 12; i++) CHECK(imgs(&ds)[i] == expect_px(px6[i], -1, 1));
   CHECK_STR(ds.labels_path, lab);
   CHECK(ds.labels && ds.labels[0] == 7 && ds.labels[1] == 3);
   dataset_close(&ds);
@@ -581,16 +602,16 @@ static void test_npy(void) {
   dataset_shape s3 = shape3(3, 2, 2, 0, 1, 0);
   CHECK_MSG(dataset_open(&ds, img, NULL, &s3, err, sizeof err) == 0, "%s", err);
   CHECK(ds.n == 2 && ds.sample == 12 && ds.channels == 3);
-  for (int i = 0; i < 24; i++) CHECK(ds.images[i] == (float)(rgb[i] / 255.0));
+  for (int i = 0; i < 24; i++) CHECK(imgs(&ds)[i] == (float)(rgb[i] / 255.0));
   CHECK(ds.labels && ds.labels[0] == 9 && ds.labels[1] == 0);
   dataset_close(&ds);
   /* with pad 1: each channel padded on its own */
   dataset_shape s3p = shape3(3, 4, 4, 0, 1, 1);
   CHECK_MSG(dataset_open(&ds, img, NULL, &s3p, err, sizeof err) == 0, "%s", err);
   CHECK(ds.sample == 48);
-  CHECK(ds.images[48 + 2 * 16 + 1 * 4 + 1] == (float)(rgb[12 + 2 * 4] / 255.0));
-  CHECK(ds.images[48 + 2 * 16 + 2 * 4 + 2] == (float)(rgb[12 + 2 * 4 + 3] / 255.0));
-  CHECK(ds.images[48 + 2 * 16 + 3 * 4 + 3] == 0.0f);
+  CHECK(imgs(&ds)[48 + 2 * 16 + 1 * 4 + 1] == (float)(rgb[12 + 2 * 4] / 255.0));
+  CHECK(imgs(&ds)[48 + 2 * 16 + 2 * 4 + 2] == (float)(rgb[12 + 2 * 4 + 3] / 255.0));
+  CHECK(imgs(&ds)[48 + 2 * 16 + 3 * 4 + 3] == 0.0f);
   dataset_close(&ds);
   CHECK_OPEN_FAILS(img, NULL, shape3(1, 2, 2, 0, 1, 0),
                    "%s: images are [3,2,2], the model's input is [1,2,2]; declare pad or a "
@@ -602,9 +623,23 @@ static void test_npy(void) {
   write_npy(img, NPY_F32, 4, (const int64_t[]){1, 1, 2, 3}, f);
   CHECK_MSG(dataset_open(&ds, img, NULL, &s, err, sizeof err) == 0, "%s", err);
   CHECK(ds.n == 1 && ds.labels == NULL && ds.labels_path == NULL);
-  CHECK(ds.images[0] == -1.0f && ds.images[1] == 1.0f && ds.images[2] == 0.0f);
-  CHECK(ds.images[3] == -0.5f && ds.images[4] == 0.5f);
-  CHECK(ds.images[5] == (float)(-1.0 * (1.0 - (double)f[5]) + (double)f[5]));
+  CHECK(imgs(&ds)[0] == -1.0f && imgs(&ds)[1] == 1.0f && imgs(&ds)[2] == 0.0f);
+  CHECK(imgs(&ds)[3] == -0.5f && imgs(&ds)[4] == 0.5f);
+  CHECK(imgs(&ds)[5] == (float)(-1.0 * (1.0 - (double)f[5]) + (double)f[5]));
+  CHECK(ds.images && !ds.pixels); /* floats are converted once */
+  dataset_close(&ds);
+  /* padded floats: a border of lo around the same values */
+  dataset_shape sp = shape3(1, 4, 5, -1, 1, 1);
+  CHECK_MSG(dataset_open(&ds, img, NULL, &sp, err, sizeof err) == 0, "%s", err);
+  CHECK(ds.sample == 20);
+  for (int y = 0; y < 4; y++)
+    for (int x = 0; x < 5; x++) {
+      bool border = y == 0 || y == 3 || x == 0 || x == 4;
+      double v = border ? 0 : f[(y - 1) * 3 + (x - 1)];
+      float want = border ? -1.0f : (float)(-1.0 * (1.0 - v) + v);
+      CHECK_MSG(imgs(&ds)[y * 5 + x] == want, "padded float (%d,%d): %g, want %g", y, x,
+                (double)imgs(&ds)[y * 5 + x], (double)want);
+    }
   dataset_close(&ds);
 
   /* rejected: floats outside [0,1] or NaN, int32 images, other ranks, zero dims */
@@ -681,7 +716,7 @@ static void test_names(void) {
   CHECK_STR(ds.images_path, p);
   snprintf(p, sizeof p, "%s/mnist/train-labels-idx1-ubyte", dd);
   CHECK_STR(ds.labels_path, p);
-  CHECK(ds.n == 2 && ds.labels && ds.labels[0] == 7 && ds.images[1] == 1.0f);
+  CHECK(ds.n == 2 && ds.labels && ds.labels[0] == 7 && imgs(&ds)[1] == 1.0f);
   dataset_close(&ds);
   CHECK_MSG(dataset_open(&ds, "fashion-test", dd, &s, err, sizeof err) == 0, "%s", err);
   snprintf(p, sizeof p, "%s/fashion-mnist/t10k-images-idx3-ubyte.gz", dd);
@@ -801,7 +836,7 @@ static void test_batches(void) {
   char err[1024];
   if (open_counting(&ds) || open_counting(&ds2)) return;
   CHECK(ds.n == BN && ds.sample == 1);
-  for (int i = 0; i < BN; i++) CHECK(ds.images[i] == (float)(10 * i) && ds.labels[i] == i);
+  for (int i = 0; i < BN; i++) CHECK(imgs(&ds)[i] == (float)(10 * i) && ds.labels[i] == i);
 
   enum { B = 3, STEPS = 40 }; /* 120 positions: 12 epochs, batches crossing their ends */
   const uint64_t seed = 7;
@@ -941,8 +976,10 @@ static void check_real(const char *name, const char *file, int64_t n, dataset_sh
   /* values within the range, both ends reached; the padding is lo */
   int64_t below = 0, lo_seen = 0, hi_seen = 0, pad_bad = 0;
   int64_t side = s.rank == 3 ? s.dim[2] : 28;
+  const float *smp = NULL;
   for (int64_t i = 0; i < ds.n * ds.sample; i++) {
-    float v = ds.images[i];
+    if (i % ds.sample == 0) smp = one_sample(&ds, i / ds.sample);
+    float v = smp[i % ds.sample];
     below += !(v >= s.lo && v <= s.hi);
     lo_seen += v == s.lo, hi_seen += v == s.hi;
     int64_t y = i % ds.sample / side, x = i % side;
@@ -964,7 +1001,7 @@ static void check_real(const char *name, const char *file, int64_t n, dataset_sh
   for (int64_t k = 0; k < batch; k++) {
     int64_t pos = step * batch + k, i = pos < n ? p0[pos] : p1[pos - n];
     bad += lab[k] != ds.labels[i] ||
-           memcmp(img + k * ds.sample, ds.images + i * ds.sample, (size_t)ds.sample * 4) != 0;
+           memcmp(img + k * ds.sample, one_sample(&ds, i), (size_t)ds.sample * 4) != 0;
   }
   CHECK_MSG(bad == 0, "%s: %d samples of the boundary batch misplaced", name, bad);
   free(p0);
