@@ -73,6 +73,16 @@ static ir_module *elaborate_share(model *md, const ast_file *ast, const elab_opt
   return m;
 }
 
+/* One scratch arena of `bytes` (64-byte aligned) for every function: a training run
+ * that draws sample grids touches generate's arena as well as train_step's, and kept
+ * apart they both stay resident (infogan_mnist at batch 64: 84 + 28 MB). */
+static int share_arena(model *md, size_t bytes) {
+  md->arena = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+  if (!md->arena) return md_fail(md, "out of memory for %zu bytes of scratch", bytes);
+  for (int k = 0; k < md->m->nfuncs; k++) md->scratch[k] = md->arena;
+  return 0;
+}
+
 int model_open(model *md, const char *path, const const_overrides *ov, int64_t batch,
                int ranks, bool local_bn, bool interpret, const cg_options *co,
                diag_sink *d) {
@@ -115,13 +125,13 @@ int model_open(model *md, const char *path, const const_overrides *ov, int64_t b
   md->entries = calloc((size_t)md->m->nfuncs + 1, sizeof *md->entries);
   md->scratch = calloc((size_t)md->m->nfuncs + 1, sizeof *md->scratch);
   if (!md->entries || !md->scratch) return md_fail(md, "out of memory");
+  size_t most = 0;
   for (int k = 0; k < md->m->nfuncs; k++) {
     md->entries[k] = cg_lookup(md->prog, md->m->funcs[k]->name);
     size_t n = cg_scratch_size(md->prog, md->m->funcs[k]->name);
-    md->scratch[k] = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
-    if (!md->scratch[k]) return md_fail(md, "out of memory for %zu bytes of scratch", n);
+    if (n > most) most = n;
   }
-  return 0;
+  return share_arena(md, most);
 }
 
 int model_open_so(model *md, const char *path, const const_overrides *ov, int64_t batch,
@@ -149,6 +159,7 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
   md->entries = calloc((size_t)md->m->nfuncs + 1, sizeof *md->entries);
   md->scratch = calloc((size_t)md->m->nfuncs + 1, sizeof *md->scratch);
   if (!st && (!md->entries || !md->scratch)) st = md_fail(md, "out of memory");
+  size_t most = 0;
   for (int k = 0; k < md->m->nfuncs && !st; k++) {
     int f = model_desc_func(&desc, md->m->funcs[k]->name);
     if (f < 0) {
@@ -156,12 +167,10 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
       break;
     }
     md->entries[k] = table[f];
-    size_t n = desc.funcs[f].info.scratch_bytes;
-    md->scratch[k] = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
-    if (!md->scratch[k]) st = md_fail(md, "out of memory for %zu bytes of scratch", n);
+    if (desc.funcs[f].info.scratch_bytes > most) most = desc.funcs[f].info.scratch_bytes;
   }
   model_desc_free(&desc);
-  return st;
+  return st ? st : share_arena(md, most);
 }
 
 void model_init(model *md, uint64_t seed) { ir_init_state(md->m, md->state, seed); }
@@ -396,8 +405,7 @@ int model_open_checkpoint(model *md, const char *path, const char *model_file,
 }
 
 void model_close(model *md) {
-  if (md->scratch)
-    for (int k = 0; md->m && k < md->m->nfuncs; k++) free(md->scratch[k]);
+  free(md->arena);
   free(md->scratch);
   free(md->entries);
   cg_free(md->prog);

@@ -14,7 +14,10 @@ typedef struct {
   void *so;            /* a shared object from `migc compile` (dlopen handle), or NULL */
   cg_entry *entries;   /* per function of m: its native entry (JIT or .so); NULL when
                           interpreting */
-  void **scratch;      /* per function of m, for native code */
+  void **scratch;      /* per function of m, for native code: all the one arena */
+  void *arena;         /* scratch for whichever function runs: the largest any needs
+                          (one function runs at a time, and none keeps anything in its
+                          scratch between calls) */
   float *state;        /* m->state_size floats */
   uint64_t hash;       /* of the program: model source, -D settings, global batch */
   int64_t batch;       /* the run's global batch: m->batch times m->ranks */
