@@ -14,6 +14,7 @@
 #include "codegen/cg_internal.h"
 
 #include <malloc.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -465,13 +466,16 @@ static int cg_lower_into(const ir_module *m, const cg_options *o, bool pic, cg_m
   return 0;
 }
 
-/* How many parts cg_compile makes machine code in (jit_parts.c). Kept IR text is of
- * one module, so keep_ir compiles one. */
+/* How many parts cg_compile makes machine code in (jit_parts.c): the cores this
+ * process may run on (its affinity: taskset, a container's cpuset), at most 4. Kept
+ * IR text is of one module, so keep_ir compiles one. */
 static int compile_parts(const cg_options *o) {
   if (o && o->keep_ir) return 1;
   int n = o ? o->compile_threads : 0;
   if (n <= 0) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    long cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                             : sysconf(_SC_NPROCESSORS_ONLN);
     n = cores > 4 ? 4 : cores > 0 ? (int)cores : 1;
   }
   return n;

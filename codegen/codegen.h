@@ -42,8 +42,9 @@ typedef struct {
   bool no_memplan;     /* one scratch region per value, nothing reused (--no-memplan) */
   bool profile;        /* time every kernel call and GEMM (cg_get_profile; slower) */
   int compile_threads; /* cg_compile: optimise and make machine code in this many parts
-                          on as many threads (jit_parts.c); 0: the cores online, at
-                          most 4; 1: one module, as migc compile does */
+                          on as many threads (jit_parts.c); 0: the cores this process
+                          may run on (affinity), at most 4; 1: one module, as migc
+                          compile does */
 } cg_options;
 
 typedef struct {
