@@ -103,6 +103,168 @@ static LLVMValueRef inv_std(cg_ctx *c, LLVMValueRef var, double eps) {
                        cg_call_d(c, "sqrt", LLVMBuildFAdd(c->b, var, cg_f64c(c, eps), "")), "");
 }
 
+/* ---- the dense layout [N,C] (S = 1), batch statistics of one process ----
+ * A channel's elements lie C apart, so a loop per channel walks memory with stride C
+ * and its double sum is one serial chain. Instead channels go in tiles of up to
+ * DENSE_TILE: rows n are walked in order and every channel of the tile adds into its
+ * own double in a stack array (contiguous, so the loop over the tile vectorises).
+ * Each channel's sum still adds n = 0, 1, ... N-1 in order: results are those of the
+ * per-channel loops (and the interpreter's) bit for bit, whatever the tiles or threads. */
+enum { DENSE_TILE = 256 };
+
+/* An array of DENSE_TILE doubles on the current function's stack. */
+static LLVMValueRef tile_array(cg_ctx *c) {
+  LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
+  LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
+  if (first)
+    LLVMPositionBuilderBefore(eb, first);
+  else
+    LLVMPositionBuilderAtEnd(eb, c->entry);
+  LLVMValueRef a = LLVMBuildAlloca(eb, LLVMArrayType(c->f64, DENSE_TILE), "tile");
+  LLVMDisposeBuilder(eb);
+  return LLVMBuildBitCast(c->b, a, LLVMPointerType(c->f64, 0), "");
+}
+
+/* One tile: channels [c0, c0 + cn) of x [N,C]. */
+typedef struct {
+  nc_s d;
+  LLVMValueRef c0, cn;
+  cg_loop rows, lanes;
+  LLVMValueRef j, at; /* inside a sweep: lane j, element (n, c0 + j) */
+} tile;
+
+static void lanes_begin(cg_ctx *c, tile *t) {
+  cg_loop_begin(c, &t->lanes, t->cn);
+  t->j = t->lanes.iv;
+}
+
+/* for n: for j: the builder is left in the body, t->at set */
+static void sweep_begin(cg_ctx *c, tile *t) {
+  cg_loop_begin(c, &t->rows, cg_i64(c, t->d.N));
+  lanes_begin(c, t);
+  t->at = LLVMBuildNSWAdd(c->b, LLVMBuildNSWMul(c->b, t->rows.iv, cg_i64(c, t->d.C), ""),
+                          LLVMBuildNSWAdd(c->b, t->c0, t->j, ""), "");
+}
+
+static void sweep_end(cg_ctx *c, tile *t) {
+  cg_loop_end(c, &t->lanes);
+  cg_loop_end(c, &t->rows);
+}
+
+static void acc_add(cg_ctx *c, LLVMValueRef arr, LLVMValueRef j, LLVMValueRef v) {
+  cg_st(c, arr, j, LLVMBuildFAdd(c->b, cg_ld(c, c->f64, arr, j), v, ""));
+}
+
+/* mean[j] and inv[j] = 1 / sqrt(var + eps) of the tile's channels, as batch_stats */
+static void tile_stats(cg_ctx *c, tile *t, LLVMValueRef x, LLVMValueRef mean, LLVMValueRef inv,
+                       double eps) {
+  LLVMValueRef M = cg_f64c(c, (double)t->d.N);
+  lanes_begin(c, t);
+  cg_st(c, mean, t->j, cg_f64c(c, 0));
+  cg_loop_end(c, &t->lanes);
+  sweep_begin(c, t);
+  acc_add(c, mean, t->j, cg_ext(c, cg_ld(c, c->f32, x, t->at)));
+  sweep_end(c, t);
+  lanes_begin(c, t);
+  cg_st(c, mean, t->j, LLVMBuildFDiv(c->b, cg_ld(c, c->f64, mean, t->j), M, ""));
+  cg_st(c, inv, t->j, cg_f64c(c, 0));
+  cg_loop_end(c, &t->lanes);
+  sweep_begin(c, t);
+  LLVMValueRef dv = LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, t->at)),
+                                  cg_ld(c, c->f64, mean, t->j), "");
+  acc_add(c, inv, t->j, LLVMBuildFMul(c->b, dv, dv, ""));
+  sweep_end(c, t);
+  lanes_begin(c, t);
+  cg_st(c, inv, t->j, inv_std(c, LLVMBuildFDiv(c->b, cg_ld(c, c->f64, inv, t->j), M, ""), eps));
+  cg_loop_end(c, &t->lanes);
+}
+
+/* Opens the loop over tiles (split over the runtime's threads) and sets t's c0, cn. */
+static void tiles_begin(cg_ctx *c, cg_ploop *pl, tile *t, nc_s d, LLVMValueRef **used, int nused) {
+  int64_t ntiles = (d.C + DENSE_TILE - 1) / DENSE_TILE;
+  t->d = d;
+  cg_ploop_begin(c, pl, ntiles, d.N * DENSE_TILE, used, nused);
+  t->c0 = LLVMBuildNSWMul(c->b, pl->iv, cg_i64(c, DENSE_TILE), "");
+  LLVMValueRef left = LLVMBuildNSWSub(c->b, cg_i64(c, d.C), t->c0, "");
+  t->cn = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, left, cg_i64(c, DENSE_TILE), ""),
+                          left, cg_i64(c, DENSE_TILE), "");
+}
+
+/* the channel of lane j */
+static LLVMValueRef chan(cg_ctx *c, tile *t) { return LLVMBuildNSWAdd(c->b, t->c0, t->j, ""); }
+
+/* batchnorm with batch statistics, x [N,C] */
+static void dense_batchnorm(cg_ctx *c, nc_s d, double eps, LLVMValueRef x, LLVMValueRef gamma,
+                            LLVMValueRef beta, LLVMValueRef y) {
+  cg_ploop pl;
+  tile t;
+  LLVMValueRef *used[] = {&x, &gamma, &beta, &y};
+  tiles_begin(c, &pl, &t, d, used, 4);
+  LLVMValueRef mean = tile_array(c), inv = tile_array(c);
+  tile_stats(c, &t, x, mean, inv, eps);
+  sweep_begin(c, &t);
+  LLVMValueRef ch = chan(c, &t);
+  LLVMValueRef v = LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, t.at)),
+                                 cg_ld(c, c->f64, mean, t.j), "");
+  v = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, v, cg_ld(c, c->f64, inv, t.j), ""),
+                    cg_ext(c, cg_ld(c, c->f32, gamma, ch)), "");
+  cg_st(c, y, t.at, cg_trunc(c, LLVMBuildFAdd(c->b, v, cg_ext(c, cg_ld(c, c->f32, beta, ch)), "")));
+  sweep_end(c, &t);
+  cg_ploop_end(c, &pl);
+}
+
+/* batchnorm_grad (gamma != NULL: dx [N,C]) or batchnorm_grad_gamma (dgamma [C]) */
+static void dense_grad(cg_ctx *c, nc_s d, double eps, LLVMValueRef x, LLVMValueRef gamma,
+                       LLVMValueRef dy, LLVMValueRef y) {
+  bool gamma_only = gamma == NULL;
+  LLVMValueRef M = cg_f64c(c, (double)d.N);
+  cg_ploop pl;
+  tile t;
+  LLVMValueRef *used[] = {&x, &gamma, &dy, &y};
+  tiles_begin(c, &pl, &t, d, used, 4);
+  LLVMValueRef mean = tile_array(c), inv = tile_array(c);
+  LLVMValueRef gsum = tile_array(c), gxsum = gamma_only ? NULL : tile_array(c);
+  tile_stats(c, &t, x, mean, inv, eps);
+  lanes_begin(c, &t);
+  cg_st(c, gsum, t.j, cg_f64c(c, 0));
+  if (!gamma_only) cg_st(c, gxsum, t.j, cg_f64c(c, 0));
+  cg_loop_end(c, &t.lanes);
+  sweep_begin(c, &t);
+  LLVMValueRef dyv = cg_ext(c, cg_ld(c, c->f32, dy, t.at));
+  LLVMValueRef xhat = LLVMBuildFMul(
+      c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, t.at)), cg_ld(c, c->f64, mean, t.j), ""),
+      cg_ld(c, c->f64, inv, t.j), "");
+  if (gamma_only) {
+    acc_add(c, gsum, t.j, LLVMBuildFMul(c->b, dyv, xhat, ""));
+  } else {
+    LLVMValueRef g = LLVMBuildFMul(c->b, dyv, cg_ext(c, cg_ld(c, c->f32, gamma, chan(c, &t))), "");
+    acc_add(c, gsum, t.j, g);
+    acc_add(c, gxsum, t.j, LLVMBuildFMul(c->b, g, xhat, ""));
+  }
+  sweep_end(c, &t);
+  lanes_begin(c, &t);
+  if (gamma_only) {
+    cg_st(c, y, chan(c, &t), cg_trunc(c, cg_ld(c, c->f64, gsum, t.j)));
+  } else {
+    cg_st(c, gsum, t.j, LLVMBuildFDiv(c->b, cg_ld(c, c->f64, gsum, t.j), M, ""));
+    cg_st(c, gxsum, t.j, LLVMBuildFDiv(c->b, cg_ld(c, c->f64, gxsum, t.j), M, ""));
+  }
+  cg_loop_end(c, &t.lanes);
+  if (!gamma_only) {
+    sweep_begin(c, &t);
+    LLVMValueRef g = LLVMBuildFMul(c->b, cg_ext(c, cg_ld(c, c->f32, dy, t.at)),
+                                   cg_ext(c, cg_ld(c, c->f32, gamma, chan(c, &t))), "");
+    LLVMValueRef xh = LLVMBuildFMul(
+        c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, t.at)), cg_ld(c, c->f64, mean, t.j), ""),
+        cg_ld(c, c->f64, inv, t.j), "");
+    LLVMValueRef r = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, g, cg_ld(c, c->f64, gsum, t.j), ""),
+                                   LLVMBuildFMul(c->b, xh, cg_ld(c, c->f64, gxsum, t.j), ""), "");
+    cg_st(c, y, t.at, cg_trunc(c, LLVMBuildFMul(c->b, cg_ld(c, c->f64, inv, t.j), r, "")));
+    sweep_end(c, &t);
+  }
+  cg_ploop_end(c, &pl);
+}
+
 /* y = (x - mean[c]) * inv * gamma[c] + beta[c], in double */
 int cg_lower_batchnorm(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
                        LLVMValueRef out) {
@@ -112,6 +274,10 @@ int cg_lower_batchnorm(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *
   LLVMValueRef x = cg_fptr(c, in[0]), gamma = cg_fptr(c, in[1]), beta = cg_fptr(c, in[2]);
   LLVMValueRef y = cg_fptr(c, out);
   bool sync = n->op == IR_OP_BATCHNORM && n->i[0] > 1;
+  if (n->op == IR_OP_BATCHNORM && !sync && d.S == 1) {
+    dense_batchnorm(c, d, n->f[0], x, gamma, beta, y);
+    return 0;
+  }
   synced s = {0};
   if (sync) {
     s = synced_bufs(c, d.C);
@@ -159,6 +325,10 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
   LLVMValueRef x = cg_fptr(c, in[0]), y = cg_fptr(c, out);
   LLVMValueRef gamma = gamma_only ? NULL : cg_fptr(c, in[1]);
   LLVMValueRef dy = cg_fptr(c, in[gamma_only ? 1 : 2]);
+  if (ranks <= 1 && d.S == 1) {
+    dense_grad(c, d, n->f[0], x, gamma, dy, y);
+    return 0;
+  }
   synced s = {0};
   if (ranks > 1) {
     s = synced_bufs(c, d.C);

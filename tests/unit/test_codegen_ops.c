@@ -218,6 +218,21 @@ static void test_batchnorm(void) {
   op_case("batchnorm_grad 2d", IR_OP_BATCHNORM_GRAD, 3, g2, attrs_f(1e-5));
   operand gg[2] = {F(-2, 3, 6, 3, 4, 4), F(-1, 1, 6, 3, 4, 4)};
   op_case("batchnorm_grad_gamma", IR_OP_BATCHNORM_GRAD_GAMMA, 2, gg, attrs_f(1e-5));
+  /* the dense layout goes in tiles of 256 channels (lower_batchnorm.c): 600 channels
+   * are three tiles, the last one partial; [40, 3300] is 13 tiles, split over the
+   * runtime's threads in blocks. Each channel's sums keep their order: bit for bit. */
+  operand t2[3] = {F(-2, 3, 9, 600), F(0.5, 1.5, 600), F(-1, 1, 600)};
+  operand tg2[3] = {F(-2, 3, 9, 600), F(0.5, 1.5, 600), F(-1, 1, 9, 600)};
+  operand tgg2[2] = {F(-2, 3, 9, 600), F(-1, 1, 9, 600)};
+  op_case("batchnorm 2d tiles", IR_OP_BATCHNORM, 3, t2, attrs_f(1e-5));
+  op_case("batchnorm_grad 2d tiles", IR_OP_BATCHNORM_GRAD, 3, tg2, attrs_f(1e-5));
+  op_case("batchnorm_grad_gamma 2d tiles", IR_OP_BATCHNORM_GRAD_GAMMA, 2, tgg2, attrs_f(1e-5));
+  operand s2[3] = {F(-2, 3, 40, 3300), F(0.5, 1.5, 3300), F(-1, 1, 3300)};
+  operand sg2[3] = {F(-2, 3, 40, 3300), F(0.5, 1.5, 3300), F(-1, 1, 40, 3300)};
+  operand sgg2[2] = {F(-2, 3, 40, 3300), F(-1, 1, 40, 3300)};
+  op_case("batchnorm 2d split", IR_OP_BATCHNORM, 3, s2, attrs_f(1e-5));
+  op_case("batchnorm_grad 2d split", IR_OP_BATCHNORM_GRAD, 3, sg2, attrs_f(1e-5));
+  op_case("batchnorm_grad_gamma 2d split", IR_OP_BATCHNORM_GRAD_GAMMA, 2, sgg2, attrs_f(1e-5));
   /* sync batchnorm (ranks = 3): every per-channel sum goes through the transport, here
    * one that adds k+1 to element k as other processes would; the backends must agree */
   ir_attrs sync = attrs_f(1e-5);
