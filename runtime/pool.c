@@ -20,7 +20,6 @@
  * new generation), so a late worker never runs an old fn on a new job. */
 #include "runtime/runtime.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
