@@ -227,6 +227,17 @@ static void test_batchnorm(void) {
   op_case("batchnorm 2d tiles", IR_OP_BATCHNORM, 3, t2, attrs_f(1e-5));
   op_case("batchnorm_grad 2d tiles", IR_OP_BATCHNORM_GRAD, 3, tg2, attrs_f(1e-5));
   op_case("batchnorm_grad_gamma 2d tiles", IR_OP_BATCHNORM_GRAD_GAMMA, 2, tgg2, attrs_f(1e-5));
+  /* [N,C,H,W] with more channels (C = 8, 12); [32,64,8,8] is split over the runtime's
+   * threads in blocks of channels */
+  for (int k = 0; k < 3; k++) {
+    int64_t ch = (int64_t[]){8, 12, 64}[k], nb = k == 2 ? 32 : 5, hw = k == 2 ? 8 : 3;
+    operand q[3] = {F(-2, 3, nb, ch, hw, hw), F(0.5, 1.5, ch), F(-1, 1, ch)};
+    operand qg[3] = {F(-2, 3, nb, ch, hw, hw), F(0.5, 1.5, ch), F(-1, 1, nb, ch, hw, hw)};
+    operand qgg[2] = {F(-2, 3, nb, ch, hw, hw), F(-1, 1, nb, ch, hw, hw)};
+    op_case("batchnorm 4d channels", IR_OP_BATCHNORM, 3, q, attrs_f(1e-5));
+    op_case("batchnorm_grad 4d channels", IR_OP_BATCHNORM_GRAD, 3, qg, attrs_f(1e-5));
+    op_case("batchnorm_grad_gamma 4d channels", IR_OP_BATCHNORM_GRAD_GAMMA, 2, qgg, attrs_f(1e-5));
+  }
   operand s2[3] = {F(-2, 3, 40, 3300), F(0.5, 1.5, 3300), F(-1, 1, 3300)};
   operand sg2[3] = {F(-2, 3, 40, 3300), F(0.5, 1.5, 3300), F(-1, 1, 40, 3300)};
   operand sgg2[2] = {F(-2, 3, 40, 3300), F(-1, 1, 40, 3300)};
