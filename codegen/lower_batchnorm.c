@@ -1,6 +1,8 @@
 /* lower_batchnorm.c: batchnorm (training: batch statistics), batchnorm_infer and the
  * two adjoints. x is [N,C] or [N,C,H,W], seen as [N,C,S] (S = H*W or 1); a loop over
- * channels c holds loops over (n, s), at = (n*C + c)*S + s. Every sum and the
+ * channels c holds loops over (n, s), at = (n*C + c)*S + s. With batch statistics of
+ * one process, channels go in tiles (dense [N,C]) or groups (S > 1) instead, each
+ * channel's sums in the same order (see below). Every sum and the
  * normalisation run in double in the interpreter's order (two-pass biased variance),
  * so results match it bit for bit.
  * Sync batchnorm (i[0] = ranks > 1, data-parallel runs): the statistics of every
@@ -265,6 +267,199 @@ static void dense_grad(cg_ctx *c, nc_s d, double eps, LLVMValueRef x, LLVMValueR
   cg_ploop_end(c, &pl);
 }
 
+/* ---- [N,C,H,W] (S > 1), batch statistics of one process ----
+ * A channel's planes are contiguous, but its double sum is one serial chain of adds
+ * (latency-bound). Channels go in groups of K (8, 4 or 2, dividing C) whose K chains
+ * are interleaved in one walk over (n, s): independent adds overlap, and each channel
+ * still adds its elements in the order (n, s), so results are bit for bit those of
+ * the per-channel loops. The K sums are one <K x double> vector built from K scalar
+ * loads (left to the SLP vectoriser, they became masked gathers, slower than the
+ * per-channel loops on this AMD EPYC). Per-channel values go to stack arrays of K doubles, and the
+ * elementwise passes (y, dx) are a loop over the group's channels around (n, s). */
+enum { GROUP_MAX = 8 };
+
+static int64_t group_of(int64_t C) {
+  for (int64_t k = GROUP_MAX; k > 1; k /= 2)
+    if (C % k == 0) return k;
+  return 1;
+}
+
+static LLVMValueRef group_array(cg_ctx *c) {
+  LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
+  LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
+  if (first)
+    LLVMPositionBuilderBefore(eb, first);
+  else
+    LLVMPositionBuilderAtEnd(eb, c->entry);
+  LLVMValueRef a = LLVMBuildAlloca(eb, LLVMArrayType(c->f64, GROUP_MAX), "group");
+  LLVMDisposeBuilder(eb);
+  return LLVMBuildBitCast(c->b, a, LLVMPointerType(c->f64, 0), "");
+}
+
+/* A zero vector of type t in an entry-block alloca (promoted to registers). */
+static LLVMValueRef vec_var(cg_ctx *c, LLVMTypeRef t) {
+  LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
+  LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
+  if (first)
+    LLVMPositionBuilderBefore(eb, first);
+  else
+    LLVMPositionBuilderAtEnd(eb, c->entry);
+  LLVMValueRef a = LLVMBuildAlloca(eb, t, "vacc");
+  LLVMDisposeBuilder(eb);
+  LLVMBuildStore(c->b, LLVMConstNull(t), a);
+  return a;
+}
+
+/* K doubles of a group array as one vector (the array is only 8-byte aligned) */
+static LLVMValueRef vec_ld(cg_ctx *c, LLVMTypeRef vd, LLVMValueRef arr) {
+  LLVMValueRef l = LLVMBuildLoad2(c->b, vd, LLVMBuildBitCast(c->b, arr, LLVMPointerType(vd, 0), ""), "");
+  LLVMSetAlignment(l, 8);
+  return l;
+}
+
+static void vec_st(cg_ctx *c, LLVMValueRef arr, LLVMValueRef v) {
+  LLVMValueRef s = LLVMBuildStore(c->b, v, LLVMBuildBitCast(c->b, arr, LLVMPointerType(LLVMTypeOf(v), 0), ""));
+  LLVMSetAlignment(s, 8);
+}
+
+typedef enum { SUM_X, SUM_SQ, SUM_GRAD } group_sum;
+
+/* One interleaved walk over (n, s) of the K channels from c0: per channel k,
+ *   SUM_X: a[k] = sum x;  SUM_SQ: a[k] = sum (x - mean[k])^2;
+ *   SUM_GRAD: xhat = (x - mean[k]) * inv[k], with gamma: g = dy*gamma[c0+k],
+ *   a[k] = sum g, b[k] = sum g*xhat; without: a[k] = sum dy*xhat. */
+static void group_sums(cg_ctx *c, nc_s d, int64_t K, LLVMValueRef c0, group_sum what,
+                       LLVMValueRef x, LLVMValueRef dy, LLVMValueRef gamma, LLVMValueRef mean,
+                       LLVMValueRef inv, LLVMValueRef a, LLVMValueRef b) {
+  LLVMTypeRef vd = LLVMVectorType(c->f64, (unsigned)K), vf = LLVMVectorType(c->f32, (unsigned)K);
+  LLVMValueRef acc = vec_var(c, vd), acc2 = vec_var(c, vd);
+  LLVMValueRef mv = what == SUM_X ? NULL : vec_ld(c, vd, mean);
+  LLVMValueRef iv = what == SUM_GRAD ? vec_ld(c, vd, inv) : NULL;
+  LLVMValueRef gv = NULL;
+  if (what == SUM_GRAD && gamma) {
+    gv = LLVMGetUndef(vf);
+    for (int64_t k = 0; k < K; k++)
+      gv = LLVMBuildInsertElement(
+          c->b, gv, cg_ld(c, c->f32, gamma, LLVMBuildNSWAdd(c->b, c0, cg_i64(c, k), "")),
+          cg_i64(c, k), "");
+    gv = LLVMBuildFPExt(c->b, gv, vd, "");
+  }
+  int64_t dims[2] = {d.N, d.S};
+  cg_nest nest;
+  cg_nest_begin(c, &nest, 2, dims);
+  LLVMValueRef base = at_of(c, d, c0, &nest);
+  LLVMValueRef xv = LLVMGetUndef(vf), dyv = LLVMGetUndef(vf);
+  for (int64_t k = 0; k < K; k++) { /* scalar loads: a gather is slower here */
+    LLVMValueRef at = LLVMBuildNSWAdd(c->b, base, cg_i64(c, k * d.S), "");
+    xv = LLVMBuildInsertElement(c->b, xv, cg_ld(c, c->f32, x, at), cg_i64(c, k), "");
+    if (what == SUM_GRAD)
+      dyv = LLVMBuildInsertElement(c->b, dyv, cg_ld(c, c->f32, dy, at), cg_i64(c, k), "");
+  }
+  LLVMValueRef v = LLVMBuildFPExt(c->b, xv, vd, ""), t, t2 = NULL;
+  if (what == SUM_X) {
+    t = v;
+  } else if (what == SUM_SQ) {
+    LLVMValueRef dv = LLVMBuildFSub(c->b, v, mv, "");
+    t = LLVMBuildFMul(c->b, dv, dv, "");
+  } else {
+    LLVMValueRef dd = LLVMBuildFPExt(c->b, dyv, vd, "");
+    LLVMValueRef xhat = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, v, mv, ""), iv, "");
+    if (gamma) {
+      t = LLVMBuildFMul(c->b, dd, gv, "");
+      t2 = LLVMBuildFMul(c->b, t, xhat, "");
+    } else {
+      t = LLVMBuildFMul(c->b, dd, xhat, "");
+    }
+  }
+  LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, vd, acc, ""), t, ""), acc);
+  if (t2)
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, vd, acc2, ""), t2, ""), acc2);
+  cg_nest_end(c, &nest);
+  vec_st(c, a, LLVMBuildLoad2(c->b, vd, acc, ""));
+  if (what == SUM_GRAD && gamma) vec_st(c, b, LLVMBuildLoad2(c->b, vd, acc2, ""));
+}
+
+/* mean[k], inv[k] of the group's channels, as batch_stats */
+static void group_stats(cg_ctx *c, nc_s d, int64_t K, LLVMValueRef c0, LLVMValueRef x,
+                        LLVMValueRef mean, LLVMValueRef inv, double eps) {
+  LLVMValueRef M = cg_f64c(c, (double)(d.N * d.S));
+  group_sums(c, d, K, c0, SUM_X, x, NULL, NULL, NULL, NULL, mean, NULL);
+  for (int64_t k = 0; k < K; k++)
+    cg_st(c, mean, cg_i64(c, k), LLVMBuildFDiv(c->b, cg_ld(c, c->f64, mean, cg_i64(c, k)), M, ""));
+  group_sums(c, d, K, c0, SUM_SQ, x, NULL, NULL, mean, NULL, inv, NULL);
+  for (int64_t k = 0; k < K; k++)
+    cg_st(c, inv, cg_i64(c, k),
+          inv_std(c, LLVMBuildFDiv(c->b, cg_ld(c, c->f64, inv, cg_i64(c, k)), M, ""), eps));
+}
+
+/* batchnorm with batch statistics, x [N,C,H,W] */
+static void grouped_batchnorm(cg_ctx *c, nc_s d, int64_t K, double eps, LLVMValueRef x,
+                              LLVMValueRef gamma, LLVMValueRef beta, LLVMValueRef y) {
+  cg_ploop pl;
+  LLVMValueRef *used[] = {&x, &gamma, &beta, &y};
+  cg_ploop_begin(c, &pl, d.C / K, d.N * d.S * K, used, 4);
+  LLVMValueRef c0 = LLVMBuildNSWMul(c->b, pl.iv, cg_i64(c, K), "");
+  LLVMValueRef mean = group_array(c), inv = group_array(c);
+  group_stats(c, d, K, c0, x, mean, inv, eps);
+  cg_loop lk;
+  cg_loop_begin(c, &lk, cg_i64(c, K));
+  LLVMValueRef ch = LLVMBuildNSWAdd(c->b, c0, lk.iv, "");
+  LLVMValueRef m = cg_ld(c, c->f64, mean, lk.iv), iv = cg_ld(c, c->f64, inv, lk.iv);
+  LLVMValueRef g = cg_ext(c, cg_ld(c, c->f32, gamma, ch));
+  LLVMValueRef bt = cg_ext(c, cg_ld(c, c->f32, beta, ch));
+  int64_t dims[2] = {d.N, d.S};
+  cg_nest nest;
+  cg_nest_begin(c, &nest, 2, dims);
+  LLVMValueRef at = at_of(c, d, ch, &nest);
+  LLVMValueRef v = LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), m, "");
+  v = LLVMBuildFMul(c->b, LLVMBuildFMul(c->b, v, iv, ""), g, "");
+  cg_st(c, y, at, cg_trunc(c, LLVMBuildFAdd(c->b, v, bt, "")));
+  cg_nest_end(c, &nest);
+  cg_loop_end(c, &lk);
+  cg_ploop_end(c, &pl);
+}
+
+/* batchnorm_grad (gamma != NULL: dx) or batchnorm_grad_gamma (dgamma [C]), x [N,C,H,W] */
+static void grouped_grad(cg_ctx *c, nc_s d, int64_t K, double eps, LLVMValueRef x,
+                         LLVMValueRef gamma, LLVMValueRef dy, LLVMValueRef y) {
+  LLVMValueRef M = cg_f64c(c, (double)(d.N * d.S));
+  cg_ploop pl;
+  LLVMValueRef *used[] = {&x, &gamma, &dy, &y};
+  cg_ploop_begin(c, &pl, d.C / K, d.N * d.S * K, used, 4);
+  LLVMValueRef c0 = LLVMBuildNSWMul(c->b, pl.iv, cg_i64(c, K), "");
+  LLVMValueRef mean = group_array(c), inv = group_array(c);
+  LLVMValueRef gsum = group_array(c), gxsum = group_array(c);
+  group_stats(c, d, K, c0, x, mean, inv, eps);
+  group_sums(c, d, K, c0, SUM_GRAD, x, dy, gamma, mean, inv, gsum, gxsum);
+  if (!gamma) {
+    for (int64_t k = 0; k < K; k++)
+      cg_st(c, y, LLVMBuildNSWAdd(c->b, c0, cg_i64(c, k), ""),
+            cg_trunc(c, cg_ld(c, c->f64, gsum, cg_i64(c, k))));
+    cg_ploop_end(c, &pl);
+    return;
+  }
+  cg_loop lk;
+  cg_loop_begin(c, &lk, cg_i64(c, K));
+  LLVMValueRef ch = LLVMBuildNSWAdd(c->b, c0, lk.iv, "");
+  LLVMValueRef m = cg_ld(c, c->f64, mean, lk.iv), iv = cg_ld(c, c->f64, inv, lk.iv);
+  LLVMValueRef gm = cg_ext(c, cg_ld(c, c->f32, gamma, ch));
+  LLVMValueRef gmean = LLVMBuildFDiv(c->b, cg_ld(c, c->f64, gsum, lk.iv), M, "");
+  LLVMValueRef gxmean = LLVMBuildFDiv(c->b, cg_ld(c, c->f64, gxsum, lk.iv), M, "");
+  int64_t dims[2] = {d.N, d.S};
+  cg_nest nest;
+  cg_nest_begin(c, &nest, 2, dims);
+  LLVMValueRef at = at_of(c, d, ch, &nest);
+  LLVMValueRef g = LLVMBuildFMul(c->b, cg_ext(c, cg_ld(c, c->f32, dy, at)), gm, "");
+  LLVMValueRef xhat = LLVMBuildFMul(
+      c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), m, ""), iv, "");
+  LLVMValueRef r = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, g, gmean, ""),
+                                 LLVMBuildFMul(c->b, xhat, gxmean, ""), "");
+  cg_st(c, y, at, cg_trunc(c, LLVMBuildFMul(c->b, iv, r, "")));
+  cg_nest_end(c, &nest);
+  cg_loop_end(c, &lk);
+  cg_ploop_end(c, &pl);
+}
+
 /* y = (x - mean[c]) * inv * gamma[c] + beta[c], in double */
 int cg_lower_batchnorm(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
                        LLVMValueRef out) {
@@ -276,6 +471,10 @@ int cg_lower_batchnorm(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *
   bool sync = n->op == IR_OP_BATCHNORM && n->i[0] > 1;
   if (n->op == IR_OP_BATCHNORM && !sync && d.S == 1) {
     dense_batchnorm(c, d, n->f[0], x, gamma, beta, y);
+    return 0;
+  }
+  if (n->op == IR_OP_BATCHNORM && !sync && group_of(d.C) > 1) {
+    grouped_batchnorm(c, d, group_of(d.C), n->f[0], x, gamma, beta, y);
     return 0;
   }
   synced s = {0};
@@ -327,6 +526,10 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
   LLVMValueRef dy = cg_fptr(c, in[gamma_only ? 1 : 2]);
   if (ranks <= 1 && d.S == 1) {
     dense_grad(c, d, n->f[0], x, gamma, dy, y);
+    return 0;
+  }
+  if (ranks <= 1 && group_of(d.C) > 1) {
+    grouped_grad(c, d, group_of(d.C), n->f[0], x, gamma, dy, y);
     return 0;
   }
   synced s = {0};

@@ -227,10 +227,10 @@ static void test_batchnorm(void) {
   op_case("batchnorm 2d tiles", IR_OP_BATCHNORM, 3, t2, attrs_f(1e-5));
   op_case("batchnorm_grad 2d tiles", IR_OP_BATCHNORM_GRAD, 3, tg2, attrs_f(1e-5));
   op_case("batchnorm_grad_gamma 2d tiles", IR_OP_BATCHNORM_GRAD_GAMMA, 2, tgg2, attrs_f(1e-5));
-  /* [N,C,H,W] with more channels (C = 8, 12); [32,64,8,8] is split over the runtime's
-   * threads in blocks of channels */
-  for (int k = 0; k < 3; k++) {
-    int64_t ch = (int64_t[]){8, 12, 64}[k], nb = k == 2 ? 32 : 5, hw = k == 2 ? 8 : 3;
+  /* [N,C,H,W] goes in groups of 8, 4 or 2 channels dividing C (C = 8, 12, 6; C = 3
+   * above stays per channel); [32,64,8,8] is split over the runtime's threads */
+  for (int k = 0; k < 4; k++) {
+    int64_t ch = (int64_t[]){8, 12, 6, 64}[k], nb = k == 3 ? 32 : 5, hw = k == 3 ? 8 : 3;
     operand q[3] = {F(-2, 3, nb, ch, hw, hw), F(0.5, 1.5, ch), F(-1, 1, ch)};
     operand qg[3] = {F(-2, 3, nb, ch, hw, hw), F(0.5, 1.5, ch), F(-1, 1, nb, ch, hw, hw)};
     operand qgg[2] = {F(-2, 3, nb, ch, hw, hw), F(-1, 1, nb, ch, hw, hw)};
