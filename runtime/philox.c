@@ -68,6 +68,21 @@ float rng_uniform(uint64_t seed, uint32_t stream, uint64_t counter, uint64_t i) 
   return (float)(w >> 8) * (1.0f / 16777216.0f);
 }
 
+void rng_uniform_fill(float *out, int64_t n, uint64_t seed, uint32_t stream, uint64_t counter,
+                      uint64_t first) {
+  uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  int64_t j = 0;
+  while (j < n) {
+    uint64_t i = first + (uint64_t)j, block = i / 4;
+    uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)counter,
+                       (uint32_t)(counter >> 32) ^ (stream << 16)};
+    uint32_t w[4];
+    philox4x32_10(ctr, key, w);
+    for (int q = (int)(i % 4); q < 4 && j < n; q++, j++)
+      out[j] = (float)(w[q] >> 8) * (1.0f / 16777216.0f);
+  }
+}
+
 /* Normal i uses words 2i and 2i+1 of (seed, stream, counter) (so a (stream, counter)
  * should serve either uniforms or normals, not both):
  *   u1 = (w0 + 1) / 2^32 in (0, 1]   -- never 0, so log(u1) is finite

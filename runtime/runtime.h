@@ -58,6 +58,10 @@ enum { RNG_STREAM_INIT = 1, RNG_STREAM_LATENT = 2, RNG_STREAM_SHUFFLE = 3,
 
 /* The i-th float in [0,1) of (seed, stream, counter): 24 random bits, exact. */
 float rng_uniform(uint64_t seed, uint32_t stream, uint64_t counter, uint64_t i);
+/* out[j] = rng_uniform(seed, stream, counter, first + j) for j < n, the same bits,
+ * with each Philox block computed once for its four words instead of once per word. */
+void rng_uniform_fill(float *out, int64_t n, uint64_t seed, uint32_t stream, uint64_t counter,
+                      uint64_t first);
 /* The i-th standard normal of (seed, stream, counter), by Box-Muller. */
 float rng_normal(uint64_t seed, uint32_t stream, uint64_t counter, uint64_t i);
 

@@ -91,6 +91,24 @@ static void test_uniform(void) {
   CHECK_NEAR(corr, 0, 0, 0.02);
 }
 
+/* rng_uniform_fill is rng_uniform element by element, whatever block the run starts
+ * and ends in (first % 4, n % 4), also past 2^32 elements and with a 48-bit counter. */
+static void test_uniform_fill(void) {
+  const uint64_t firsts[] = {0, 1, 2, 3, 5, 4096, ((uint64_t)1 << 32) - 2};
+  const int64_t ns[] = {0, 1, 3, 4, 7, 13, 1000};
+  float out[1001];
+  int bad = 0;
+  for (size_t a = 0; a < sizeof firsts / sizeof firsts[0]; a++)
+    for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+      out[ns[b]] = -1; /* nothing written past n */
+      rng_uniform_fill(out, ns[b], 77, RNG_STREAM_INIT, 0xABCDEF012345ULL, firsts[a]);
+      for (int64_t j = 0; j < ns[b]; j++)
+        bad += out[j] != rng_uniform(77, RNG_STREAM_INIT, 0xABCDEF012345ULL, firsts[a] + (uint64_t)j);
+      bad += out[ns[b]] != -1;
+    }
+  CHECK_MSG(bad == 0, "%d values differ from rng_uniform", bad);
+}
+
 static void test_normal(void) {
   const int n = 100000;
   double sum = 0, sq = 0, big = 0;
@@ -115,6 +133,7 @@ static void test_normal(void) {
 }
 
 int main(void) {
+  test_uniform_fill();
   test_kat();
   test_mapping();
   test_uniform();
