@@ -45,15 +45,22 @@ void cg_st(cg_ctx *c, LLVMValueRef p, LLVMValueRef idx, LLVMValueRef v) {
 LLVMValueRef cg_ext(cg_ctx *c, LLVMValueRef v) { return LLVMBuildFPExt(c->b, v, c->f64, ""); }
 LLVMValueRef cg_trunc(cg_ctx *c, LLVMValueRef v) { return LLVMBuildFPTrunc(c->b, v, c->f32, ""); }
 
-LLVMValueRef cg_var_f64(cg_ctx *c, double init) {
+/* Allocas go at the top of the entry block, whatever block is being built, so that
+ * mem2reg promotes them and a loop does not grow the stack. */
+LLVMValueRef cg_entry_alloca(cg_ctx *c, LLVMTypeRef t, const char *name) {
   LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
   LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
   if (first)
     LLVMPositionBuilderBefore(eb, first);
   else
     LLVMPositionBuilderAtEnd(eb, c->entry);
-  LLVMValueRef a = LLVMBuildAlloca(eb, c->f64, "acc");
+  LLVMValueRef a = LLVMBuildAlloca(eb, t, name);
   LLVMDisposeBuilder(eb);
+  return a;
+}
+
+LLVMValueRef cg_var_f64(cg_ctx *c, double init) {
+  LLVMValueRef a = cg_entry_alloca(c, c->f64, "acc");
   LLVMBuildStore(c->b, cg_f64c(c, init), a);
   return a;
 }

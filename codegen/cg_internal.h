@@ -111,6 +111,8 @@ void cg_st(cg_ctx *c, LLVMValueRef p, LLVMValueRef idx, LLVMValueRef v);
 LLVMValueRef cg_gep(cg_ctx *c, LLVMTypeRef t, LLVMValueRef p, LLVMValueRef idx);
 LLVMValueRef cg_ext(cg_ctx *c, LLVMValueRef f32v);   /* f32 -> f64 */
 LLVMValueRef cg_trunc(cg_ctx *c, LLVMValueRef f64v); /* f64 -> f32 */
+/* An alloca of t at the top of the entry block, named name. */
+LLVMValueRef cg_entry_alloca(cg_ctx *c, LLVMTypeRef t, const char *name);
 /* A double in an entry-block alloca (promoted to a register by mem2reg). */
 LLVMValueRef cg_var_f64(cg_ctx *c, double init);
 

@@ -116,14 +116,7 @@ enum { DENSE_TILE = 256 };
 
 /* An array of DENSE_TILE doubles on the current function's stack. */
 static LLVMValueRef tile_array(cg_ctx *c) {
-  LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-  LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
-  if (first)
-    LLVMPositionBuilderBefore(eb, first);
-  else
-    LLVMPositionBuilderAtEnd(eb, c->entry);
-  LLVMValueRef a = LLVMBuildAlloca(eb, LLVMArrayType(c->f64, DENSE_TILE), "tile");
-  LLVMDisposeBuilder(eb);
+  LLVMValueRef a = cg_entry_alloca(c, LLVMArrayType(c->f64, DENSE_TILE), "tile");
   return LLVMBuildBitCast(c->b, a, LLVMPointerType(c->f64, 0), "");
 }
 
@@ -285,27 +278,13 @@ static int64_t group_of(int64_t C) {
 }
 
 static LLVMValueRef group_array(cg_ctx *c) {
-  LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-  LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
-  if (first)
-    LLVMPositionBuilderBefore(eb, first);
-  else
-    LLVMPositionBuilderAtEnd(eb, c->entry);
-  LLVMValueRef a = LLVMBuildAlloca(eb, LLVMArrayType(c->f64, GROUP_MAX), "group");
-  LLVMDisposeBuilder(eb);
+  LLVMValueRef a = cg_entry_alloca(c, LLVMArrayType(c->f64, GROUP_MAX), "group");
   return LLVMBuildBitCast(c->b, a, LLVMPointerType(c->f64, 0), "");
 }
 
 /* A zero vector of type t in an entry-block alloca (promoted to registers). */
 static LLVMValueRef vec_var(cg_ctx *c, LLVMTypeRef t) {
-  LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-  LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
-  if (first)
-    LLVMPositionBuilderBefore(eb, first);
-  else
-    LLVMPositionBuilderAtEnd(eb, c->entry);
-  LLVMValueRef a = LLVMBuildAlloca(eb, t, "vacc");
-  LLVMDisposeBuilder(eb);
+  LLVMValueRef a = cg_entry_alloca(c, t, "vacc");
   LLVMBuildStore(c->b, LLVMConstNull(t), a);
   return a;
 }

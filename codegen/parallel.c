@@ -9,22 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static LLVMValueRef entry_alloca(cg_ctx *c, LLVMTypeRef t) {
-  LLVMBuilderRef eb = LLVMCreateBuilderInContext(c->ctx);
-  LLVMValueRef first = LLVMGetFirstInstruction(c->entry);
-  if (first)
-    LLVMPositionBuilderBefore(eb, first);
-  else
-    LLVMPositionBuilderAtEnd(eb, c->entry);
-  LLVMValueRef a = LLVMBuildAlloca(eb, t, "par_ctx");
-  LLVMDisposeBuilder(eb);
-  return a;
-}
 
 /* Stores the ncap values into a fresh ctx array of the enclosing function. */
 static LLVMValueRef store_ctx(cg_ctx *c, int ncap, const LLVMValueRef *cap) {
   LLVMTypeRef pp = LLVMPointerType(c->pi8, 0);
-  LLVMValueRef buf = entry_alloca(c, LLVMArrayType(c->pi8, (unsigned)(ncap > 0 ? ncap : 1)));
+  LLVMValueRef buf = cg_entry_alloca(c, LLVMArrayType(c->pi8, (unsigned)(ncap > 0 ? ncap : 1)), "par_ctx");
   LLVMValueRef slots = LLVMBuildBitCast(c->b, buf, pp, "");
   for (int k = 0; k < ncap; k++) {
     LLVMValueRef v = cap[k];
