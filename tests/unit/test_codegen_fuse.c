@@ -19,6 +19,7 @@
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "runtime/runtime.h"
+#include "codegen_same.h"
 
 #ifndef MIGC_FUSE_GRAPHS
 #define MIGC_FUSE_GRAPHS 24 /* random graphs checked (-D for a longer soak) */
@@ -199,17 +200,6 @@ static ir_module *random_module(uint64_t seed, int size) {
   return g.m;
 }
 
-/* Runs f natively from state (updated in place); outs[k] receives output k. */
-static int run_native(cg_program *p, const ir_func *f, float *state, void **inptr, float **outs) {
-  cg_entry fn = cg_lookup(p, f->name);
-  size_t ss = cg_scratch_size(p, f->name);
-  void *scratch = aligned_alloc(64, (ss + 64) & ~(size_t)63);
-  memset(scratch, 0xA5, (ss + 64) & ~(size_t)63); /* garbage: nothing may read unwritten bytes */
-  int rc = fn(state, inptr, (void *const *)outs, scratch);
-  free(scratch);
-  return rc;
-}
-
 /* GEMM-headed kernels (epilogues) seen in the random graphs' fused plans, by head op */
 static int heads_seen[IR_OP_COUNT];
 
@@ -266,8 +256,8 @@ static void test_random(uint64_t seed, int size, int calls) {
       of[k] = calloc((size_t)n, 4), ou[k] = calloc((size_t)n, 4);
     }
     void *inptr[1] = {x.data};
-    CHECK(run_native(pf, f, s_f, inptr, of) == 0);
-    CHECK(run_native(pu, f, s_u, inptr, ou) == 0);
+    CHECK(same_run(pf, f, s_f, inptr, of) == 0);
+    CHECK(same_run(pu, f, s_u, inptr, ou) == 0);
     for (int k = 0; k < 3 && st == 0; k++) {
       int64_t n = shape_numel(f->nodes[f->outputs[k].node].shape);
       const float *ref = outs[k].data;
@@ -302,28 +292,8 @@ static void test_random(uint64_t seed, int size, int calls) {
   ir_module_free(m);
 }
 
-static ir_module *load_model(const char *name) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/models/%s.mig", MIGC_SOURCE_DIR, name);
-  diag_sink d;
-  diag_init(&d);
-  ast_file *ast = parse_file(&d, path);
-  elab_options eo = {.batch = 8};
-  ir_module *m = ast && !d.nerrors ? elaborate(ast, &eo, &d) : NULL;
-  pass_options po = {.verify_each = true};
-  if (m && passes_run(m, &po, &d)) {
-    ir_module_free(m);
-    m = NULL;
-  }
-  if (!m) diag_print(&d, stderr, false);
-  CHECK_MSG(m != NULL, "%s does not compile", path);
-  if (ast) ast_free(ast);
-  diag_free(&d);
-  return m;
-}
-
 static void test_model(const char *name) {
-  ir_module *m = load_model(name);
+  ir_module *m = same_load_model(name, 8);
   if (!m) return;
   char err[512];
   cg_options fused = {0}, plain = {.no_fuse = true, .no_memplan = true};
@@ -337,40 +307,7 @@ static void test_model(const char *name) {
   memcpy(s_u, s_f, bytes);
   for (int k = 0; pu && k < m->nfuncs; k++) {
     const ir_func *f = m->funcs[k];
-    int calls = !strcmp(f->name, "train_step") ? 3 : 1;
-    for (int call = 0; call < calls; call++) {
-      ir_tensor *ins = calloc((size_t)f->ninputs + 1, sizeof *ins);
-      void **inptr = calloc((size_t)f->ninputs + 1, sizeof *inptr);
-      for (int j = 0; j < f->ninputs; j++) {
-        const ir_input *in = &m->inputs[f->inputs[j]];
-        ins[j] = ir_tensor_alloc(in->dtype, in->shape);
-        for (int64_t i = 0; i < shape_numel(in->shape); i++) {
-          float u = rng_uniform(11, 2, (uint64_t)(call * 16 + j), (uint64_t)i);
-          if (in->dtype == IR_I32)
-            ((int32_t *)ins[j].data)[i] = in->kind == INPUT_SEED ? call : (int32_t)(u * in->a);
-          else
-            ((float *)ins[j].data)[i] = in->kind == INPUT_DATA ? u : 2 * u - 1;
-        }
-        inptr[j] = ins[j].data;
-      }
-      float **of = calloc((size_t)f->noutputs + 1, sizeof *of);
-      float **ou = calloc((size_t)f->noutputs + 1, sizeof *ou);
-      for (int o = 0; o < f->noutputs; o++) {
-        int64_t n = shape_numel(f->nodes[f->outputs[o].node].shape);
-        of[o] = calloc((size_t)n + 1, 4), ou[o] = calloc((size_t)n + 1, 4);
-      }
-      CHECK(run_native(pf, f, s_f, inptr, of) == 0);
-      CHECK(run_native(pu, f, s_u, inptr, ou) == 0);
-      for (int o = 0; o < f->noutputs; o++) {
-        int64_t n = shape_numel(f->nodes[f->outputs[o].node].shape);
-        CHECK_MSG(!memcmp(of[o], ou[o], (size_t)n * 4), "%s.%s call %d: output %s differs", name,
-                  f->name, call, f->outputs[o].name);
-        free(of[o]), free(ou[o]);
-      }
-      CHECK_MSG(!memcmp(s_f, s_u, bytes), "%s.%s call %d: state differs", name, f->name, call);
-      for (int j = 0; j < f->ninputs; j++) ir_tensor_free(&ins[j]);
-      free(ins), free(inptr), free(of), free(ou);
-    }
+    same_bits(m, f, pf, pu, s_f, s_u, !strcmp(f->name, "train_step") ? 3 : 1, 11, name);
     int kf = 0, ku = 0;
     int64_t af = 0, nf = 0, au = 0, nu = 0;
     cg_options unfused_planned = {.no_fuse = true};
