@@ -4,8 +4,8 @@
 #
 #   scripts/fuzz.sh [SECONDS] [NAME...]    NAME: frontend, npy, idx, overrides, ...
 #   FUZZ_JOBS=2 scripts/fuzz.sh 600        two targets at a time
-#   scripts/fuzz.sh --runs 300000 [NAME...] a fixed number of runs from seed 1: the same
-#                                           inputs on every machine (CI's smoke test)
+#   scripts/fuzz.sh --runs 300000 [NAME...] a fixed number of runs from seed 1 and the
+#                                           checked-in seeds (CI's smoke test)
 #
 # Each target starts from its checked-in seeds (tests/fuzz/corpus/NAME) and the
 # corpus it grew before (build-fuzz/corpus/NAME, where new inputs go). A crash leaves
@@ -64,7 +64,9 @@ fi
 options() {
   local t=$1
   # A random campaign runs for a time and seeds itself; a fixed one (--runs) starts from
-  # seed 1 and stops after a count of runs, so that a crash it finds is found everywhere.
+  # seed 1 and stops after a count of runs, so that what it tries depends neither on a
+  # random seed nor on the machine's speed. (Not bit for bit the same everywhere: the
+  # coverage a build reports, and libFuzzer's order among seeds of one size, steer it.)
   # The frontend runs about twenty times slower per input than the file readers.
   if [[ -n $RUNS ]]; then
     local runs=$RUNS
