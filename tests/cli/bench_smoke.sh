@@ -6,9 +6,7 @@
 # `migc bench`'s JSON against `migc check`, and its option errors.
 set -u
 migc=$1 root=$2
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
 model=$root/models/infogan_mlp.mig
 
 # migc bench's JSON: the parameter count migc check prints, as many steps as asked.

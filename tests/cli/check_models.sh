@@ -3,9 +3,7 @@
 # errors behave as documented (exit 0 / 1 / 2).
 set -u
 migc=$1 root=$2
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
 
 for f in "$root"/models/*.mig; do
   out=$("$migc" check "$f" 2>&1); st=$?

@@ -4,9 +4,7 @@
 # stores of every trained parameter; the IR verifies (the command checks it).
 set -u
 migc=$1 root=$2
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
 for f in "$root"/models/*.mig; do
   out=$("$migc" dump --grad "$f" 2>&1); st=$?
   [ $st -eq 0 ] || { bad "dump --grad $f exits $st: $(head -5 <<<"$out")"; continue; }

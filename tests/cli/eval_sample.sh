@@ -6,13 +6,8 @@
 # clearly what is wrong when they cannot.
 set -u
 migc=$1 root=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-ln -s "$root/data" data
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
+cli_workdir
 
 "$migc" train "$root/models/infogan_mlp.mig" --batch 16 --steps 20 --out r >/dev/null 2>&1 \
   || { echo "FAIL: training the run to evaluate"; exit 1; }

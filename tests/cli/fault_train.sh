@@ -13,9 +13,7 @@ model=$root/models/infogan_mlp.mig
 work=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work" || exit 1
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
 [ -f "$root/data/mnist/train-images-idx3-ubyte" ] || { echo "FAIL: no data/mnist: run scripts/fetch-data.sh"; exit 1; }
 # the first 256 images as an IDX file of their own: loading stays instant
 /usr/bin/python3 - "$root/data/mnist/train-images-idx3-ubyte" small-images-idx3-ubyte <<'PY'

@@ -39,9 +39,7 @@ ln -s "$root/data" data
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Two processes on two cores beside ctest's other jobs: no busy-polling, no binding.
 export OMPI_MCA_mpi_yield_when_idle=1 OMPI_MCA_hwloc_base_binding_policy=none
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
 train() { "$migc" train "$model" --batch 64 --save-every 5 --keep 5 --log-every 5 --sample-every 1000 "$@"; }
 mpi() { mpirun -np 2 --oversubscribe "$@"; }
 

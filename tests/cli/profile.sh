@@ -6,13 +6,8 @@
 set -u
 migc=$1 root=$2
 model=$root/models/infogan_mlp.mig
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-ln -s "$root/data" data
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
+cli_workdir
 
 "$migc" bench "$model" --batch 8 --profile --steps 3 --time 0 --warmup 1 >out.json 2>report.txt
 matmuls=$("$migc" dump --grad "$model" --batch 8 | awk '/^func /{f=$2} /= matmul/ && f ~ /^train_step/{n++} END{print n}')

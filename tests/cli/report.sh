@@ -5,13 +5,8 @@
 # exact bytes. Written atomically; a directory without metrics is refused.
 set -u
 migc=$1 root=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-ln -s "$root/data" data
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
+cli_workdir
 "$migc" train "$root/models/infogan_mlp.mig" --batch 16 --steps 20 --log-every 5 --sample-every 10 \
   --out r >/dev/null 2>&1 && "$migc" sample r >/dev/null 2>&1 || { echo "FAIL: preparing a run"; exit 1; }
 out=$("$migc" report r 2>&1); st=$?

@@ -18,9 +18,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 ln -s "$root/data" data
 [ -f data/mnist/train-images-idx3-ubyte ] || { echo "FAIL: no data/mnist: run scripts/fetch-data.sh"; exit 1; }
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
 ckpt() { echo "$1/checkpoints/step-0000000$2.safetensors"; }
 
 "$migc" compile "$model" --batch 16 -o lib/libmlp.so >c.log 2>&1 && bad "compile into a missing directory succeeded"

@@ -7,13 +7,8 @@
 set -u
 migc=$1 root=$2
 model=$root/models/infogan_mnist.mig
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work" || exit 1
-ln -s "$root/data" data
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
+cli_workdir
 # infogan_mnist at batch 8: GEMMs split in blocks (M=8 N=6272 K=1024 ...) and Adam's
 # updates of the large weights split by elements
 train() { "$migc" train "$model" --batch 8 --sample-every 1000 "$@" >/dev/null 2>>log; }

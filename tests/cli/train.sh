@@ -12,9 +12,7 @@ trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work" || exit 1
 ln -s "$root/data" data
 [ -f data/mnist/train-images-idx3-ubyte ] || { echo "FAIL: no data/mnist: run scripts/fetch-data.sh"; exit 1; }
-fail=0 pass=0
-ok()  { pass=$((pass+1)); }
-bad() { echo "FAIL: $*"; fail=$((fail+1)); }
+. "$root/tests/cli_lib.sh"
 train() { "$migc" train "$model" --batch 16 "$@"; }
 
 # A run of 30 steps and its record.
