@@ -29,6 +29,12 @@ MODELS = ["infogan_mnist", "infogan_mlp", "dcgan_fashion", "seed_infogan"]
 # The issue's targets, at 2 threads and batch 64.
 RATIO_TARGETS = {"infogan_mnist": 0.25, "infogan_mlp": 0.2}
 COMPILE_TARGET_S, FIRST_STEP_TARGET_S, RSS_TARGET, ATTAINABLE_TARGET = 0.5, 1.0, 0.5, 1.3
+# What pins OpenBLAS's kernels and cache blocking instead of letting it pick them for
+# this CPU; `--blas own` removes them from both sides' environment.
+BLAS_PINS = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"]
+# How closely the first step's losses must agree between OpenBLAS's own kernels and the
+# pinned ones: different kernels sum in a different order, wrong ones disagree wildly.
+LOSS_RTOL = 1e-3
 
 
 def have_torch():
@@ -88,9 +94,7 @@ def machine(migc):
     try:
         blas = ctypes.CDLL("libopenblas.so.0")
         blas.openblas_get_config.restype = ctypes.c_char_p
-        blas.openblas_get_corename.restype = ctypes.c_char_p
-        info["openblas"] = "%s (core %s)" % (blas.openblas_get_config().decode(),
-                                             blas.openblas_get_corename().decode())
+        info["openblas"] = blas.openblas_get_config().decode()
     except (OSError, AttributeError):
         info["openblas"] = "?"
     llvm = shutil.which("llvm-config-14") or shutil.which("llvm-config")
@@ -118,13 +122,21 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="processes per side (alternating)")
     ap.add_argument("--time", type=float, default=2.0, help="seconds of timed steps per process")
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"),
-                    help="results file ('-': print only)")
+    ap.add_argument("--out", help="results file ('-': print only; default bench/results.md, "
+                    "with --blas own bench/results-blas-own.md)")
+    ap.add_argument("--blas", choices=["as-set", "own"], default="as-set",
+                    help="as-set: OpenBLAS's kernels as the environment sets them; own: both "
+                    "sides without %s, so OpenBLAS picks its kernels for this CPU (checked "
+                    "first against the pinned ones on every model's first step)"
+                    % " and ".join(BLAS_PINS))
     ap.add_argument("--smoke", action="store_true",
                     help="one model, batch 16, one short run per side, no results file")
     a = ap.parse_args()
     if a.smoke:
         a.models, a.batches, a.reps, a.time, a.warmup, a.out = "infogan_mlp", "16", 1, 0, 1, "-"
+    if a.out is None:
+        a.out = os.path.join(ROOT, "bench", "results-blas-own.md" if a.blas == "own"
+                             else "results.md")
     models = a.models.split(",")
     batches = [int(b) for b in a.batches.split(",")]
     peer = have_torch()
@@ -138,6 +150,11 @@ def main():
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OPENBLAS_NUM_THREADS=str(a.threads),
                OMP_WAIT_POLICY="PASSIVE", OPENBLAS_THREAD_TIMEOUT="4")
     info = machine(a.migc)
+    info["pins"] = " ".join("%s=%s" % (k, env[k]) for k in BLAS_PINS if k in env)
+    if a.blas == "own":
+        check_own_blas(a, models, batches[0], dict(env))
+        for k in BLAS_PINS:
+            env.pop(k, None)
     has_compile = subprocess.run([a.migc, "compile", "--help"], capture_output=True,
                                  text=True).stdout.startswith("usage: migc compile")
     tmp = tempfile.mkdtemp(prefix="migc-bench-")
@@ -178,6 +195,7 @@ def main():
             prof = run_side(migc_cmd[:-4] + ["--warmup", "1", "--time", "0", "--profile"], env)
             m["gemm_share"] = prof["gemm_ms"] / prof["profiled_step_ms"]
             m["attainable_ms"] = prof["attainable_ms"]
+            m["split_alone_ms"] = prof["split_alone_ms"]
             p = summarize(pruns) if pruns else None
             if p and p["parameters"] != m["parameters"]:
                 sys.exit("bench: %s: migc has %d parameters, the peer %d: the peer is not the "
@@ -186,6 +204,8 @@ def main():
             if so_s:
                 so_s["compile_s"] = so_compile_s
             rows.append({"model": model, "batch": batch, "migc": m, "peer": p, "so": so_s})
+            info.setdefault("cores_used", {}).update(
+                {side: rs[0].get("blas_core", "?") for side, rs in runs.items() if rs})
             ps = "%s (%s-%s)" % (fmt_ms(p["median"]), fmt_ms(p["min"]), fmt_ms(p["max"])) \
                 if p else "-"
             print("%-14s %5d | %-26s | %-26s | %9s" % (
@@ -203,6 +223,28 @@ def main():
     else:
         write_report(a.out, report)
         print("bench: wrote %s" % a.out)
+
+
+def check_own_blas(a, models, batch, pinned):
+    """Runs each model's first step with the pinned kernels and with OpenBLAS's own and
+    exits unless their losses agree (an OpenBLAS too old for this CPU computes wrong
+    results with its own choice: that is why a machine pins it)."""
+    own = {k: v for k, v in pinned.items() if k not in BLAS_PINS}
+    for model in models:
+        cmd = [a.migc, "bench", os.path.join(ROOT, "models", model + ".mig"), "--batch",
+               str(batch), "--threads", str(a.threads), "--warmup", "1", "--time", "0"]
+        p, o = run_side(cmd, pinned), run_side(cmd, own)
+        bad = [(x, y) for x, y in zip(p["first_losses"], o["first_losses"])
+               if abs(x - y) > LOSS_RTOL * max(abs(x), abs(y), 1e-3)]
+        if bad or len(p["first_losses"]) != len(o["first_losses"]):
+            sys.exit("bench: %s: the first step's losses with OpenBLAS's own kernels (%s) %s "
+                     "differ from the pinned ones (%s) %s: not timing kernels that compute "
+                     "something else" % (model, o["blas_core"], o["first_losses"],
+                                         p["blas_core"], p["first_losses"]))
+        print("bench: %s: first-step losses agree, core %s against %s (largest relative "
+              "difference %.1e)" % (model, o["blas_core"], p["blas_core"], max(
+                  [abs(x - y) / max(abs(x), abs(y), 1e-3)
+                   for x, y in zip(p["first_losses"], o["first_losses"])] or [0])), flush=True)
 
 
 def write_report(path, report):
@@ -224,6 +266,14 @@ def render(rows, info, a, peer, planned):
     L.append("|---|---|")
     L.append("| CPU | %s, %d cores |" % (info["cpu"], info["cores"]))
     L.append("| OpenBLAS | %s |" % info["openblas"])
+    used = info.get("cores_used", {})
+    L.append("| OpenBLAS kernels | %s; in use: %s |" % (
+        ("own choice (`--blas own`: %s removed from both sides' environment)" % (
+            info["pins"] or "nothing was set")) if a.blas == "own" else
+        ("pinned by the environment: %s (`--blas own` lets OpenBLAS choose)" % info["pins"])
+        if info["pins"] else "OpenBLAS's own choice (nothing pins it)",
+        ", ".join("%s %s" % ({"so": "migc .so"}.get(k, k), v)
+                  for k, v in sorted(used.items())) or "-"))
     L.append("| LLVM | %s |" % info["llvm"])
     L.append("| migc | %s |" % info["migc"])
     L.append("| threads | %d per side (`--threads`; peer: torch.set_num_threads, "
@@ -288,16 +338,20 @@ def render(rows, info, a, peer, planned):
     L.append("## Where migc's step goes (`migc bench --profile`, one more process per row)")
     L.append("")
     L.append("GEMM share: time inside cblas_sgemm over the profiled step's time. Attainable: "
-             "the sum over the step's GEMMs of what OpenBLAS takes for each shape alone, "
-             "timed by migc at the end of the profiled run (docs/benchmarks.md).")
+             "the sum over the step's GEMMs of what OpenBLAS takes for each shape alone on its "
+             "own threads, timed by migc at the end of the profiled run; beside it the same "
+             "calls alone as the step makes them (split into blocks over migc's threads, so "
+             "that a result is the same bits for any thread count). docs/benchmarks.md.")
     L.append("")
-    L.append("| model | batch | GEMM share | attainable ms | migc median ms | migc / attainable |")
-    L.append("|---|---:|---:|---:|---:|---:|")
+    L.append("| model | batch | GEMM share | attainable ms | as migc calls them ms | "
+             "migc median ms | migc / attainable |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         m = r["migc"]
-        L.append("| %s | %d | %.0f%% | %s | %s | %.2f |" % (
+        L.append("| %s | %d | %.0f%% | %s | %s | %s | %.2f |" % (
             r["model"], r["batch"], 100 * m["gemm_share"], fmt_ms(m["attainable_ms"]),
-            fmt_ms(m["median"]), m["median"] / m["attainable_ms"]))
+            fmt_ms(m["split_alone_ms"]), fmt_ms(m["median"]),
+            m["median"] / m["attainable_ms"]))
     L.append("")
     L.append("## Scaling with the batch (median step time relative to batch 16)")
     L.append("")

@@ -7,7 +7,10 @@
  *   steps_cpu_ms     each timed step, CPU time of the process (all its threads): on a
  *                    machine shared with other jobs the wall clock includes waiting
  *                    for a core, this does not
- *   vmhwm_kb         peak resident memory (VmHWM) at the end */
+ *   vmhwm_kb         peak resident memory (VmHWM) at the end
+ *   first_losses     the scalar outputs of the first step (the losses): two runs of
+ *                    one model on different GEMM kernels must agree on them closely
+ *   blas_core        the kernels OpenBLAS chose (openblas_get_corename) */
 #include "migc_bench.h"
 
 #include "migc_model.h"
@@ -15,6 +18,7 @@
 
 #include "runtime/runtime.h"
 
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +101,15 @@ int bench_run(const bench_options *o, diag_sink *d) {
     st = !op[k];
   }
   if (st) fprintf(stderr, "migc bench: out of memory\n");
-  double first = 0;
+  double first = 0, losses[16];
+  int nlosses = 0;
   for (int64_t i = 0; i < (o->warmup > 0 ? o->warmup : 1) && !st; i++) {
     st = model_call(&md, f, ip, op);
-    if (!first) first = unix_seconds();
+    if (first) continue;
+    first = unix_seconds();
+    for (int k = 0; k < f->noutputs && nlosses < 16; k++)
+      if (out[k].dtype == IR_F32 && shape_numel(out[k].shape) == 1)
+        losses[nlosses++] = ((const float *)out[k].data)[0];
   }
   cg_profile *prof = md.prog ? cg_get_profile(md.prog) : NULL;
   if (prof) cg_profile_reset(prof); /* the timed steps only */
@@ -127,12 +136,16 @@ int bench_run(const bench_options *o, diag_sink *d) {
     for (int64_t i = 0; i < n; i++) printf("%s%.4f", i ? ", " : "", ms[i]), total += ms[i];
     printf("], \"steps_cpu_ms\": [");
     for (int64_t i = 0; i < n; i++) printf("%s%.4f", i ? ", " : "", cpu[i]);
-    printf("], \"vmhwm_kb\": %ld", vmhwm_kb());
+    printf("], \"vmhwm_kb\": %ld, \"first_losses\": [", vmhwm_kb());
+    for (int k = 0; k < nlosses; k++) printf("%s%.9g", k ? ", " : "", losses[k]);
+    printf("], \"blas_core\": \"%s\"", openblas_get_corename());
     if (prof) {
       profile_summary s = profile_report(prof, "train_step", n, total, stderr);
       printf(", \"profiled_step_ms\": %.4f, \"kernel_ms\": %.4f, \"gemm_ms\": %.4f, "
-             "\"attainable_ms\": %.4f, \"gemm_calls\": %d, \"gemm_shapes\": %d",
-             s.step_ms, s.kernel_ms, s.gemm_ms, s.attainable_ms, s.gemm_calls, s.gemm_shapes);
+             "\"attainable_ms\": %.4f, \"split_alone_ms\": %.4f, \"gemm_calls\": %d, "
+             "\"gemm_shapes\": %d",
+             s.step_ms, s.kernel_ms, s.gemm_ms, s.attainable_ms, s.split_alone_ms, s.gemm_calls,
+             s.gemm_shapes);
     }
     printf("}\n");
   }

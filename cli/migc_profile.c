@@ -23,10 +23,15 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* What one call of this GEMM shape takes alone, called as the step calls it
- * (migc_rt_sgemm: split over the runtime's threads): the median of 5 timings, each of
- * enough back-to-back calls to last about a millisecond, after a warm-up call. */
-static double gemm_alone_ms(const cg_prof_gemm *g) {
+void openblas_set_num_threads(int n);
+
+/* What one call of this GEMM shape takes alone: the median of 5 timings, each of
+ * enough back-to-back calls to last about a millisecond, after a warm-up call. Timed
+ * two ways on the runtime's threads: as the step calls it (migc_rt_sgemm: blocks split
+ * over the pool, OpenBLAS on one thread each), into split_ms, and as one cblas_sgemm
+ * on OpenBLAS's own threads, into blas_ms: the attainable time is OpenBLAS's. */
+static void gemm_alone_ms(const cg_prof_gemm *g, double *split_ms, double *blas_ms) {
+  *split_ms = *blas_ms = 0;
   size_t na = (size_t)(g->ta ? g->K : g->M) * (size_t)g->lda;
   size_t nb = (size_t)(g->tb ? g->N : g->K) * (size_t)g->ldb;
   size_t nc = (size_t)g->M * (size_t)g->ldc;
@@ -34,28 +39,36 @@ static double gemm_alone_ms(const cg_prof_gemm *g) {
   float *c = calloc(nc + 1, sizeof *c);
   if (!a || !b || !c) {
     free(a), free(b), free(c);
-    return 0;
+    return;
   }
   for (size_t i = 0; i < na; i++) a[i] = (float)((i * 7919) % 101) / 101.0f - 0.5f;
   for (size_t i = 0; i < nb; i++) b[i] = (float)((i * 104729) % 97) / 97.0f - 0.5f;
   int ta = g->ta ? CblasTrans : CblasNoTrans, tb = g->tb ? CblasTrans : CblasNoTrans;
   float beta = g->beta ? 1.0f : 0.0f;
-#define CALL migc_rt_sgemm(CblasRowMajor, ta, tb, g->M, g->N, g->K, 1.0f, a, g->lda, b, g->ldb, beta, c, g->ldc)
-  double t0 = now_ms();
-  CALL;
-  double one = now_ms() - t0;
-  int inner = one > 0 ? (int)(1.0 / one) + 1 : 1000;
-  if (inner > 1000) inner = 1000;
-  double t[5];
-  for (int r = 0; r < 5; r++) {
-    t0 = now_ms();
-    for (int i = 0; i < inner; i++) CALL;
-    t[r] = (now_ms() - t0) / inner;
-  }
+  for (int way = 0; way < 2; way++) {
+    if (way == 1) openblas_set_num_threads(migc_rt_threads());
+#define CALL                                                                            \
+  (way ? cblas_sgemm(CblasRowMajor, ta, tb, g->M, g->N, g->K, 1.0f, a, g->lda, b, g->ldb, \
+                     beta, c, g->ldc)                                                      \
+       : migc_rt_sgemm(CblasRowMajor, ta, tb, g->M, g->N, g->K, 1.0f, a, g->lda, b,      \
+                       g->ldb, beta, c, g->ldc))
+    double t0 = now_ms();
+    CALL;
+    double one = now_ms() - t0;
+    int inner = one > 0 ? (int)(1.0 / one) + 1 : 1000;
+    if (inner > 1000) inner = 1000;
+    double t[5];
+    for (int r = 0; r < 5; r++) {
+      t0 = now_ms();
+      for (int i = 0; i < inner; i++) CALL;
+      t[r] = (now_ms() - t0) / inner;
+    }
 #undef CALL
+    qsort(t, 5, sizeof *t, cmp_double);
+    *(way ? blas_ms : split_ms) = t[2];
+  }
+  openblas_set_num_threads(1); /* the pool's GEMMs each run on one OpenBLAS thread */
   free(a), free(b), free(c);
-  qsort(t, 5, sizeof *t, cmp_double);
-  return t[2];
 }
 
 typedef struct {
@@ -71,7 +84,7 @@ static int cmp_rows(const void *a, const void *b) {
 
 typedef struct {
   const cg_prof_gemm *g;
-  double alone_ms;
+  double split_ms, blas_ms; /* one call alone, as the step calls it and on OpenBLAS's threads */
 } gemm_row;
 
 static int cmp_gemms(const void *a, const void *b) {
@@ -109,8 +122,9 @@ profile_summary profile_report(const cg_profile *prof, const char *func, int64_t
   /* GEMM shapes: this function's steps only are profiled between resets */
   for (int i = 0; i < prof->ngemms; i++) {
     gr[i].g = &prof->gemms[i];
-    gr[i].alone_ms = gemm_alone_ms(&prof->gemms[i]);
-    s.attainable_ms += gr[i].alone_ms * (double)prof->gemms[i].calls * per;
+    gemm_alone_ms(&prof->gemms[i], &gr[i].split_ms, &gr[i].blas_ms);
+    s.attainable_ms += gr[i].blas_ms * (double)prof->gemms[i].calls * per;
+    s.split_alone_ms += gr[i].split_ms * (double)prof->gemms[i].calls * per;
     s.gemm_calls += (int)prof->gemms[i].calls;
   }
   s.gemm_calls = (int)((double)s.gemm_calls * per + 0.5);
@@ -124,8 +138,11 @@ profile_summary profile_report(const cg_profile *prof, const char *func, int64_t
             s.step_ms, s.kernel_ms, 100 * s.kernel_ms / s.step_ms, s.gemm_ms,
             100 * s.gemm_ms / s.step_ms);
     fprintf(out, "  attainable %.3f ms: the step's %d GEMM calls (%d shapes), each shape timed "
-                 "alone; step / attainable = %.2f\n\n",
-            s.attainable_ms, s.gemm_calls, s.gemm_shapes, s.step_ms / s.attainable_ms);
+                 "alone on OpenBLAS's %d thread%s; step / attainable = %.2f\n",
+            s.attainable_ms, s.gemm_calls, s.gemm_shapes, migc_rt_threads(),
+            migc_rt_threads() == 1 ? "" : "s", s.step_ms / s.attainable_ms);
+    fprintf(out, "  the same calls alone as the step makes them (split over migc's threads): "
+                 "%.3f ms\n\n", s.split_alone_ms);
     fprintf(out, "%9s %6s %6s %9s %9s %7s %8s  %s\n", "ms/step", "%", "calls", "GEMM ms",
             "MB/step", "GB/s", "GFLOP/s", "kernel (op, value elements)");
     double rest = 0;
@@ -147,13 +164,15 @@ profile_summary profile_report(const cg_profile *prof, const char *func, int64_t
     if (nrows > shown)
       fprintf(out, "%9.3f %6.1f  ... %d more kernels\n", rest, 100 * rest / s.step_ms,
               nrows - shown);
-    fprintf(out, "\nGEMM shapes by time in the step (per step):\n%6s %9s %9s %8s  %s\n", "calls",
-            "step ms", "alone ms", "step/alone", "shape");
+    fprintf(out, "\nGEMM shapes by time in the step (per step; alone: as the step calls them, "
+                 "and on OpenBLAS's threads):\n%6s %9s %9s %9s %8s  %s\n",
+            "calls", "step ms", "alone ms", "OpenBLAS", "step/alone", "shape");
     for (int i = 0; i < prof->ngemms && i < 20; i++) {
       const cg_prof_gemm *g = gr[i].g;
-      double alone = gr[i].alone_ms * (double)g->calls * per;
-      fprintf(out, "%6.0f %9.3f %9.3f %8.2f  M=%d N=%d K=%d %s%s%s\n", (double)g->calls * per,
-              g->ms * per, alone, alone > 0 ? g->ms * per / alone : 0, g->M, g->N, g->K,
+      double alone = gr[i].split_ms * (double)g->calls * per;
+      fprintf(out, "%6.0f %9.3f %9.3f %9.3f %8.2f  M=%d N=%d K=%d %s%s%s\n",
+              (double)g->calls * per, g->ms * per, alone, gr[i].blas_ms * (double)g->calls * per,
+              alone > 0 ? g->ms * per / alone : 0, g->M, g->N, g->K,
               g->ta ? "A^T " : "", g->tb ? "B^T " : "", g->beta ? "+=" : "");
     }
   }

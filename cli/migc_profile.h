@@ -1,7 +1,7 @@
 /* migc_profile.h: the report of `migc train --profile` and `migc bench --profile`:
  * where one training step's time goes, kernel by kernel, and how far the step is from
  * the attainable time, the sum over its GEMMs of what OpenBLAS takes for each shape
- * alone (measured here, on this machine, with the threads in use). */
+ * alone on its own threads (measured here, on this machine, with the threads in use). */
 #ifndef MIGC_CLI_PROFILE_H
 #define MIGC_CLI_PROFILE_H
 
@@ -13,7 +13,8 @@ typedef struct {
   double step_ms;       /* mean wall time of a profiled step */
   double kernel_ms;     /* of which inside kernels */
   double gemm_ms;       /* of which inside cblas_sgemm */
-  double attainable_ms; /* the step's GEMMs, each shape timed alone */
+  double attainable_ms; /* the step's GEMMs, each shape timed alone on OpenBLAS's threads */
+  double split_alone_ms; /* the same, each called as the step calls it (migc_rt_sgemm) */
   int gemm_calls, gemm_shapes;
 } profile_summary;
 

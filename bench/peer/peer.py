@@ -11,6 +11,7 @@ clock, seconds since the epoch), so the caller, knowing when it started the proc
 gets the time from process start to a first finished step, imports included.
 """
 import argparse
+import ctypes
 import json
 import os
 import sys
@@ -28,6 +29,17 @@ def vmhwm_kb():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
+
+
+def blas_core():
+    """The kernels of the OpenBLAS torch loaded (the same library instance: dlopen of a
+    loaded soname returns it), as `migc bench` reports its own."""
+    try:
+        blas = ctypes.CDLL("libopenblas.so.0")
+        blas.openblas_get_corename.restype = ctypes.c_char_p
+        return blas.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return "?"
 
 
 def main():
@@ -60,7 +72,7 @@ def main():
     print(json.dumps({
         "side": "peer", "model": a.model, "batch": a.batch, "threads": torch.get_num_threads(),
         "parameters": params, "first_step_unix": first, "steps_ms": times, "steps_cpu_ms": cpu,
-        "vmhwm_kb": vmhwm_kb(), "torch": torch.__version__,
+        "vmhwm_kb": vmhwm_kb(), "torch": torch.__version__, "blas_core": blas_core(),
     }))
 
 

@@ -22,6 +22,21 @@ PY
 )
 [ "$out" = "migc infogan_mlp 8 1 $params 3 True True True True" ] && ok || bad "migc bench JSON: $out ($json)"
 
+# first_losses: the first step's scalar outputs, the same bits on 1 thread and 2 (the
+# harness's --blas own compares them across kernels); blas_core: the kernels in use,
+# the pinned ones where the environment pins them.
+json2=$("$migc" bench "$model" --batch 8 --threads 2 --warmup 1 --steps 3 --time 0 2>&1)
+out=$(/usr/bin/python3 - "$json" "$json2" "${OPENBLAS_CORETYPE:-}" <<'PY'
+import json, math, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+pin = sys.argv[3]
+print(len(a["first_losses"]) >= 2 and all(math.isfinite(x) for x in a["first_losses"]),
+      a["first_losses"] == b["first_losses"],
+      a["blas_core"] != "" and (not pin or a["blas_core"].lower() == pin.lower()))
+PY
+)
+[ "$out" = "True True True" ] && ok || bad "first_losses/blas_core: $out ($json) ($json2)"
+
 # Option errors: usage (exit 2) with the option named.
 "$migc" bench "$model" --threads 0 >/dev/null 2>err.$$; st=$?
 [ $st -eq 2 ] && grep -q "threads needs a whole number from 1 to 1024" err.$$ && ok || bad "--threads 0: $st $(cat err.$$)"

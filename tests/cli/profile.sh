@@ -15,13 +15,15 @@ out=$(/usr/bin/python3 - out.json "$matmuls" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 print(d["gemm_calls"] == int(sys.argv[2]), 0 < d["gemm_ms"] <= d["kernel_ms"] <= d["profiled_step_ms"],
-      d["attainable_ms"] > 0, d["gemm_shapes"] <= d["gemm_calls"])
+      d["attainable_ms"] > 0 and d["split_alone_ms"] > 0, d["gemm_shapes"] <= d["gemm_calls"])
 PY
 )
 [ "$out" = "True True True True" ] && ok || bad "profile JSON ($matmuls matmul nodes): $out $(cat out.json)"
 grep -q "^migc profile: train_step, mean of 3 steps, 1 thread$" report.txt && ok || bad "header: $(head -3 report.txt)"
 grep -qE "^  attainable [0-9.]+ ms: the step's $matmuls GEMM calls \([0-9]+ shapes\), each shape timed alone" report.txt \
   && ok || bad "attainable line: $(head -4 report.txt)"
+grep -qE "^  the same calls alone as the step makes them \(split over migc's threads\): [0-9.]+ ms$" report.txt \
+  && ok || bad "split line: $(head -5 report.txt)"
 grep -qE "^ +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9.]+ .* k[0-9]+\.matmul \(matmul, [0-9]+\)$" report.txt && ok || bad "no matmul row: $(cat report.txt)"
 grep -qE "M=8 N=256 K=784 B\^T" report.txt && ok || bad "no GEMM shape of body.dense0: $(cat report.txt)"
 
