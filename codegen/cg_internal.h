@@ -41,7 +41,7 @@ typedef struct cg_ctx {
  * with c->err set. */
 typedef int (*cg_lower_fn)(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
                            LLVMValueRef out);
-/* Extra scratch bytes a node needs beyond its value (im2col columns, double sums). */
+/* Extra scratch bytes a node needs beyond its value (im2col columns, sync batchnorm statistics). */
 typedef int64_t (*cg_extra_fn)(const ir_func *f, const ir_node *n);
 
 /* Whether a node has a buffer of its own is the memory plan's decision (memplan.c):
@@ -226,7 +226,6 @@ CG_LOWER(allreduce); /* lower_collective.c */
  * buf[0..n) (float*), in place: the sum across the processes of a data-parallel run. */
 void cg_sum_across(cg_ctx *c, LLVMValueRef buf, int64_t n);
 int64_t cg_extra_conv(const ir_func *f, const ir_node *n);
-int64_t cg_extra_reduce(const ir_func *f, const ir_node *n);
 int64_t cg_extra_batchnorm(const ir_func *f, const ir_node *n); /* sync batchnorm only */
 /* lower_gemm.c: C[M,N] = op(A) op(B) + beta*C through migc_rt_sgemm (row-major;
  * cblas_sgemm's signature, split over the runtime's threads). */
