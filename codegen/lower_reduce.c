@@ -11,10 +11,12 @@
  * threads; each writes only its own outputs, so threads do not change a bit either. */
 #include "codegen/cg_internal.h"
 
-/* Lanes of a group: a vector load when the jam axis is x's contiguous one (wide, so
- * several vector chains overlap), else one scalar load per lane (a gather is slower,
- * as lower_batchnorm.c found). */
-enum { LANES_CONTIGUOUS = 16, LANES_STRIDED = 8 };
+/* Lanes of a group. When the jam axis is x's contiguous one, a vector load: wide, so
+ * that several vector chains overlap and each row of a column sum is read 256 bytes at
+ * a time (with 16 lanes, one 64-byte line per 4 KiB row of [256,1024] left the
+ * prefetchers behind: 4x slower). Else one scalar load per lane (a gather is slower,
+ * as lower_batchnorm.c found); the loads, not the adds, bound it from 8 lanes on. */
+enum { LANES_CONTIGUOUS = 64, LANES_STRIDED = 8 };
 
 typedef struct {
   int nred;                                    /* reduced axes, in C order: */
