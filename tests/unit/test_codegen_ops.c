@@ -208,6 +208,45 @@ static void test_conv(void) {
   op_case("conv_grad_w k4", IR_OP_CONV_GRAD_W, 2, gw2, with_shape(attrs_i(4, 2, 1), 4, ws2));
 }
 
+/* Windows that lie partly or wholly in the padding (the lowering copies and adds only
+ * each tap's inside range): padding as large as the kernel or larger, so that whole
+ * window rows and columns read padding only; a stride larger than the kernel, so that
+ * deconv leaves pixels no tap reaches; a 1x1 kernel; a kernel wider than the image. */
+static void test_conv_padding(void) {
+  operand a[2] = {F(-1, 1, 2, 3, 7, 7), F(-1, 1, 4, 3, 3, 3)};
+  op_case("conv k3 s2 p2", IR_OP_CONV, 2, a, attrs_i(3, 2, 2)); /* [2,4,5,5] */
+  operand b[2] = {F(-1, 1, 1, 2, 2, 3), F(-1, 1, 3, 2, 3, 3)};
+  op_case("conv k3 s1 p3", IR_OP_CONV, 2, b, attrs_i(3, 1, 3)); /* [1,3,6,7] */
+  operand c5[2] = {F(-1, 1, 2, 2, 5, 6), F(-1, 1, 3, 2, 5, 5)};
+  op_case("conv k5 s3 p4", IR_OP_CONV, 2, c5, attrs_i(5, 3, 4)); /* [2,3,3,4] */
+  operand c1[2] = {F(-1, 1, 2, 3, 5, 5), F(-1, 1, 2, 3, 1, 1)};
+  op_case("conv k1 s2 p1", IR_OP_CONV, 2, c1, attrs_i(1, 2, 1)); /* [2,2,4,4] */
+  operand wide[2] = {F(-1, 1, 1, 2, 3, 2), F(-1, 1, 2, 2, 6, 6)};
+  op_case("conv k6 s1 p2", IR_OP_CONV, 2, wide, attrs_i(6, 1, 2)); /* [1,2,2,1] */
+  operand d1[2] = {F(-1, 1, 2, 3, 4, 4), F(-1, 1, 3, 2, 3, 3)};
+  op_case("deconv k3 s2 p2", IR_OP_DECONV, 2, d1, attrs_i(3, 2, 2)); /* [2,2,5,5] */
+  operand d2[2] = {F(-1, 1, 2, 3, 4, 3), F(-1, 1, 3, 2, 2, 2)};
+  op_case("deconv k2 s3 p0", IR_OP_DECONV, 2, d2, attrs_i(2, 3, 0)); /* [2,2,11,8] */
+  operand d3[2] = {F(-1, 1, 1, 2, 3, 3), F(-1, 1, 2, 3, 5, 5)};
+  op_case("deconv k5 s1 p3", IR_OP_DECONV, 2, d3, attrs_i(5, 1, 3)); /* [1,3,1,1] */
+  /* the adjoints of the first three convs */
+  int64_t xa[4] = {2, 3, 7, 7}, wa[4] = {4, 3, 3, 3};
+  operand gxa[2] = {F(-1, 1, 2, 4, 5, 5), F(-1, 1, 4, 3, 3, 3)};
+  op_case("conv_grad_x k3 s2 p2", IR_OP_CONV_GRAD_X, 2, gxa, with_shape(attrs_i(3, 2, 2), 4, xa));
+  operand gwa[2] = {F(-1, 1, 2, 3, 7, 7), F(-1, 1, 2, 4, 5, 5)};
+  op_case("conv_grad_w k3 s2 p2", IR_OP_CONV_GRAD_W, 2, gwa, with_shape(attrs_i(3, 2, 2), 4, wa));
+  int64_t xb[4] = {1, 2, 2, 3}, wb[4] = {3, 2, 3, 3};
+  operand gxb[2] = {F(-1, 1, 1, 3, 6, 7), F(-1, 1, 3, 2, 3, 3)};
+  op_case("conv_grad_x k3 s1 p3", IR_OP_CONV_GRAD_X, 2, gxb, with_shape(attrs_i(3, 1, 3), 4, xb));
+  operand gwb[2] = {F(-1, 1, 1, 2, 2, 3), F(-1, 1, 1, 3, 6, 7)};
+  op_case("conv_grad_w k3 s1 p3", IR_OP_CONV_GRAD_W, 2, gwb, with_shape(attrs_i(3, 1, 3), 4, wb));
+  int64_t xc[4] = {2, 2, 5, 6}, wc[4] = {3, 2, 5, 5};
+  operand gxc[2] = {F(-1, 1, 2, 3, 3, 4), F(-1, 1, 3, 2, 5, 5)};
+  op_case("conv_grad_x k5 s3 p4", IR_OP_CONV_GRAD_X, 2, gxc, with_shape(attrs_i(5, 3, 4), 4, xc));
+  operand gwc[2] = {F(-1, 1, 2, 2, 5, 6), F(-1, 1, 2, 3, 3, 4)};
+  op_case("conv_grad_w k5 s3 p4", IR_OP_CONV_GRAD_W, 2, gwc, with_shape(attrs_i(5, 3, 4), 4, wc));
+}
+
 static void test_batchnorm(void) {
   operand b4[3] = {F(-2, 3, 6, 3, 4, 4), F(0.5, 1.5, 3), F(-1, 1, 3)};
   operand b2[3] = {F(-2, 3, 8, 5), F(0.5, 1.5, 5), F(-1, 1, 5)};
@@ -394,6 +433,7 @@ int main(void) {
   test_elementwise();
   test_gemm();
   test_conv();
+  test_conv_padding();
   test_batchnorm();
   test_shape_and_reduce();
   test_reduce_orders();
