@@ -39,60 +39,148 @@ static int64_t group_size(int64_t N, int64_t per_image) {
   return g > 0 ? g : 1;
 }
 
-/* The pixel offset of (c, cy*s-p+ky, cx*s-p+kx) clamped to 0 when outside, and
- * whether it is inside. */
-static LLVMValueRef pixel(cg_ctx *c, const geom *g, const LLVMValueRef *ix, LLVMValueRef *inside) {
-  LLVMBuilderRef b = c->b;
-  LLVMValueRef iy = LLVMBuildNSWAdd(b, LLVMBuildNSWMul(b, ix[3], cg_i64(c, g->s), ""),
-                                    cg_i64(c, g->p ? -g->p : 0), "");
-  iy = LLVMBuildNSWAdd(b, iy, ix[1], "");
-  LLVMValueRef ixx = LLVMBuildNSWAdd(b, LLVMBuildNSWMul(b, ix[4], cg_i64(c, g->s), ""),
-                                     cg_i64(c, g->p ? -g->p : 0), "");
-  ixx = LLVMBuildNSWAdd(b, ixx, ix[2], "");
-  /* unsigned compare against the bound covers both < 0 and >= bound */
-  LLVMValueRef oky = LLVMBuildICmp(b, LLVMIntULT, iy, cg_i64(c, g->H), "");
-  LLVMValueRef okx = LLVMBuildICmp(b, LLVMIntULT, ixx, cg_i64(c, g->W), "");
-  *inside = LLVMBuildAnd(b, oky, okx, "");
-  LLVMValueRef st[3] = {0};
-  int64_t strides[3] = {g->H * g->W, g->W, 1};
-  st[0] = ix[0], st[1] = iy, st[2] = ixx;
-  LLVMValueRef off = cg_linear(c, 3, st, strides);
-  return LLVMBuildSelect(b, *inside, off, cg_i64(c, 0), "");
+/* The windows i in [0, n) whose tap t lands inside an image side of `size` pixels,
+ * 0 <= i*s - p + t < size: they are [*lo, *hi), 0 <= lo <= hi <= n (an arithmetic
+ * progression meets an interval in one run). */
+static void inside_windows(int64_t t, int64_t s, int64_t p, int64_t size, int64_t n,
+                           int64_t *lo, int64_t *hi) {
+  int64_t i = 0;
+  while (i < n && i * s - p + t < 0) i++;
+  *lo = i;
+  while (i < n && i * s - p + t < size) i++;
+  *hi = i;
 }
 
-/* col points at the image's first column (row stride g->ld) */
+static LLVMValueRef addc(cg_ctx *c, LLVMValueRef v, int64_t k) {
+  return k ? LLVMBuildNSWAdd(c->b, v, cg_i64(c, k), "") : v;
+}
+
+static LLVMValueRef mulc(cg_ctx *c, LLVMValueRef v, int64_t k) {
+  return k == 1 ? v : LLVMBuildNSWMul(c->b, v, cg_i64(c, k), "");
+}
+
+/* im2col and col2im run over channels cc and kernel rows ky in loops, and unroll the
+ * kernel columns kx here (k is a small constant): each tap's range of window columns
+ * that read inside the image is then a constant, and the copy or add runs over it
+ * with no check per element. The inside window rows [ylo, yhi) of kernel row ky are
+ * values (selects among the k rows' constants). */
+typedef struct {
+  LLVMValueRef ylo, yhi;
+  LLVMValueRef row; /* the offset of tap (ky, 0)'s row of columns; tap kx's is kx*ld on */
+  LLVMValueRef src; /* the image offset of (cc, ky-p, -p); window row cy reads s*cy rows on */
+} kernel_row;
+
+static kernel_row kernel_row_at(cg_ctx *c, const geom *g, LLVMValueRef cc, LLVMValueRef ky) {
+  kernel_row kr = {NULL, NULL, NULL, NULL};
+  for (int64_t t = g->k - 1; t >= 0; t--) {
+    int64_t lo, hi;
+    inside_windows(t, g->s, g->p, g->H, g->Hc, &lo, &hi);
+    LLVMValueRef is = LLVMBuildICmp(c->b, LLVMIntEQ, ky, cg_i64(c, t), "");
+    kr.ylo = kr.ylo ? LLVMBuildSelect(c->b, is, cg_i64(c, lo), kr.ylo, "") : cg_i64(c, lo);
+    kr.yhi = kr.yhi ? LLVMBuildSelect(c->b, is, cg_i64(c, hi), kr.yhi, "") : cg_i64(c, hi);
+  }
+  kr.row = mulc(c, LLVMBuildNSWAdd(c->b, mulc(c, cc, g->k), ky, ""), g->k * g->ld);
+  LLVMValueRef src = LLVMBuildNSWAdd(c->b, mulc(c, cc, g->H * g->W),
+                                     mulc(c, addc(c, ky, -g->p), g->W), "");
+  kr.src = addc(c, src, -g->p);
+  return kr;
+}
+
+/* Tap (ky, kx)'s window row cy: its offset in the columns and the image offset its
+ * window column 0 would read. */
+static LLVMValueRef tap_dst(cg_ctx *c, const geom *g, const kernel_row *kr, int64_t kx,
+                            LLVMValueRef cy) {
+  return LLVMBuildNSWAdd(c->b, addc(c, kr->row, kx * g->ld), mulc(c, cy, g->Wc), "");
+}
+
+static LLVMValueRef tap_src(cg_ctx *c, const geom *g, const kernel_row *kr, int64_t kx,
+                            LLVMValueRef cy) {
+  return LLVMBuildNSWAdd(c->b, addc(c, kr->src, kx), mulc(c, cy, g->s * g->W), "");
+}
+
+/* p[off .. off+n) = 0 for a constant n: LLVM makes it a memset of known length, which
+ * it expands into a few stores (a run of unknown length would be a call). */
+static void zero_run(cg_ctx *c, LLVMValueRef p, LLVMValueRef off, int64_t n) {
+  if (n <= 0) return;
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_i64(c, n));
+  cg_st(c, p, LLVMBuildNSWAdd(c->b, off, l.iv, ""), cg_f32c(c, 0));
+  cg_loop_end(c, &l);
+}
+
+/* col points at the image's first column (row stride g->ld). A window row reads
+ * either padding only (zero) or one image row: the tap's inside columns copied, zero
+ * around them. */
 static void im2col(cg_ctx *c, const geom *g, LLVMValueRef img, LLVMValueRef col) {
-  int64_t dims[5] = {g->C, g->k, g->k, g->Hc, g->Wc};
-  int64_t cst[5] = {g->k * g->k * g->ld, g->k * g->ld, g->ld, g->Wc, 1};
+  int64_t dims[2] = {g->C, g->k};
   cg_nest nest;
-  cg_nest_begin(c, &nest, 5, dims);
-  LLVMValueRef inside, at = pixel(c, g, nest.idx, &inside);
-  LLVMValueRef v = cg_ld(c, c->f32, img, at);
-  v = LLVMBuildSelect(c->b, inside, v, cg_f32c(c, 0), "");
-  cg_st(c, col, cg_linear(c, 5, nest.idx, cst), v);
+  cg_nest_begin(c, &nest, 2, dims);
+  kernel_row kr = kernel_row_at(c, g, nest.idx[0], nest.idx[1]);
+  LLVMValueRef rows = LLVMBuildNSWSub(c->b, kr.yhi, kr.ylo, "");
+  for (int64_t kx = 0; kx < g->k; kx++) {
+    int64_t lo, hi;
+    inside_windows(kx, g->s, g->p, g->W, g->Wc, &lo, &hi);
+    cg_loop ly;
+    cg_loop_begin(c, &ly, cg_i64(c, g->Hc));
+    LLVMValueRef cy = ly.iv, dst = tap_dst(c, g, &kr, kx, cy);
+    /* a branch per row rather than three loops over the rows: the zero rows of a
+     * loop of unknown length would become a memset call */
+    LLVMValueRef inside = LLVMBuildICmp(c->b, LLVMIntULT, LLVMBuildNSWSub(c->b, cy, kr.ylo, ""),
+                                        rows, ""); /* unsigned: cy < ylo wraps */
+    LLVMBasicBlockRef copy = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "im2col_copy");
+    LLVMBasicBlockRef pad = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "im2col_pad");
+    LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "im2col_next");
+    LLVMBuildCondBr(c->b, inside, copy, pad);
+    LLVMPositionBuilderAtEnd(c->b, pad);
+    zero_run(c, col, dst, g->Wc);
+    LLVMBuildBr(c->b, next);
+    LLVMPositionBuilderAtEnd(c->b, copy);
+    zero_run(c, col, dst, lo);
+    if (hi > lo) {
+      LLVMValueRef src = tap_src(c, g, &kr, kx, cy);
+      cg_loop lx;
+      cg_loop_begin(c, &lx, cg_i64(c, hi - lo));
+      LLVMValueRef cx = addc(c, lx.iv, lo);
+      LLVMValueRef v = cg_ld(c, c->f32, img, LLVMBuildNSWAdd(c->b, src, mulc(c, cx, g->s), ""));
+      cg_st(c, col, LLVMBuildNSWAdd(c->b, dst, cx, ""), v);
+      cg_loop_end(c, &lx);
+    }
+    zero_run(c, col, addc(c, dst, hi), g->Wc - hi);
+    LLVMBuildBr(c->b, next);
+    LLVMPositionBuilderAtEnd(c->b, next);
+    cg_loop_end(c, &ly);
+  }
   cg_nest_end(c, &nest);
 }
 
-/* img (zeroed here) += the columns, tap by tap */
+/* img (zeroed here) += the columns, tap by tap in the order (c, ky, kx, cy, cx), each
+ * image pixel receiving its taps in that order. Windows that read padding add nothing
+ * and are skipped. */
 static void col2im(cg_ctx *c, const geom *g, LLVMValueRef col, LLVMValueRef img) {
   cg_loop l;
   cg_loop_begin(c, &l, cg_i64(c, g->C * g->H * g->W));
   cg_st(c, img, l.iv, cg_f32c(c, 0));
   cg_loop_end(c, &l);
-  int64_t dims[5] = {g->C, g->k, g->k, g->Hc, g->Wc};
-  int64_t cst[5] = {g->k * g->k * g->ld, g->k * g->ld, g->ld, g->Wc, 1};
+  int64_t dims[2] = {g->C, g->k};
   cg_nest nest;
-  cg_nest_begin(c, &nest, 5, dims);
-  LLVMValueRef inside, at = pixel(c, g, nest.idx, &inside);
-  LLVMBasicBlockRef add = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "col2im_add");
-  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "col2im_next");
-  LLVMBuildCondBr(c->b, inside, add, next);
-  LLVMPositionBuilderAtEnd(c->b, add);
-  LLVMValueRef v = cg_ld(c, c->f32, col, cg_linear(c, 5, nest.idx, cst));
-  LLVMValueRef p = cg_gep(c, c->f32, img, at);
-  LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, p, ""), v, ""), p);
-  LLVMBuildBr(c->b, next);
-  LLVMPositionBuilderAtEnd(c->b, next);
+  cg_nest_begin(c, &nest, 2, dims);
+  kernel_row kr = kernel_row_at(c, g, nest.idx[0], nest.idx[1]);
+  for (int64_t kx = 0; kx < g->k; kx++) {
+    int64_t lo, hi;
+    inside_windows(kx, g->s, g->p, g->W, g->Wc, &lo, &hi);
+    if (hi == lo) continue;
+    cg_loop ly, lx;
+    cg_loop_begin(c, &ly, LLVMBuildNSWSub(c->b, kr.yhi, kr.ylo, ""));
+    LLVMValueRef cy = LLVMBuildNSWAdd(c->b, kr.ylo, ly.iv, "");
+    LLVMValueRef dst = tap_dst(c, g, &kr, kx, cy), src = tap_src(c, g, &kr, kx, cy);
+    cg_loop_begin(c, &lx, cg_i64(c, hi - lo));
+    LLVMValueRef cx = addc(c, lx.iv, lo);
+    LLVMValueRef v = cg_ld(c, c->f32, col, LLVMBuildNSWAdd(c->b, dst, cx, ""));
+    LLVMValueRef p = cg_gep(c, c->f32, img, LLVMBuildNSWAdd(c->b, src, mulc(c, cx, g->s), ""));
+    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, p, ""), v, ""), p);
+    cg_loop_end(c, &lx);
+    cg_loop_end(c, &ly);
+  }
   cg_nest_end(c, &nest);
 }
 
