@@ -61,9 +61,9 @@ static LLVMValueRef mulc(cg_ctx *c, LLVMValueRef v, int64_t k) {
 
 /* im2col and col2im run over channels cc and kernel rows ky in loops, and unroll the
  * kernel columns kx here (k is a small constant): each tap's range of window columns
- * that read inside the image is then a constant, and the copy or add runs over it
- * with no check per element. The inside window rows [ylo, yhi) of kernel row ky are
- * values (selects among the k rows' constants). */
+ * that read inside the image is then a constant, so that the copy or add needs no
+ * check per element. The inside window rows [ylo, yhi) of kernel row ky are values
+ * (selects among the k rows' constants). */
 typedef struct {
   LLVMValueRef ylo, yhi;
   LLVMValueRef row; /* the offset of tap (ky, 0)'s row of columns; tap kx's is kx*ld on */
@@ -153,9 +153,34 @@ static void im2col(cg_ctx *c, const geom *g, LLVMValueRef img, LLVMValueRef col)
   cg_nest_end(c, &nest);
 }
 
-/* img (zeroed here) += the columns, tap by tap in the order (c, ky, kx, cy, cx), each
- * image pixel receiving its taps in that order. Windows that read padding add nothing
- * and are skipped. */
+/* A vector of n floats at p[off] (4-byte aligned), or its store. */
+static LLVMValueRef vec_ptr(cg_ctx *c, LLVMValueRef p, LLVMValueRef off, int64_t n) {
+  LLVMTypeRef vt = LLVMVectorType(c->f32, (unsigned)n);
+  return LLVMBuildBitCast(c->b, cg_gep(c, c->f32, p, off), LLVMPointerType(vt, 0), "");
+}
+
+static LLVMValueRef vec_ld(cg_ctx *c, LLVMValueRef p, LLVMValueRef off, int64_t n) {
+  LLVMValueRef v = LLVMBuildLoad2(c->b, LLVMVectorType(c->f32, (unsigned)n),
+                                  vec_ptr(c, p, off, n), "");
+  LLVMSetAlignment(v, 4);
+  return v;
+}
+
+static void vec_st(cg_ctx *c, LLVMValueRef p, LLVMValueRef off, LLVMValueRef v, int64_t n) {
+  LLVMSetAlignment(LLVMBuildStore(c->b, v, vec_ptr(c, p, off, n)), 4);
+}
+
+enum { COL2IM_LANES = 16 }; /* image pixels per vector of col2im's row adds */
+
+/* img (zeroed here) += the columns. Image row iy of channel cc receives, in the
+ * order (ky, kx), what the inside window rows cy = (iy + p - ky)/s of the taps put
+ * there: per (cc, ky, cy) the row is loaded in vectors of COL2IM_LANES pixels, each
+ * tap kx's window row spread onto its pixels (cx*s - p + kx) by a constant shuffle
+ * with zeros on the others and added, and the row stored. Every pixel thus gets its
+ * taps in the order (c, ky, kx) of the scalar loop over (c, ky, kx, cy, cx), plus
+ * some +0.0: x + 0.0 == x bit for bit for every x but -0.0, and a pixel never holds
+ * -0.0 (it starts at +0.0, and rounding to nearest, the default, gives a sum -0.0
+ * only when both terms are). */
 static void col2im(cg_ctx *c, const geom *g, LLVMValueRef col, LLVMValueRef img) {
   cg_loop l;
   cg_loop_begin(c, &l, cg_i64(c, g->C * g->H * g->W));
@@ -165,22 +190,36 @@ static void col2im(cg_ctx *c, const geom *g, LLVMValueRef col, LLVMValueRef img)
   cg_nest nest;
   cg_nest_begin(c, &nest, 2, dims);
   kernel_row kr = kernel_row_at(c, g, nest.idx[0], nest.idx[1]);
-  for (int64_t kx = 0; kx < g->k; kx++) {
-    int64_t lo, hi;
-    inside_windows(kx, g->s, g->p, g->W, g->Wc, &lo, &hi);
-    if (hi == lo) continue;
-    cg_loop ly, lx;
-    cg_loop_begin(c, &ly, LLVMBuildNSWSub(c->b, kr.yhi, kr.ylo, ""));
-    LLVMValueRef cy = LLVMBuildNSWAdd(c->b, kr.ylo, ly.iv, "");
-    LLVMValueRef dst = tap_dst(c, g, &kr, kx, cy), src = tap_src(c, g, &kr, kx, cy);
-    cg_loop_begin(c, &lx, cg_i64(c, hi - lo));
-    LLVMValueRef cx = addc(c, lx.iv, lo);
-    LLVMValueRef v = cg_ld(c, c->f32, col, LLVMBuildNSWAdd(c->b, dst, cx, ""));
-    LLVMValueRef p = cg_gep(c, c->f32, img, LLVMBuildNSWAdd(c->b, src, mulc(c, cx, g->s), ""));
-    LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f32, p, ""), v, ""), p);
-    cg_loop_end(c, &lx);
-    cg_loop_end(c, &ly);
+  cg_loop ly;
+  cg_loop_begin(c, &ly, LLVMBuildNSWSub(c->b, kr.yhi, kr.ylo, ""));
+  LLVMValueRef cy = LLVMBuildNSWAdd(c->b, kr.ylo, ly.iv, "");
+  LLVMValueRef dst = tap_dst(c, g, &kr, 0, cy), src = tap_src(c, g, &kr, 0, cy);
+  LLVMValueRef irow = addc(c, src, g->p); /* the offset of image row iy */
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(c->ctx);
+  for (int64_t x0 = 0; x0 < g->W; x0 += COL2IM_LANES) {
+    int64_t n = g->W - x0 < COL2IM_LANES ? g->W - x0 : COL2IM_LANES;
+    LLVMValueRef at = addc(c, irow, x0), acc = vec_ld(c, img, at, n);
+    for (int64_t kx = 0; kx < g->k; kx++) {
+      /* the tap's inside window columns that land on pixels [x0, x0+n) */
+      int64_t lo, hi;
+      inside_windows(kx, g->s, g->p, g->W, g->Wc, &lo, &hi);
+      while (lo < hi && lo * g->s - g->p + kx < x0) lo++;
+      while (hi > lo && (hi - 1) * g->s - g->p + kx >= x0 + n) hi--;
+      if (hi == lo) continue;
+      LLVMValueRef mask[COL2IM_LANES];
+      for (int64_t i = 0; i < n; i++) {
+        int64_t d = x0 + i + g->p - kx; /* cx*s for the window column on pixel x0+i */
+        bool on = d >= 0 && d % g->s == 0 && d / g->s >= lo && d / g->s < hi;
+        mask[i] = LLVMConstInt(i32, (unsigned long long)(on ? d / g->s - lo : hi - lo), 0);
+      }
+      LLVMValueRef cols = vec_ld(c, col, addc(c, dst, kx * g->ld + lo), hi - lo);
+      LLVMValueRef spread = LLVMBuildShuffleVector(c->b, cols, LLVMConstNull(LLVMTypeOf(cols)),
+                                                   LLVMConstVector(mask, (unsigned)n), "");
+      acc = LLVMBuildFAdd(c->b, acc, spread, "");
+    }
+    vec_st(c, img, at, acc, n);
   }
+  cg_loop_end(c, &ly);
   cg_nest_end(c, &nest);
 }
 

@@ -245,6 +245,16 @@ static void test_conv_padding(void) {
   op_case("conv_grad_x k5 s3 p4", IR_OP_CONV_GRAD_X, 2, gxc, with_shape(attrs_i(5, 3, 4), 4, xc));
   operand gwc[2] = {F(-1, 1, 2, 2, 5, 6), F(-1, 1, 2, 3, 3, 4)};
   op_case("conv_grad_w k5 s3 p4", IR_OP_CONV_GRAD_W, 2, gwc, with_shape(attrs_i(5, 3, 4), 4, wc));
+  /* image rows wider than one vector of col2im's row adds (16 pixels): 20 = 16 + 4,
+   * 35 = 16 + 16 + 3 */
+  operand dw[2] = {F(-1, 1, 2, 2, 3, 10), F(-1, 1, 2, 3, 4, 4)};
+  op_case("deconv k4 s2 p1 wide", IR_OP_DECONV, 2, dw, attrs_i(4, 2, 1)); /* [2,3,6,20] */
+  int64_t xw[4] = {2, 2, 3, 35};
+  operand gxw[2] = {F(-1, 1, 2, 3, 3, 35), F(-1, 1, 3, 2, 5, 5)};
+  op_case("conv_grad_x k5 s1 p2 wide", IR_OP_CONV_GRAD_X, 2, gxw, with_shape(attrs_i(5, 1, 2), 4, xw));
+  int64_t xv[4] = {1, 2, 4, 20};
+  operand gxv[2] = {F(-1, 1, 1, 2, 2, 10), F(-1, 1, 2, 2, 3, 3)};
+  op_case("conv_grad_x k3 s2 p1 wide", IR_OP_CONV_GRAD_X, 2, gxv, with_shape(attrs_i(3, 2, 1), 4, xv));
 }
 
 static void test_batchnorm(void) {
