@@ -69,6 +69,7 @@ void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef n) {
   if (c->loop) c->loop->has_inner = true;
   l->parent = c->loop;
   l->has_inner = false;
+  l->unroll = false;
   c->loop = l;
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
   l->head = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "loop");
@@ -88,21 +89,21 @@ void cg_loop_end(cg_ctx *c, cg_loop *l) {
   LLVMValueRef next = LLVMBuildNSWAdd(c->b, l->iv, cg_i64(c, 1), "");
   LLVMValueRef br = LLVMBuildBr(c->b, l->head);
   c->loop = l->parent;
-  /* Outer loops of a nest are never unrolled: with constant trip counts O3 would
-   * fully unroll small batch and channel loops around vectorised inner loops, which
-   * multiplies code size (and compile time) for little gain. Inner loops stay free. */
-  if (l->has_inner) {
-    if (!c->no_unroll) {
+  /* LLVM's unroller runs only on loops that ask for it (cg_optimize turns it off):
+   * left on, it unrolled small constant loops for little gain and took a fifth of the
+   * compile time; the few loops that need it (short strided copies) set l->unroll. */
+  if (l->unroll) {
+    if (!c->unroll_full) {
       LLVMMetadataRef tmp = LLVMTemporaryMDNode(c->ctx, NULL, 0);
-      LLVMMetadataRef str = LLVMMDStringInContext2(c->ctx, "llvm.loop.unroll.disable", 24);
-      LLVMMetadataRef dis = LLVMMDNodeInContext2(c->ctx, &str, 1);
-      LLVMMetadataRef ops[2] = {tmp, dis};
+      LLVMMetadataRef str = LLVMMDStringInContext2(c->ctx, "llvm.loop.unroll.full", 21);
+      LLVMMetadataRef hint = LLVMMDNodeInContext2(c->ctx, &str, 1);
+      LLVMMetadataRef ops[2] = {tmp, hint};
       LLVMMetadataRef self = LLVMMDNodeInContext2(c->ctx, ops, 2);
       LLVMMetadataReplaceAllUsesWith(tmp, self); /* loop ids refer to themselves */
-      c->no_unroll = LLVMMetadataAsValue(c->ctx, self);
+      c->unroll_full = LLVMMetadataAsValue(c->ctx, self);
       c->md_loop = LLVMGetMDKindIDInContext(c->ctx, "llvm.loop", 9);
     }
-    LLVMSetMetadata(br, c->md_loop, c->no_unroll);
+    LLVMSetMetadata(br, c->md_loop, c->unroll_full);
   }
   LLVMAddIncoming(l->iv, &next, &latch, 1);
   LLVMPositionBuilderAtEnd(c->b, l->exit);

@@ -28,7 +28,7 @@ typedef struct cg_ctx {
   LLVMValueRef numel;   /* in a flat kernel: i64 element count (a parameter) */
   struct cg_loop *loop; /* the innermost open loop (builder.c) */
   unsigned md_loop;     /* metadata kind id of "llvm.loop" */
-  LLVMValueRef no_unroll; /* llvm.loop metadata disabling unrolling (lazily made) */
+  LLVMValueRef unroll_full; /* llvm.loop metadata forcing full unrolling (lazily made) */
   cg_profile *prof;     /* cg_options.profile: kernel call sites are registered here */
   struct cg_kernel_cache *kc; /* the module's shared kernels (codegen.c), or NULL */
   struct cg_epilogue *epi; /* lowering a GEMM head (lower_epilogue.c): its epilogue */
@@ -122,6 +122,7 @@ typedef struct cg_loop {
   LLVMValueRef iv;
   struct cg_loop *parent; /* the enclosing open loop, or NULL */
   bool has_inner;         /* another loop was opened inside this one */
+  bool unroll;            /* set in the body: ask LLVM to unroll it fully (constant count) */
 } cg_loop;
 void cg_loop_begin(cg_ctx *c, cg_loop *l, LLVMValueRef n);
 void cg_loop_end(cg_ctx *c, cg_loop *l);

@@ -140,6 +140,7 @@ static void im2col(cg_ctx *c, const geom *g, LLVMValueRef img, LLVMValueRef col)
       LLVMValueRef src = tap_src(c, g, &kr, kx, cy);
       cg_loop lx;
       cg_loop_begin(c, &lx, cg_i64(c, hi - lo));
+      lx.unroll = true; /* a short strided copy: 1.2x slower as a loop */
       LLVMValueRef cx = addc(c, lx.iv, lo);
       LLVMValueRef v = cg_ld(c, c->f32, img, LLVMBuildNSWAdd(c->b, src, mulc(c, cx, g->s), ""));
       cg_st(c, col, LLVMBuildNSWAdd(c->b, dst, cx, ""), v);
