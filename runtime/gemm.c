@@ -16,10 +16,14 @@
  * per block, which measured 1.66x for M=1024 N=784 K=128 in 16 blocks of 64 rows. So
  * blocks are few and wide: at least MIN_EDGE rows or columns (a packed element then
  * serves 512 flops or more), one per BLOCK_FLOPS, at most MAX_BLOCKS, and an even
- * count, so 2 threads (the benchmark's configuration) get equal shares. */
+ * count, so 2 threads (the benchmark's configuration) get equal shares. A GEMM worth
+ * two blocks whose larger side is under 2*MIN_EDGE still gets two, down to PAIR_EDGE:
+ * the MLP's M=64 N=256 K=784 ran on one thread, 0.225 ms against OpenBLAS's 0.12 on
+ * two, and halved it is one more packing of a 200 KB operand. */
 enum {
   BLOCK_FLOPS = 8000000, /* about 80 us of one core's GEMM */
   MIN_EDGE = 256,
+  PAIR_EDGE = 64,
   MAX_BLOCKS = 8,
   ALIGN = 16, /* block edges on OpenBLAS's register tile (16 rows or columns) */
 };
@@ -60,6 +64,7 @@ void migc_rt_sgemm(int order, int ta, int tb, int M, int N, int K, float alpha,
   int dim = split_m ? M : N;
   int64_t nb = (int64_t)(flops / BLOCK_FLOPS);
   if (nb > dim / MIN_EDGE) nb = dim / MIN_EDGE;
+  if (nb < 2 && flops >= 2.0 * BLOCK_FLOPS && dim >= 2 * PAIR_EDGE) nb = 2;
   if (nb > MAX_BLOCKS) nb = MAX_BLOCKS;
   nb -= nb % 2;
   int step = nb > 1 ? (int)((dim + nb - 1) / nb) : dim;

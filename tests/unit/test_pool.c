@@ -82,11 +82,12 @@ static void ref_gemm(int ta, int tb, int M, int N, int K, const float *A, int ld
 static void test_gemm(void) {
   /* M, N, K, ta, tb, beta: split in 2 along M (M >= N) or N with a ragged last
    * block (gemm.c's rule: one block per 8 MFLOP, edges >= 256 and on 16, an even
-   * count), up to 8 blocks, and two too small to split */
+   * count), up to 8 blocks, two halved below that edge (a GEMM worth two blocks:
+   * 128 + 122 columns, 160 + 140 rows), and two too small to split */
   static const int shapes[][6] = {
       {600, 70, 200, 0, 0, 0},   {70, 600, 200, 1, 0, 0}, {77, 1000, 128, 0, 1, 1},
       {1000, 33, 300, 1, 1, 1},  {40, 2100, 400, 0, 0, 0}, {64, 1024, 74, 0, 1, 0},
-      {5, 7, 3, 0, 0, 0},
+      {64, 250, 784, 0, 1, 0},   {300, 40, 700, 1, 0, 1}, {5, 7, 3, 0, 0, 0},
   };
   for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
     int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ta = shapes[s][3];
