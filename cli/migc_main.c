@@ -287,21 +287,28 @@ static int cmd_bench(cli_options *o) {
   return finish(&d, o, bench_run(&o->bench, &d));
 }
 
+/* --so LIB and --profile, which choose the code train and bench run: 1 if a was --so,
+ * 2 if --profile (it takes no value), 0 if neither, -1 on error. */
+static int code_option(const char *cmd, const char *a, const char *v, const char **so,
+                       bool *profile) {
+  if (!strcmp(a, "--profile")) {
+    *profile = true;
+    return 2;
+  }
+  if (strcmp(a, "--so")) return 0;
+  if (!v) {
+    fprintf(stderr, "migc %s: --so needs the path of a shared object from migc compile\n", cmd);
+    return -1;
+  }
+  *so = v;
+  return 1;
+}
+
 /* Parses a bench option with a value; 1 if a was one, 0 if not, -1 on error. */
 static int bench_option(cli_options *o, const char *a, const char *v) {
   bench_options *b = &o->bench;
-  if (!strcmp(a, "--profile")) {
-    b->profile = true;
-    return 2;
-  }
-  if (!strcmp(a, "--so")) {
-    if (!v) {
-      fprintf(stderr, "migc bench: --so needs the path of a shared object from migc compile\n");
-      return -1;
-    }
-    b->so = v;
-    return 1;
-  }
+  int r = code_option("bench", a, v, &b->so, &b->profile);
+  if (r) return r;
   static const char *names[] = {"--warmup", "--steps", "--time"};
   int k = -1;
   for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
@@ -374,18 +381,8 @@ static int eval_option(cli_options *o, const char *a, const char *v) {
 /* Parses a train option with a value; returns 1 if a was one, 0 if not, -1 on error. */
 static int train_option(cli_options *o, const char *a, const char *v) {
   train_options *t = &o->train;
-  if (!strcmp(a, "--so")) {
-    if (!v) {
-      fprintf(stderr, "migc train: --so needs the path of a shared object from migc compile\n");
-      return -1;
-    }
-    t->so = v;
-    return 1;
-  }
-  if (!strcmp(a, "--profile")) {
-    t->profile = true;
-    return 2;
-  }
+  int r = code_option("train", a, v, &t->so, &t->profile);
+  if (r) return r;
   if (!strcmp(a, "--backend")) {
     if (!v || (strcmp(v, "jit") && strcmp(v, "interp"))) {
       fprintf(stderr, "migc train: --backend takes jit or interp\n");
