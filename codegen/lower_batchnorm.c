@@ -105,6 +105,24 @@ static LLVMValueRef inv_std(cg_ctx *c, LLVMValueRef var, double eps) {
                        cg_call_d(c, "sqrt", LLVMBuildFAdd(c->b, var, cg_f64c(c, eps), "")), "");
 }
 
+/* xhat = (x[at] - mean) * inv, in double */
+static LLVMValueRef xhat_at(cg_ctx *c, LLVMValueRef x, LLVMValueRef at, LLVMValueRef mean,
+                            LLVMValueRef inv) {
+  return LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), mean, ""),
+                       inv, "");
+}
+
+/* y[at] = inv * (g - gmean - xhat * gxmean) with g = dy[at] * gamma: the input's
+ * gradient, from the channel's mean(g) and mean(g * xhat) */
+static void store_dx(cg_ctx *c, LLVMValueRef y, LLVMValueRef dy, LLVMValueRef x, LLVMValueRef at,
+                     LLVMValueRef gamma, LLVMValueRef mean, LLVMValueRef inv, LLVMValueRef gmean,
+                     LLVMValueRef gxmean) {
+  LLVMValueRef g = LLVMBuildFMul(c->b, cg_ext(c, cg_ld(c, c->f32, dy, at)), gamma, "");
+  LLVMValueRef r = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, g, gmean, ""),
+                                 LLVMBuildFMul(c->b, xhat_at(c, x, at, mean, inv), gxmean, ""), "");
+  cg_st(c, y, at, cg_trunc(c, LLVMBuildFMul(c->b, inv, r, "")));
+}
+
 /* ---- the dense layout [N,C] (S = 1), batch statistics of one process ----
  * A channel's elements lie C apart, so a loop per channel walks memory with stride C
  * and its double sum is one serial chain. Instead channels go in tiles of up to
@@ -226,9 +244,7 @@ static void dense_grad(cg_ctx *c, nc_s d, double eps, LLVMValueRef x, LLVMValueR
   cg_loop_end(c, &t.lanes);
   sweep_begin(c, &t);
   LLVMValueRef dyv = cg_ext(c, cg_ld(c, c->f32, dy, t.at));
-  LLVMValueRef xhat = LLVMBuildFMul(
-      c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, t.at)), cg_ld(c, c->f64, mean, t.j), ""),
-      cg_ld(c, c->f64, inv, t.j), "");
+  LLVMValueRef xhat = xhat_at(c, x, t.at, cg_ld(c, c->f64, mean, t.j), cg_ld(c, c->f64, inv, t.j));
   if (gamma_only) {
     acc_add(c, gsum, t.j, LLVMBuildFMul(c->b, dyv, xhat, ""));
   } else {
@@ -247,14 +263,9 @@ static void dense_grad(cg_ctx *c, nc_s d, double eps, LLVMValueRef x, LLVMValueR
   cg_loop_end(c, &t.lanes);
   if (!gamma_only) {
     sweep_begin(c, &t);
-    LLVMValueRef g = LLVMBuildFMul(c->b, cg_ext(c, cg_ld(c, c->f32, dy, t.at)),
-                                   cg_ext(c, cg_ld(c, c->f32, gamma, chan(c, &t))), "");
-    LLVMValueRef xh = LLVMBuildFMul(
-        c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, t.at)), cg_ld(c, c->f64, mean, t.j), ""),
-        cg_ld(c, c->f64, inv, t.j), "");
-    LLVMValueRef r = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, g, cg_ld(c, c->f64, gsum, t.j), ""),
-                                   LLVMBuildFMul(c->b, xh, cg_ld(c, c->f64, gxsum, t.j), ""), "");
-    cg_st(c, y, t.at, cg_trunc(c, LLVMBuildFMul(c->b, cg_ld(c, c->f64, inv, t.j), r, "")));
+    store_dx(c, y, dy, x, t.at, cg_ext(c, cg_ld(c, c->f32, gamma, chan(c, &t))),
+             cg_ld(c, c->f64, mean, t.j), cg_ld(c, c->f64, inv, t.j),
+             cg_ld(c, c->f64, gsum, t.j), cg_ld(c, c->f64, gxsum, t.j));
     sweep_end(c, &t);
   }
   cg_ploop_end(c, &pl);
@@ -427,13 +438,7 @@ static void grouped_grad(cg_ctx *c, nc_s d, int64_t K, double eps, LLVMValueRef 
   int64_t dims[2] = {d.N, d.S};
   cg_nest nest;
   cg_nest_begin(c, &nest, 2, dims);
-  LLVMValueRef at = at_of(c, d, ch, &nest);
-  LLVMValueRef g = LLVMBuildFMul(c->b, cg_ext(c, cg_ld(c, c->f32, dy, at)), gm, "");
-  LLVMValueRef xhat = LLVMBuildFMul(
-      c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), m, ""), iv, "");
-  LLVMValueRef r = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, g, gmean, ""),
-                                 LLVMBuildFMul(c->b, xhat, gxmean, ""), "");
-  cg_st(c, y, at, cg_trunc(c, LLVMBuildFMul(c->b, iv, r, "")));
+  store_dx(c, y, dy, x, at_of(c, d, ch, &nest), gm, m, iv, gmean, gxmean);
   cg_nest_end(c, &nest);
   cg_loop_end(c, &lk);
   cg_ploop_end(c, &pl);
@@ -533,8 +538,7 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
   cg_nest_begin(c, &nest, 2, dims);
   LLVMValueRef at = at_of(c, d, lc.iv, &nest);
   LLVMValueRef dyv = cg_ext(c, cg_ld(c, c->f32, dy, at));
-  LLVMValueRef xhat = LLVMBuildFMul(
-      c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), mean, ""), inv, "");
+  LLVMValueRef xhat = xhat_at(c, x, at, mean, inv);
   if (gamma_only) {
     LLVMBuildStore(c->b, LLVMBuildFAdd(c->b, LLVMBuildLoad2(c->b, c->f64, gsum, ""),
                                        LLVMBuildFMul(c->b, dyv, xhat, ""), ""), gsum);
@@ -555,13 +559,7 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
     LLVMValueRef gmean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f64, gsum, ""), cg_f64c(c, M), "");
     LLVMValueRef gxmean = LLVMBuildFDiv(c->b, LLVMBuildLoad2(c->b, c->f64, gxsum, ""), cg_f64c(c, M), "");
     cg_nest_begin(c, &nest, 2, dims);
-    at = at_of(c, d, lc.iv, &nest);
-    LLVMValueRef g = LLVMBuildFMul(c->b, cg_ext(c, cg_ld(c, c->f32, dy, at)), gm, "");
-    xhat = LLVMBuildFMul(
-        c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), mean, ""), inv, "");
-    LLVMValueRef r = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, g, gmean, ""),
-                                   LLVMBuildFMul(c->b, xhat, gxmean, ""), "");
-    cg_st(c, y, at, cg_trunc(c, LLVMBuildFMul(c->b, inv, r, "")));
+    store_dx(c, y, dy, x, at_of(c, d, lc.iv, &nest), gm, mean, inv, gmean, gxmean);
     cg_nest_end(c, &nest);
   }
   cg_ploop_end(c, &lc);
@@ -578,13 +576,7 @@ int cg_lower_batchnorm_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef co
       c->b, cg_ext(c, cg_ld(c, c->f32, s.send, LLVMBuildNSWAdd(c->b, lc.iv, cg_i64(c, d.C), ""))),
       cg_f64c(c, M), "");
   cg_nest_begin(c, &nest, 2, dims);
-  at = at_of(c, d, lc.iv, &nest);
-  LLVMValueRef g = LLVMBuildFMul(c->b, cg_ext(c, cg_ld(c, c->f32, dy, at)), gm, "");
-  xhat = LLVMBuildFMul(c->b, LLVMBuildFSub(c->b, cg_ext(c, cg_ld(c, c->f32, x, at)), mean, ""),
-                       inv, "");
-  LLVMValueRef r = LLVMBuildFSub(c->b, LLVMBuildFSub(c->b, g, gmean, ""),
-                                 LLVMBuildFMul(c->b, xhat, gxmean, ""), "");
-  cg_st(c, y, at, cg_trunc(c, LLVMBuildFMul(c->b, inv, r, "")));
+  store_dx(c, y, dy, x, at_of(c, d, lc.iv, &nest), gm, mean, inv, gmean, gxmean);
   cg_nest_end(c, &nest);
   cg_ploop_end(c, &lc);
   return 0;
