@@ -72,6 +72,9 @@ typedef struct cg_kernel_cache cg_kernel_cache;
 LLVMValueRef cg_kernel_find(cg_kernel_cache *kc, const char *key, LLVMTypeRef *fty);
 /* Records a kernel under key (taken over: freed with the cache). Returns 0 or -1. */
 int cg_kernel_add(cg_kernel_cache *kc, char *key, LLVMValueRef fn, LLVMTypeRef fty);
+LLVMValueRef cg_kernel_function(cg_ctx *c, const char *name, LLVMTypeRef fty, bool noalias_out);
+int cg_lower_kernel_body(cg_ctx *c, LLVMValueRef kf, int id, const ir_node *n,
+                         LLVMValueRef const *in);
 /* Appends printf-style text to a growing key string. */
 void cg_key_add(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -168,6 +168,35 @@ static char *kernel_key(const ir_func *f, const ir_node *n, bool flat, bool inpl
   return b;
 }
 
+/* A kernel function: internal, never inlined (identical nodes share it, and the
+ * entry stays a list of calls), its output (attribute index 3: parameter 2) noalias
+ * unless it is computed in place. */
+LLVMValueRef cg_kernel_function(cg_ctx *c, const char *name, LLVMTypeRef fty, bool noalias_out) {
+  LLVMValueRef kf = LLVMAddFunction(c->mod, name, fty);
+  LLVMSetLinkage(kf, LLVMInternalLinkage);
+  LLVMAddAttributeAtIndex(kf, LLVMAttributeFunctionIndex,
+      LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+  if (noalias_out)
+    LLVMAddAttributeAtIndex(kf, 3,
+        LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+  return kf;
+}
+
+/* Node n (id) lowered as kernel kf's whole body, its output parameter 2: an entry
+ * block, the range_error block checks branch to (returning 1), and 0 returned after
+ * the node. c must already point at kf's parameters. */
+int cg_lower_kernel_body(cg_ctx *c, LLVMValueRef kf, int id, const ir_node *n,
+                         LLVMValueRef const *in) {
+  c->entry = LLVMAppendBasicBlockInContext(c->ctx, kf, "entry");
+  c->err_bb = LLVMAppendBasicBlockInContext(c->ctx, kf, "range_error");
+  LLVMPositionBuilderAtEnd(c->b, c->err_bb);
+  LLVMBuildRet(c->b, cg_i32c(c, 1));
+  LLVMPositionBuilderAtEnd(c->b, c->entry);
+  int rc = cg_lowerings[n->op].lower(c, id, n, in, LLVMGetParam(kf, 2));
+  if (!rc) LLVMBuildRet(c->b, cg_i32c(c, 0));
+  return rc;
+}
+
 /* inplace: out may be one of the operands (memplan.c), so it is not marked noalias */
 static int lower_kernel(cg_ctx *c, cg_kernel_cache *kc, int id, const ir_node *n,
                         LLVMValueRef const *args, LLVMValueRef out, int64_t extra_off,
@@ -194,14 +223,7 @@ static int lower_kernel(cg_ctx *c, cg_kernel_cache *kc, int id, const ir_node *n
     fty = LLVMFunctionType(c->i32, pt, (unsigned)nin + 4, 0);
     char name[96];
     snprintf(name, sizeof name, "k%d.%s", kc->n, ir_ops[n->op].name);
-    kf = LLVMAddFunction(c->mod, name, fty);
-    LLVMSetLinkage(kf, LLVMInternalLinkage);
-    unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
-    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
-    LLVMAddAttributeAtIndex(kf, LLVMAttributeFunctionIndex,
-                            LLVMCreateEnumAttribute(c->ctx, noinline, 0));
-    if (!inplace) /* out */
-      LLVMAddAttributeAtIndex(kf, 3, LLVMCreateEnumAttribute(c->ctx, noalias, 0));
+    kf = cg_kernel_function(c, name, fty, !inplace);
 
     /* lower inside the kernel, then restore the entry's context */
     cg_ctx saved = *c;
@@ -212,13 +234,7 @@ static int lower_kernel(cg_ctx *c, cg_kernel_cache *kc, int id, const ir_node *n
     c->numel = flat ? LLVMGetParam(kf, 3) : NULL;
     c->scratch = NULL;
     for (int j = 0; j < nin; j++) kin[j] = LLVMGetParam(kf, 4 + (unsigned)j);
-    c->entry = LLVMAppendBasicBlockInContext(c->ctx, kf, "entry");
-    c->err_bb = LLVMAppendBasicBlockInContext(c->ctx, kf, "range_error");
-    LLVMPositionBuilderAtEnd(c->b, c->err_bb);
-    LLVMBuildRet(c->b, cg_i32c(c, 1));
-    LLVMPositionBuilderAtEnd(c->b, c->entry);
-    rc = cg_lowerings[n->op].lower(c, id, n, kin, LLVMGetParam(kf, 2));
-    if (!rc) LLVMBuildRet(c->b, cg_i32c(c, 0));
+    rc = cg_lower_kernel_body(c, kf, id, n, kin);
     c->fn = saved.fn, c->state = saved.state, c->scratch = saved.scratch;
     c->entry = saved.entry, c->err_bb = saved.err_bb;
     c->extra = NULL, c->numel = NULL;

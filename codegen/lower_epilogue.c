@@ -79,13 +79,7 @@ int cg_lower_headed(cg_ctx *c, cg_kernel_cache *kc, const memplan *mp, int head,
     fty = LLVMFunctionType(c->i32, pt, (unsigned)nargs, 0);
     char name[96];
     snprintf(name, sizeof name, "headed.%s", ir_ops[n->op].name);
-    kf = LLVMAddFunction(c->mod, name, fty);
-    LLVMSetLinkage(kf, LLVMInternalLinkage);
-    LLVMAddAttributeAtIndex(kf, LLVMAttributeFunctionIndex,
-        LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
-    if (!inplace) /* out: no loop output shares it */
-      LLVMAddAttributeAtIndex(kf, 3,
-          LLVMCreateEnumAttribute(c->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+    kf = cg_kernel_function(c, name, fty, !inplace); /* out: no loop output shares it */
     cg_ctx saved = *c;
     LLVMBasicBlockRef cur = LLVMGetInsertBlock(c->b);
     LLVMValueRef kin[IR_MAX_IN];
@@ -99,13 +93,7 @@ int cg_lower_headed(cg_ctx *c, cg_kernel_cache *kc, const memplan *mp, int head,
     cg_epilogue e = {loop, loop_ty, np, ptr, stride, nested, 1};
     for (int d = 1; d < n->shape.rank; d++) e.row_elems *= n->shape.dim[d];
     c->epi = &e;
-    c->entry = LLVMAppendBasicBlockInContext(c->ctx, kf, "entry");
-    c->err_bb = LLVMAppendBasicBlockInContext(c->ctx, kf, "range_error");
-    LLVMPositionBuilderAtEnd(c->b, c->err_bb);
-    LLVMBuildRet(c->b, cg_i32c(c, 1));
-    LLVMPositionBuilderAtEnd(c->b, c->entry);
-    rc = cg_lowerings[n->op].lower(c, head, n, kin, LLVMGetParam(kf, 2));
-    if (!rc) LLVMBuildRet(c->b, cg_i32c(c, 0));
+    rc = cg_lower_kernel_body(c, kf, head, n, kin);
     c->fn = saved.fn, c->state = saved.state, c->scratch = saved.scratch;
     c->entry = saved.entry, c->err_bb = saved.err_bb;
     c->extra = NULL, c->numel = NULL, c->epi = NULL;
