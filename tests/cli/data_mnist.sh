@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# ctest: the MNIST files that scripts/fetch-data.sh makes, and the converter behind them.
+# ctest: the standard MNIST files that scripts/fetch-data.sh puts under data/mnist, and
+# the script's own check of them.
 #   tests/cli/data_mnist.sh PATH/TO/migc REPO_ROOT
-# Checks data/mnist/* (sizes, IDX headers, every label in both splits), that converting
-# twice gives identical bytes and the same bytes as data/mnist, and that bad input makes
-# mnist-json2idx exit 1 naming the bad file.
+# Checks data/mnist/* (sizes, IDX headers, every label in both splits), that
+# `fetch-data.sh --check` accepts them, and that it rejects a copy with one byte changed,
+# a missing file, and the old 9,000-digit subset, each time naming the file and why.
 set -euo pipefail
 
 MIGC=${1:?usage: data_mnist.sh PATH/TO/migc REPO_ROOT}
 ROOT=${2:?usage: data_mnist.sh PATH/TO/migc REPO_ROOT}
-TOOL=$(dirname "$MIGC")/mnist-json2idx
 DATA=$ROOT/data/mnist
+FETCH=$ROOT/scripts/fetch-data.sh
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 failures=0
@@ -21,17 +22,17 @@ fail() {
 
 # The four files and their sizes: a header, then one byte a pixel or label.
 declare -A SIZE=(
-  [train-images-idx3-ubyte]=$((16 + 9000 * 784))
-  [train-labels-idx1-ubyte]=$((8 + 9000))
-  [t10k-images-idx3-ubyte]=$((16 + 1000 * 784))
-  [t10k-labels-idx1-ubyte]=$((8 + 1000))
+  [train-images-idx3-ubyte]=$((16 + 60000 * 784))
+  [train-labels-idx1-ubyte]=$((8 + 60000))
+  [t10k-images-idx3-ubyte]=$((16 + 10000 * 784))
+  [t10k-labels-idx1-ubyte]=$((8 + 10000))
 )
 # The expected header of each, as 32-bit big-endian words in hex.
 declare -A HEADER=(
-  [train-images-idx3-ubyte]="00000803 00002328 0000001c 0000001c"
-  [train-labels-idx1-ubyte]="00000801 00002328"
-  [t10k-images-idx3-ubyte]="00000803 000003e8 0000001c 0000001c"
-  [t10k-labels-idx1-ubyte]="00000801 000003e8"
+  [train-images-idx3-ubyte]="00000803 0000ea60 0000001c 0000001c"
+  [train-labels-idx1-ubyte]="00000801 0000ea60"
+  [t10k-images-idx3-ubyte]="00000803 00002710 0000001c 0000001c"
+  [t10k-labels-idx1-ubyte]="00000801 00002710"
 )
 
 # Prints the first n bytes of a file as space-separated 32-bit hex words.
@@ -40,13 +41,10 @@ header_words() {
 }
 
 check_present() {
-  local f missing=0
-  for f in "${!SIZE[@]}"; do [[ -f $DATA/$f ]] || missing=1; done
-  if ((missing)) || [[ ! -d $DATA/json ]]; then
-    echo "FAIL: $DATA is missing or incomplete: run scripts/fetch-data.sh" >&2
-    exit 1
-  fi
-  [[ -x $TOOL ]] || { echo "FAIL: no converter at $TOOL: build target mnist-json2idx" >&2; exit 1; }
+  local f
+  for f in "${!SIZE[@]}"; do
+    [[ -f $DATA/$f ]] || { echo "FAIL: $DATA/$f is missing: run scripts/fetch-data.sh" >&2; exit 1; }
+  done
 }
 
 check_sizes_and_headers() {
@@ -60,82 +58,74 @@ check_sizes_and_headers() {
   done
 }
 
-# Every digit 0-9 appears in both splits, and nothing else does.
+# Every digit 0-9 appears in both splits, and nothing else does; the test split's
+# first labels are MNIST's well-known 7 2 1 0 4 1 4 9 5 9.
 check_labels() {
-  local f seen
+  local f seen first
   for f in train-labels-idx1-ubyte t10k-labels-idx1-ubyte; do
     seen=$(tail -c +9 -- "$DATA/$f" | od -An -v -tu1 | tr -s ' ' '\n' | sed '/^$/d' | sort -un |
            tr '\n' ' ')
     [[ $seen == "0 1 2 3 4 5 6 7 8 9 " ]] || fail "$f has labels '$seen', expected each of 0-9"
   done
+  first=$(tail -c +9 -- "$DATA/t10k-labels-idx1-ubyte" | head -c 10 | od -An -v -tu1 | tr -s ' ')
+  [[ $first == " 7 2 1 0 4 1 4 9 5 9" ]] || fail "t10k labels begin '$first', expected 7 2 1 0 4 1 4 9 5 9"
 }
 
-# Two conversions of the same input agree byte for byte, and with data/mnist.
-check_determinism() {
-  local f
-  mkdir -p "$TMP/a" "$TMP/b"
-  "$TOOL" "$DATA/json" "$TMP/a" || { fail "converter failed on $DATA/json"; return; }
-  "$TOOL" "$DATA/json" "$TMP/b" --test 1000 --seed 20161205 || { fail "second run failed"; return; }
-  for f in "${!SIZE[@]}"; do
-    cmp -s "$TMP/a/$f" "$TMP/b/$f" || fail "$f differs between two runs of the converter"
-    cmp -s "$TMP/a/$f" "$DATA/$f" ||
-      fail "$DATA/$f is not what the converter makes now: run scripts/fetch-data.sh"
-  done
-  # A different seed must give a different split (the seed is really used).
-  mkdir -p "$TMP/c"
-  "$TOOL" "$DATA/json" "$TMP/c" --seed 1 || { fail "converter failed with --seed 1"; return; }
-  ! cmp -s "$TMP/a/t10k-labels-idx1-ubyte" "$TMP/c/t10k-labels-idx1-ubyte" ||
-    fail "--seed 1 gives the same split as the default seed"
-}
-
-# Writes SRC/0.json .. 9.json, one all-zero image each: small valid input.
-make_small_input() {
-  local dir=$1 d zeros
-  mkdir -p "$dir"
-  zeros=$(printf '0,%.0s' $(seq 783))0
-  for d in 0 1 2 3 4 5 6 7 8 9; do echo "{\"data\":[$zeros]}" > "$dir/$d.json"; done
-}
-
-# Runs the converter on bad input: it must exit 1 and name the bad file.
-expect_error() {
-  local what=$1 dir=$2 file=$3 rc=0 out
-  out=$("$TOOL" "$dir" "$TMP/out" --test 2 2>&1) || rc=$?
+# Runs fetch-data.sh --check on a data dir; it must exit 1 and say what is wrong.
+expect_rejected() {
+  local what=$1 dir=$2 want=$3 rc=0 out
+  out=$(MIGC_DATA_DIR=$dir "$FETCH" --check 2>&1) || rc=$?
   if [[ $rc -ne 1 ]]; then
-    fail "$what: converter exited $rc, expected 1"
-  elif [[ $out != *"$file"* ]]; then
-    fail "$what: message does not name $file: $out"
+    fail "$what: fetch-data.sh --check exited $rc, expected 1: $out"
+  elif [[ $out != *"$want"* ]]; then
+    fail "$what: message does not say '$want': $out"
   fi
 }
 
-check_errors() {
-  mkdir -p "$TMP/out"
-  make_small_input "$TMP/good"
-  "$TOOL" "$TMP/good" "$TMP/out" --test 2 || fail "converter failed on small valid input"
-  [[ $(stat -c %s "$TMP/out/train-images-idx3-ubyte") -eq $((16 + 8 * 784)) ]] ||
-    fail "small input: train images file has the wrong size"
+check_verification() {
+  local out f
+  out=$("$FETCH" --check 2>&1) || fail "fetch-data.sh --check rejects data/mnist: $out"
+  [[ $out == *"60000 train + 10000 test images"*"sha256 verified"* ]] ||
+    fail "fetch-data.sh --check does not report 60000 + 10000 verified images: $out"
 
-  make_small_input "$TMP/malformed"
-  echo '{"data":[0.5, 0.25,' > "$TMP/malformed/3.json"
-  expect_error "malformed JSON" "$TMP/malformed" 3.json
+  # One pixel changed in a copy: same size, same header, wrong digest.
+  mkdir -p "$TMP/flip/mnist"
+  for f in "${!SIZE[@]}"; do ln -s "$DATA/$f" "$TMP/flip/mnist/$f"; done
+  rm "$TMP/flip/mnist/t10k-images-idx3-ubyte"
+  cp "$DATA/t10k-images-idx3-ubyte" "$TMP/flip/mnist/"
+  printf '\x01' | dd of="$TMP/flip/mnist/t10k-images-idx3-ubyte" bs=1 seek=5000 conv=notrunc status=none
+  expect_rejected "one byte changed" "$TMP/flip" \
+    "t10k-images-idx3-ubyte: sha256 $(sha256sum "$TMP/flip/mnist/t10k-images-idx3-ubyte" | cut -d' ' -f1), expected 0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7 (the canonical MNIST file)"
 
-  make_small_input "$TMP/range"
-  sed -i 's/^{"data":\[0,/{"data":[1.5,/' "$TMP/range/5.json"
-  expect_error "value out of [0,1]" "$TMP/range" 5.json
+  mkdir -p "$TMP/missing/mnist"
+  for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte; do
+    ln -s "$DATA/$f" "$TMP/missing/mnist/$f"
+  done
+  expect_rejected "a missing file" "$TMP/missing" "t10k-labels-idx1-ubyte: missing"
 
-  make_small_input "$TMP/count"
-  echo '{"data":[0,0,0]}' > "$TMP/count/7.json"
-  expect_error "not 784 values an image" "$TMP/count" 7.json
+  # The old 9,000/1,000 subset had valid IDX headers; only the digest tells it apart.
+  mkdir -p "$TMP/subset/mnist"
+  for f in "${!SIZE[@]}"; do ln -s "$DATA/$f" "$TMP/subset/mnist/$f"; done
+  rm "$TMP/subset/mnist/train-labels-idx1-ubyte"
+  head -c $((8 + 9000)) "$DATA/train-labels-idx1-ubyte" > "$TMP/subset/mnist/train-labels-idx1-ubyte"
+  printf '\x00\x00\x23\x28' | dd of="$TMP/subset/mnist/train-labels-idx1-ubyte" bs=1 seek=4 \
+    conv=notrunc status=none
+  expect_rejected "a 9,000-label file" "$TMP/subset" "train-labels-idx1-ubyte: sha256"
+}
 
-  make_small_input "$TMP/missing"
-  rm "$TMP/missing/9.json"
-  expect_error "missing file" "$TMP/missing" 9.json
+# migc itself reads them: the training split is 60,000 images, the test split 10,000.
+check_migc_reads() {
+  local out
+  out=$("$MIGC" train "$ROOT/models/infogan_mlp.mig" --steps 1 --batch 8 --data-dir "$ROOT/data" \
+        --out "$TMP/run" 2>&1) || { fail "migc train on data/mnist failed: $out"; return; }
+  [[ $out == *"60000 images from"* ]] || fail "migc train does not say 60000 images: $out"
 }
 
 check_present
 check_sizes_and_headers
 check_labels
-check_determinism
-check_errors
+check_verification
+check_migc_reads
 if ((failures)); then
   echo "data_mnist: $failures check(s) failed" >&2
   exit 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # migc sample and migc eval on a short real run of the small InfoGAN: the figure is a
 # PNG of K rows by 10 columns of 28x28 cells; eval prints the MI estimate (between
-# -inf and ln 10) and the matched accuracy on the 1,000 MNIST test images with a
+# -inf and ln 10) and the matched accuracy on the 10,000 MNIST test images with a
 # one-to-one mapping; both reopen the program from the checkpoint alone, and say
 # clearly what is wrong when they cannot.
 set -u
@@ -25,7 +25,7 @@ err=$("$migc" sample r --vary q[0] 2>&1); st=$?
 
 out=$("$migc" eval r --batches 4 2>&1); st=$?
 mi=$(sed -n 's/^mi_c: \([-0-9.]*\) nats on 64 generated images (at most ln 10 = 2.3026)$/\1/p' <<<"$out")
-acc=$(sed -n 's/^matched accuracy: \([0-9.]*\) on 1000 images (code value -> label:.*$/\1/p' <<<"$out")
+acc=$(sed -n 's/^matched accuracy: \([0-9.]*\) on 10000 images (code value -> label:.*$/\1/p' <<<"$out")
 [ $st -eq 0 ] && [ -n "$mi" ] && [ -n "$acc" ] && ok || bad "eval: $st $out"
 /usr/bin/python3 -c "import sys; mi, acc = float('$mi' or 9), float('$acc' or 9); sys.exit(0 if mi <= 2.3026 and 0.1 <= acc <= 1 else 1)" \
   && ok || bad "eval values: mi $mi, accuracy $acc"

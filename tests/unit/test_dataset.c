@@ -1013,9 +1013,9 @@ static void check_real(const char *name, const char *file, int64_t n, dataset_sh
 static void test_real_data(void) {
   /* the models' declarations: infogan_mnist [1,28,28] in [0,1]; infogan_mlp flat;
    * dcgan_fashion [1,32,32] in [-1,1] with pad 2 */
-  check_real("mnist", "mnist/train-images-idx3-ubyte", 9000, shape3(1, 28, 28, 0, 1, 0));
-  check_real("mnist-test", "mnist/t10k-images-idx3-ubyte", 1000, shape3(1, 28, 28, -1, 1, 0));
-  check_real("mnist-test", "mnist/t10k-images-idx3-ubyte", 1000, shape1(784, 0, 1, 0));
+  check_real("mnist", "mnist/train-images-idx3-ubyte", 60000, shape3(1, 28, 28, 0, 1, 0));
+  check_real("mnist-test", "mnist/t10k-images-idx3-ubyte", 10000, shape3(1, 28, 28, -1, 1, 0));
+  check_real("mnist-test", "mnist/t10k-images-idx3-ubyte", 10000, shape1(784, 0, 1, 0));
   check_real("fashion", "fashion-mnist/train-images-idx3-ubyte.gz", 60000,
              shape3(1, 32, 32, -1, 1, 2));
   check_real("fashion-test", "fashion-mnist/t10k-images-idx3-ubyte.gz", 10000,
