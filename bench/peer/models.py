@@ -17,12 +17,142 @@ gradients are never formed. Values assigned in the train block are computed once
 reused until a step changes a parameter they depend on (docs/language.md 7.1): `fake`
 is made once per iteration; `f_fake` and the MI terms are recomputed in gen because disc
 changed body and Q.
+
+The InfoGAN peers take their constants and their step settings from the model file
+itself (recipe(): the `const` lines, with `-D NAME=VALUE` overrides applied, and each
+step's objective weights and adam settings), and refuse a train block whose objectives
+they do not implement, so a peer cannot drift from the .mig file it stands for.
 """
 import math
+import os
+import re
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "models")
+
+
+class RecipeError(Exception):
+    """The model file says something the peer does not implement, or a -D is wrong."""
+
+
+def _value(expr, consts):
+    """A constant expression as docs/language.md 4.4 allows it: numbers, + - * /, unary
+    minus, parentheses and constants declared above. (Not Python's parser: `lambda`,
+    the models' favourite constant, is a Python keyword.)"""
+    tokens = re.findall(r"\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\w+|\S", expr)
+    pos = [0]
+
+    def fail():
+        raise RecipeError("not a constant expression: %r" % expr.strip())
+
+    def peek():
+        return tokens[pos[0]] if pos[0] < len(tokens) else None
+
+    def take():
+        pos[0] += 1
+        return tokens[pos[0] - 1]
+
+    def atom():
+        t = take() if peek() is not None else fail()
+        if t in "+-":
+            v = atom()
+            return -v if t == "-" else v
+        if t == "(":
+            v = total()
+            return v if peek() == ")" and take() else fail()
+        if re.fullmatch(r"[\d.].*", t):
+            return float(t) if re.search(r"[.eE]", t) else int(t)
+        return consts[t] if t in consts else fail()
+
+    def product():
+        v = atom()
+        while peek() in ("*", "/"):
+            v = v * atom() if take() == "*" else v / atom()
+        return v
+
+    def total():
+        v = product()
+        while peek() in ("+", "-"):
+            v = v + product() if take() == "+" else v - product()
+        return v
+
+    v = total()
+    return v if peek() is None else fail()
+
+
+def _strip_comments(text):
+    return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+
+
+def constants(path, overrides=None):
+    """The model file's `const NAME = EXPR` values in order, each `-D NAME=VALUE` of
+    overrides ({name: value}) replacing its constant's value; constants declared after
+    it are computed from the new value, as migc does."""
+    overrides = dict(overrides or {})
+    consts = {}
+    for m in re.finditer(r"^\s*const\s+(\w+)\s*=\s*([^;\n]+)",
+                         _strip_comments(open(path).read()), re.M):
+        name = m.group(1)
+        consts[name] = _value(overrides.pop(name), {}) if name in overrides \
+            else _value(m.group(2), consts)
+    if overrides:
+        raise RecipeError("-D %s: %s has no constant named '%s'; its constants are: %s" % (
+            next(iter(overrides)), os.path.basename(path), next(iter(overrides)),
+            ", ".join(consts)))
+    return consts
+
+
+# The InfoGAN train block the peer implements (whitespace removed): the adversarial
+# part of each step's objective, the nets it trains, and the MI terms in one of the
+# two forms below, W and W2 a constant or a number.
+INFOGAN_STEPS = [("disc", "body,D,Q", "bce(D(body(x)),1)+bce(D(f_fake),0)"),
+                 ("gen", "G,Q", "bce(D(f_fake),1)")]
+MI_FORMS = [(r"-(?P<w>[\w.]+)\*\(mi_c\+mi_s\)", "w", "w"),            # - W * (mi_c + mi_s)
+            (r"-(?P<w>[\w.]+)\*mi_c-(?P<w2>[\w.]+)\*mi_s", "w", "w2")]  # - W * mi_c - W2 * mi_s
+
+
+def recipe(path, overrides=None):
+    """What an InfoGAN peer needs from its model file: the constants (with overrides),
+    and for each step (disc, gen) lr, beta1, and the weights w_c of mi_c and w_s of
+    mi_s in its objective. Raises RecipeError for a train block of another shape."""
+    consts = constants(path, overrides)
+    text = _strip_comments(open(path).read())
+    found = re.findall(r"\bstep\s+(\w+)\s*\(([^)]*)\)\s*:\s*minimize\s+(.*?)\s+with\s+"
+                       r"adam\s*\(([^)]*)\)", text, re.S)
+    steps = {}
+    if len(found) != len(INFOGAN_STEPS):
+        raise RecipeError("%s: %d adam steps; the InfoGAN peer implements disc then gen"
+                          % (path, len(found)))
+    for (name, nets, objective, args), (want, want_nets, adversarial) in zip(found, INFOGAN_STEPS):
+        squeezed = re.sub(r"\s+", "", objective)
+        nets = re.sub(r"\s+", "", nets)
+        match = None
+        if name == want and nets == want_nets and squeezed.startswith(adversarial):
+            for form, wc, ws in MI_FORMS:
+                m = re.fullmatch(form, squeezed[len(adversarial):])
+                if m:
+                    match = (_value(m.group(wc), consts), _value(m.group(ws), consts))
+                    break
+        if not match:
+            raise RecipeError("%s: step %s(%s) : minimize %s: the peer (bench/peer/models.py) "
+                              "implements step %s(%s) : minimize %s - W * (mi_c + mi_s) or "
+                              "... - W * mi_c - W2 * mi_s" % (
+                                  path, name, nets, " ".join(objective.split()), want,
+                                  want_nets.replace(",", ", "), adversarial))
+        settings = {"beta1": 0.9}
+        for arg in filter(None, (a.strip() for a in args.split(","))):
+            key, _, val = arg.partition("=")
+            if key.strip() not in ("lr", "beta1"):
+                raise RecipeError("%s: step %s: adam(%s): the peer sets only lr and beta1"
+                                  % (path, name, args))
+            settings[key.strip()] = _value(val, consts)
+        steps[name] = {"lr": settings["lr"], "beta1": settings["beta1"],
+                       "w_c": match[0], "w_s": match[1]}
+    return {"consts": consts, "steps": steps}
 
 
 def bce(logits, target):
@@ -81,22 +211,29 @@ class Reshape(nn.Module):
 
 class InfoGan:
     """The shape shared by infogan_mnist, infogan_mlp and seed_infogan: G(z, c, s),
-    body, D and Q heads, steps disc(body, D, Q) then gen(G, Q)."""
+    body, D and Q heads, steps disc(body, D, Q) then gen(G, Q), with the learning rates,
+    beta1 and MI weights of recipe (the model file's)."""
 
-    def __init__(self, G, body, D, Q, nz, image, lam, lr_d, lr_g, data_range):
+    def __init__(self, G, body, D, Q, nz, image, recipe, data_range):
         self.G, self.body, self.D, self.Q = G, body, D, Q
         self.nets = {"G": G, "body": body, "D": D, "Q": Q}
-        self.nz, self.image, self.lam, self.range = nz, image, lam, data_range
-        self.disc = adam([body, D, Q], lr_d, 0.5)
-        self.gen = adam([G, Q], lr_g, 0.5)
+        self.nz, self.image, self.range = nz, image, data_range
+        self.recipe = recipe
+        d, g = recipe["steps"]["disc"], recipe["steps"]["gen"]
+        self.disc = adam([body, D, Q], d["lr"], d["beta1"])
+        self.gen = adam([G, Q], g["lr"], g["beta1"])
 
     def inputs(self, b, g):
         lo, hi = self.range
         x = torch.rand((b, *self.image), generator=g) * (hi - lo) + lo
+        return (x, *self.latents(b, g))
+
+    def latents(self, b, g):
+        """z, c, s of one batch, from their priors: U(-1, 1), Cat(10), U(-1, 1)."""
         z = torch.rand((b, self.nz), generator=g) * 2 - 1
         c = torch.randint(0, 10, (b,), generator=g)
         s = torch.rand((b, 2), generator=g) * 2 - 1
-        return x, z, c, s
+        return z, c, s
 
     def generator(self, z, c, s):
         return self.G(torch.cat([z, F.one_hot(c, 10).float(), s], 1))
@@ -105,26 +242,41 @@ class InfoGan:
         h = self.Q[0](f)
         return self.Q[1](h), self.Q[2](h)
 
+    def encode(self, x):
+        """Q's code logits and continuous means of real images (the model's encode)."""
+        return self.q_heads(self.body(x))
+
     def mi(self, f_fake, c, s):
         c_logits, s_mean = self.q_heads(f_fake)
-        return info_categorical(c, c_logits) + info_gaussian(s, s_mean)
+        return info_categorical(c, c_logits), info_gaussian(s, s_mean)
 
     def step(self, batch):
+        """One iteration; returns migc's train_step outputs in its order (mi_c, mi_s as
+        reported before disc's update, disc.loss, gen.loss), as detached tensors."""
         x, z, c, s = batch
+        d, g = self.recipe["steps"]["disc"], self.recipe["steps"]["gen"]
         fake = self.generator(z, c, s)
         # disc(body, D, Q): fake is a constant here (G is not trained by this step)
         f_fake = self.body(fake.detach())
-        mi = self.mi(f_fake, c, s)
-        loss = bce(self.D(self.body(x)), 1.0) + bce(self.D(f_fake), 0.0) - self.lam * mi
+        mi_c, mi_s = self.mi(f_fake, c, s)
+        loss = bce(self.D(self.body(x)), 1.0) + bce(self.D(f_fake), 0.0) \
+            - d["w_c"] * mi_c - d["w_s"] * mi_s
         update(loss, *self.disc)
+        out = {"mi_c": mi_c.detach(), "mi_s": mi_s.detach(), "disc.loss": loss.detach()}
         # gen(G, Q): f_fake and the MI terms again, with disc's new body and Q
         f_fake = self.body(fake)
-        mi = self.mi(f_fake, c, s)
-        loss = bce(self.D(f_fake), 1.0) - self.lam * mi
+        mi_c, mi_s = self.mi(f_fake, c, s)
+        loss = bce(self.D(f_fake), 1.0) - g["w_c"] * mi_c - g["w_s"] * mi_s
         update(loss, *self.gen)
+        out["gen.loss"] = loss.detach()
+        return out
 
 
-def infogan_mnist():
+def mig(name):
+    return os.path.join(MODELS_DIR, name + ".mig")
+
+
+def infogan_mnist(overrides=None, path=None):
     G = nn.Sequential(
         nn.Linear(74, 1024), nn.BatchNorm1d(1024), nn.ReLU(),
         nn.Linear(1024, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
@@ -138,10 +290,11 @@ def infogan_mnist():
     D = nn.Linear(1024, 1)
     Q = nn.ModuleList([nn.Sequential(nn.Linear(1024, 128), nn.BatchNorm1d(128), Lrelu(0.1)),
                        nn.Linear(128, 10), nn.Linear(128, 2)])
-    return InfoGan(G, body, D, Q, 62, (1, 28, 28), 1.0, 2e-4, 1e-3, (0.0, 1.0))
+    return InfoGan(G, body, D, Q, 62, (1, 28, 28),
+                   recipe(path or mig("infogan_mnist"), overrides), (0.0, 1.0))
 
 
-def infogan_mlp():
+def infogan_mlp(overrides=None, path=None):
     G = nn.Sequential(
         nn.Linear(28, 128), nn.ReLU(), nn.Linear(128, 256), nn.ReLU(),
         nn.Linear(256, 784), nn.Sigmoid(), Reshape(1, 28, 28))
@@ -150,10 +303,11 @@ def infogan_mlp():
     D = nn.Linear(128, 1)
     Q = nn.ModuleList([nn.Sequential(nn.Linear(128, 64), Lrelu(0.2)),
                        nn.Linear(64, 10), nn.Linear(64, 2)])
-    return InfoGan(G, body, D, Q, 16, (1, 28, 28), 1.0, 1e-3, 1e-3, (0.0, 1.0))
+    return InfoGan(G, body, D, Q, 16, (1, 28, 28),
+                   recipe(path or mig("infogan_mlp"), overrides), (0.0, 1.0))
 
 
-def seed_infogan():
+def seed_infogan(overrides=None, path=None):
     G = nn.Sequential(
         nn.Linear(100, 128), Lrelu(0.2), nn.Linear(128, 128), Lrelu(0.2),
         nn.Linear(128, 8 * 8 * 256), Lrelu(0.2), Reshape(256, 8, 8),
@@ -165,7 +319,8 @@ def seed_infogan():
     D = nn.Linear(8192, 1)
     Q = nn.ModuleList([nn.Sequential(nn.Linear(8192, 128), Lrelu(0.2)),
                        nn.Linear(128, 10), nn.Linear(128, 2)])
-    return InfoGan(G, body, D, Q, 88, (1, 32, 32), 1.0, 2e-4, 1e-3, (-1.0, 1.0))
+    return InfoGan(G, body, D, Q, 88, (1, 32, 32),
+                   recipe(path or mig("seed_infogan"), overrides), (-1.0, 1.0))
 
 
 class DcganFashion:
