@@ -391,9 +391,10 @@ static int train_option(cli_options *o, const char *a, const char *v) {
     t->interpret = !strcmp(v, "interp");
     return 1;
   }
-  static const char *names[] = {"--data", "--data-dir", "--out", "--resume", "--steps",
-                                "--save-every", "--keep", "--log-every", "--sample-every",
-                                "--seed"};
+  static const char *names[] = {"--data", "--data-dir", "--out", "--resume", "--eval-data",
+                                "--steps", "--save-every", "--keep", "--log-every",
+                                "--sample-every", "--eval-every", "--seed"};
+  enum { STRINGS = 5, SEED = 11 };
   int k = -1;
   for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
     if (!strcmp(a, names[i])) k = i;
@@ -402,25 +403,26 @@ static int train_option(cli_options *o, const char *a, const char *v) {
     fprintf(stderr, "migc train: %s needs a value\n", a);
     return -1;
   }
-  if (k < 4) {
-    const char **slot[] = {&t->data, &t->data_dir, &t->out, &t->resume};
+  if (k < STRINGS) {
+    const char **slot[] = {&t->data, &t->data_dir, &t->out, &t->resume, &t->eval_data};
     *slot[k] = v;
     return 1;
   }
   char *end;
   errno = 0;
   long long x = strtoll(v, &end, 10);
-  if (*end || !*v || errno || x < (k == 6 ? 1 : k == 9 ? 0 : 1)) {
+  if (*end || !*v || errno || x < (k == SEED ? 0 : 1)) {
     fprintf(stderr, "migc train: %s needs a whole number%s, got '%s'\n", a,
-            k == 9 ? "" : " of at least 1", v);
+            k == SEED ? "" : " of at least 1", v);
     return -1;
   }
-  int64_t *nums[] = {&t->steps, &t->save_every, &t->keep, &t->log_every, &t->sample_every};
-  if (k == 9) {
+  int64_t *nums[] = {&t->steps, &t->save_every, &t->keep, &t->log_every, &t->sample_every,
+                     &t->eval_every};
+  if (k == SEED) {
     t->seed = (uint64_t)x;
     t->seed_given = true;
   } else {
-    *nums[k - 4] = x;
+    *nums[k - STRINGS] = x;
   }
   return 1;
 }
@@ -476,6 +478,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a model on a data set",
      "migc train FILE [--data D] [--steps N] [--batch B] [--seed S] [-D NAME=VALUE]...\n"
      "                  [--out DIR | --resume DIR] [--save-every N] [--keep K]\n"
+     "                  [--eval-every N [--eval-data D]]\n"
      "                  [--no-fuse] [--no-memplan] [--threads N] [--profile]",
      "Compiles FILE and trains it: each step gets the next batch of real images\n"
      "(shuffled per epoch with the seed) and latents drawn from their priors. A run\n"
@@ -513,6 +516,17 @@ static const command commands[] = {
      "  --keep K        keep the K newest checkpoints (default 3)\n"
      "  --log-every N   progress and a metrics row every N steps (default 10)\n"
      "  --sample-every N  a sample grid every N steps (default 500)\n"
+     "  --eval-every N  every N steps and after the last, measure what migc eval\n"
+     "                  does with its defaults (matched accuracy on the test split,\n"
+     "                  every MI estimate on 20 generated batches of latents drawn\n"
+     "                  for seed 1, generate and encode in their inference form):\n"
+     "                  a line on stderr and, in metrics.csv, eval_accuracy and\n"
+     "                  eval_NAME per estimate (empty on rows without an evaluation,\n"
+     "                  a row of its own when the step is not logged). It draws\n"
+     "                  nothing from the run's random streams and changes no state:\n"
+     "                  the run is the same bits with or without it\n"
+     "  --eval-data D   labelled images for --eval-every (default: mnist-test when\n"
+     "                  training on mnist, fashion-test on fashion; needed otherwise)\n"
      "  --profile       time every kernel; after the run, print where a step's time\n"
      "                  goes (mean of the steps after the first): per kernel ms, GEMM\n"
      "                  ms, bytes, GB/s, GFLOP/s; the GEMM share; the attainable time\n"
@@ -550,24 +564,33 @@ static const command commands[] = {
      "  --backend B     jit (default) or interp\n"
      "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
     {"eval", cmd_eval, "measure what a trained InfoGAN's code captures",
-     "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--seed S] [--model FILE]",
-     "Prints the MI estimate of the categorical code in nats (ln K minus the\n"
-     "cross-entropy of Q's prediction on N batches of generated images; at most\n"
-     "ln K), and the unsupervised classification accuracy of Q's most likely code\n"
-     "value on real labelled images after the best one-to-one matching of code\n"
-     "values to labels (Hungarian algorithm), with that matching.\n"
+     "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--seed S] [--model FILE] [--json]",
+     "Prints every MI estimate the model reports (an output of train_step made of\n"
+     "info_categorical and info_gaussian terms: mi_c, mi_s) in nats, computed with\n"
+     "the terms' formulas from encode's prediction of the codes on N batches of\n"
+     "images generate made (ln K minus the cross-entropy for a categorical code, at\n"
+     "most ln K; H(c) minus the Gaussian NLL for a continuous one), and the\n"
+     "unsupervised classification accuracy of Q's most likely code value on real\n"
+     "labelled images after the best one-to-one matching of code values to labels\n"
+     "(Hungarian algorithm), with that matching. A model that reports no estimate\n"
+     "gets mi_CODE of its categorical code. generate and encode run in their\n"
+     "inference form (batchnorm's running statistics).\n"
      "  --data D        labelled images (default mnist-test)\n"
      "  --data-dir DIR  where data set names are found (default data)\n"
-     "  --batches N     generated batches for the MI estimate (default 20)\n"
+     "  --batches N     generated batches for the MI estimates (default 20)\n"
      "  --seed S        the draw of the generated images' latents (default 1)\n"
      "  --model FILE    the model file, if it moved since training\n"
+     "  --json          print one JSON object instead: model, step, generated, mi\n"
+     "                  (name: nats), data, images, accuracy, mapping (full precision)\n"
      "  --backend B     jit (default) or interp\n"
      "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
     {"report", cmd_report, "write a run's HTML report",
      "migc report RUN",
      "Writes RUN/report.html, one self-contained page: the last logged metrics, the\n"
-     "loss curves and the MI curves (SVG, from metrics.csv), and the newest sample\n"
-     "grid and InfoGAN figure (PNG embedded in the page).\n"},
+     "loss curves and the MI curves (SVG, from metrics.csv), with train --eval-every\n"
+     "the matched accuracy and the MI estimates of its evaluations against step and\n"
+     "against wall time, and the newest sample grid and InfoGAN figure (PNG embedded\n"
+     "in the page).\n"},
     {"gradcheck", cmd_gradcheck, "check every gradient against finite differences",
      "migc gradcheck FILE [--step NAME] [--seed N] [--elements K] [--tol T] [--h H] [--batch N]",
      "Differentiates each step's loss with respect to the parameters of the nets it\n"
@@ -676,6 +699,8 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
                (st = train_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
       if (st < 0) return 2;
       if (st == 1) i++; /* 2: a flag without a value */
+    } else if (!strcmp(c->name, "eval") && !strcmp(a, "--json")) {
+      o->eval.json = true;
     } else if ((!strcmp(c->name, "sample") || !strcmp(c->name, "eval")) && a[0] == '-' &&
                (st = eval_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
       if (st < 0) return 2;
@@ -784,7 +809,7 @@ int main(int argc, char **argv) {
                      .passes = {.verify_each = true},
                      .train = {.steps = 1000, .seed = 1, .save_every = 500, .keep = 3,
                                .log_every = 10, .sample_every = 500},
-                     .eval = {.seed = 1, .batches = 20},
+                     .eval = {.seed = EVAL_SEED, .batches = EVAL_BATCHES},
                      .bench = {.warmup = 2, .steps = 1000, .seconds = 2},
                      .threads = 1};
     int st = parse_options(&commands[i], argc, argv, &o);

@@ -56,8 +56,9 @@ static int read_metrics(const char *path, table *tb, char *err, size_t errn) {
   while (fgets(line, sizeof line, fp)) {
     tb->rows = realloc(tb->rows, (size_t)(tb->nrows + 1) * (size_t)tb->ncols * sizeof(double));
     char *p = line;
-    for (int c = 0; c < tb->ncols; c++) {
-      tb->rows[tb->nrows * tb->ncols + c] = strtod(p, &p);
+    for (int c = 0; c < tb->ncols; c++) { /* an empty cell (no evaluation there) is NaN */
+      bool empty = *p == ',' || *p == '\n' || !*p;
+      tb->rows[tb->nrows * tb->ncols + c] = empty ? NAN : strtod(p, &p);
       if (*p == ',') p++;
     }
     tb->nrows++;
@@ -66,15 +67,25 @@ static int read_metrics(const char *path, table *tb, char *err, size_t errn) {
   return 0;
 }
 
-/* A line chart of the columns whose name `pick` accepts, against column 0 (step). */
-static void chart(text *out, const table *tb, const char *title, bool (*pick)(const char *)) {
+/* The column named name, or -1. */
+static int column(const table *tb, const char *name) {
+  for (int c = 0; c < tb->ncols; c++)
+    if (!strcmp(tb->names[c], name)) return c;
+  return -1;
+}
+
+/* A line chart of the columns whose name `pick` accepts, against column xc (step or
+ * seconds); rows where a column is empty leave it out. */
+static void chart(text *out, const table *tb, const char *title, bool (*pick)(const char *),
+                  int xc) {
   static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
   const double W = 640, H = 260, L = 60, R = 150, T = 30, B = 40;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  if (xc < 0) return;
   for (int c = 1; c < tb->ncols; c++) {
     if (!pick(tb->names[c])) continue;
     for (int r = 0; r < tb->nrows; r++) {
-      double x = tb->rows[r * tb->ncols], y = tb->rows[r * tb->ncols + c];
+      double x = tb->rows[r * tb->ncols + xc], y = tb->rows[r * tb->ncols + c];
       if (!isfinite(y)) continue;
       x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
     }
@@ -89,17 +100,18 @@ static void chart(text *out, const table *tb, const char *title, bool (*pick)(co
     double y = y0 + (y1 - y0) * i / 4, py = H - B - (H - T - B) * i / 4;
     double x = x0 + (x1 - x0) * i / 4, px = L + (W - L - R) * i / 4;
     put(out, "<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"end\">%.3g</text>\n", L - 4, py + 4, y);
-    put(out, "<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"middle\">%.0f</text>\n", px, H - B + 14, x);
+    put(out, "<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"middle\">%.*f</text>\n", px,
+        H - B + 14, x1 - x0 < 10 && xc ? 1 : 0, x);
   }
-  put(out, "<text x=\"%g\" y=\"%g\" font-size=\"12\" text-anchor=\"middle\">step</text>\n",
-      L + (W - L - R) / 2, H - 6);
+  put(out, "<text x=\"%g\" y=\"%g\" font-size=\"12\" text-anchor=\"middle\">%s</text>\n",
+      L + (W - L - R) / 2, H - 6, xc ? "wall time (s)" : "step");
   int k = 0;
   for (int c = 1; c < tb->ncols; c++) {
     if (!pick(tb->names[c])) continue;
     const char *col = colors[k % 6];
     put(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", col);
     for (int r = 0; r < tb->nrows; r++) {
-      double x = tb->rows[r * tb->ncols], y = tb->rows[r * tb->ncols + c];
+      double x = tb->rows[r * tb->ncols + xc], y = tb->rows[r * tb->ncols + c];
       if (!isfinite(y)) continue;
       put(out, "%.1f,%.1f ", L + (W - L - R) * (x - x0) / (x1 - x0),
           H - B - (H - T - B) * (y - y0) / (y1 - y0));
@@ -113,6 +125,8 @@ static void chart(text *out, const table *tb, const char *title, bool (*pick)(co
 
 static bool is_loss(const char *n) { return strstr(n, ".loss") != NULL; }
 static bool is_mi(const char *n) { return !strncmp(n, "mi", 2); }
+static bool is_eval_accuracy(const char *n) { return !strcmp(n, "eval_accuracy"); }
+static bool is_eval_mi(const char *n) { return !strncmp(n, "eval_", 5) && !is_eval_accuracy(n); }
 
 /* ---- images -------------------------------------------------------------------------- */
 
@@ -169,17 +183,41 @@ int report_run(const char *dir) {
             "figure{display:inline-block;margin:1em}img{image-rendering:pixelated;width:360px}"
             "td,th{padding:2px 10px;text-align:right}</style></head><body>\n"
             "<h1>migc run <code>%s</code></h1>\n", dir, dir);
+  int acc = column(&tb, "eval_accuracy"), evaluated = -1;
+  for (int r = 0; r < tb.nrows && acc >= 0; r++)
+    if (isfinite(tb.rows[r * tb.ncols + acc])) evaluated = r;
   if (tb.nrows) {
-    const double *last = tb.rows + (size_t)(tb.nrows - 1) * (size_t)tb.ncols;
     put(&out, "<table><tr>");
     for (int c = 0; c < tb.ncols; c++) put(&out, "<th>%s</th>", tb.names[c]);
-    put(&out, "</tr><tr>");
-    for (int c = 0; c < tb.ncols; c++) put(&out, "<td>%.4g</td>", last[c]);
-    put(&out, "</tr></table>\n<p>The last logged step. MI estimates are in nats; a "
-              "categorical code of K values reaches at most ln K.</p>\n");
+    put(&out, "</tr>");
+    /* the last row, and the last evaluated one when that is another */
+    int shown[2] = {tb.nrows - 1, evaluated};
+    int nshown = evaluated >= 0 && evaluated < tb.nrows - 1 ? 2 : 1;
+    for (int i = 0; i < nshown; i++) {
+      put(&out, "<tr>");
+      for (int c = 0; c < tb.ncols; c++) {
+        double v = tb.rows[shown[i] * tb.ncols + c];
+        if (isfinite(v))
+          put(&out, "<td>%.4g</td>", v);
+        else
+          put(&out, "<td></td>");
+      }
+      put(&out, "</tr>");
+    }
+    put(&out, "</table>\n<p>The last logged step%s. MI estimates are in nats; a categorical "
+              "code of K values reaches at most ln K.%s</p>\n",
+        evaluated >= 0 && evaluated < tb.nrows - 1 ? ", and the last evaluation" : "",
+        acc >= 0 ? " eval_ columns: migc eval's measures, taken during the run on the test "
+                   "split (matched accuracy) and on generated images (MI)." : "");
   }
-  chart(&out, &tb, "Losses", is_loss);
-  chart(&out, &tb, "Mutual information (nats)", is_mi);
+  chart(&out, &tb, "Losses", is_loss, 0);
+  chart(&out, &tb, "Mutual information (nats)", is_mi, 0);
+  chart(&out, &tb, "Matched accuracy on the test split, by step", is_eval_accuracy, 0);
+  chart(&out, &tb, "Matched accuracy on the test split, by wall time", is_eval_accuracy,
+        column(&tb, "seconds"));
+  chart(&out, &tb, "MI estimates on generated images (nats), by step", is_eval_mi, 0);
+  chart(&out, &tb, "MI estimates on generated images (nats), by wall time", is_eval_mi,
+        column(&tb, "seconds"));
   if (newest(dir, "step", img, sizeof img)) embed_png(&out, img, "the newest samples");
   if (newest(dir, "figure-step", img, sizeof img))
     embed_png(&out, img, "rows: categorical code; columns: a continuous code from -2 to 2");

@@ -3,6 +3,7 @@
  * interpreter; run_func hides which. */
 #include "migc_train.h"
 
+#include "migc_eval.h"
 #include "migc_model.h"
 #include "migc_mpi.h"
 #include "migc_profile.h"
@@ -42,6 +43,9 @@ typedef struct {
   ir_tensor *in[2];    /* input buffers of train (0) and generate (1), reused */
   void **in_ptr[2];    /* their data pointers, as the entry takes them */
   int nin[2];
+  eval_plan ev;        /* --eval-every: what to measure, and the labelled data */
+  bool evaluating;
+  int eval_cols;       /* metrics.csv's eval_ columns: 0, or 1 + the estimates */
   char out[1024];
   char err[1024];
 } trainer;
@@ -201,10 +205,25 @@ static int load_checkpoint(trainer *t, const char *dir) {
 
 /* ---- the record of a run ----------------------------------------------------------- */
 
-/* metrics.csv keeps one row per logged step. A resumed run first drops rows past its
- * checkpoint, which the interrupted run wrote but the new one will write again. */
+/* metrics.csv's header: step, seconds, train_step's outputs; with evaluations also
+ * eval_accuracy and eval_NAME for each MI estimate (each without its newline). */
+static void metrics_header(const trainer *t, char *base, size_t nb, char *evals, size_t ne) {
+  size_t at = (size_t)snprintf(base, nb, "step,seconds");
+  for (int k = 0; k < t->train->noutputs && at < nb; k++)
+    at += (size_t)snprintf(base + at, nb - at, ",%s", t->train->outputs[k].name);
+  at = (size_t)snprintf(evals, ne, ",eval_accuracy");
+  for (int e = 0; e < t->ev.nmi && at < ne; e++)
+    at += (size_t)snprintf(evals + at, ne - at, ",eval_%s", t->ev.mi[e].name);
+}
+
+/* metrics.csv keeps one row per logged or evaluated step. A resumed run first drops
+ * rows past its checkpoint, which the interrupted run wrote but the new one will write
+ * again. The eval_ columns stay once a run has them (empty cells on rows without an
+ * evaluation); a resumed run that starts evaluating adds them to the rows it keeps. */
 static FILE *open_metrics(trainer *t) {
-  char path[1200], tmp[1300];
+  char path[1200], tmp[1300], base[4096], evals[4096];
+  metrics_header(t, base, sizeof base, evals, sizeof evals);
+  int nevals = t->evaluating ? 1 + t->ev.nmi : 0;
   snprintf(path, sizeof path, "%s/metrics.csv", t->out);
   FILE *old = t->step > 0 ? fopen(path, "r") : NULL;
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -214,15 +233,26 @@ static FILE *open_metrics(trainer *t) {
     fail(t, "cannot write %s: %s", path, strerror(errno));
     return NULL;
   }
-  char line[4096];
+  char line[8192];
   bool header = false;
+  int pad = 0; /* empty eval cells added to each kept row */
   while (old && fgets(line, sizeof line, old)) {
+    line[strcspn(line, "\n")] = 0;
     if (!header) {
-      fputs(line, out);
       header = true;
+      size_t nb = strlen(base);
+      if (!strcmp(line, base) && nevals) { /* evaluating from now on */
+        fprintf(out, "%s%s\n", base, evals);
+        pad = nevals;
+      } else {
+        fprintf(out, "%s\n", line);
+      }
+      if (!strncmp(line, base, nb) && line[nb] == ',') /* the run's eval_ columns */
+        for (const char *c = line + nb; *c; c++) t->eval_cols += *c == ',';
+      if (pad) t->eval_cols = pad;
       continue;
     }
-    if (strtoll(line, NULL, 10) <= t->step) fputs(line, out);
+    if (strtoll(line, NULL, 10) <= t->step) fprintf(out, "%s%.*s\n", line, pad, ",,,,,,,,,,,,,,,,,");
   }
   if (old) {
     fclose(old);
@@ -230,9 +260,8 @@ static FILE *open_metrics(trainer *t) {
     rename(tmp, path);
   }
   if (!header) {
-    fputs("step,seconds", out);
-    for (int k = 0; k < t->train->noutputs; k++) fprintf(out, ",%s", t->train->outputs[k].name);
-    fputc('\n', out);
+    fprintf(out, "%s%s\n", base, nevals ? evals : "");
+    t->eval_cols = nevals;
   }
   return out;
 }
@@ -289,6 +318,29 @@ static void progress(trainer *t, const ir_tensor *outs, double rate, bool tty) {
   fputs(tty ? "\033[K" : "\n", stderr);
 }
 
+/* The labelled images --eval-every measures on: --eval-data, else the test split of
+ * the training set when it is mnist or fashion; NULL otherwise. */
+static const char *eval_data(const train_options *o) {
+  const char *train = o->data ? o->data : "mnist";
+  if (o->eval_data) return o->eval_data;
+  if (!strcmp(train, "mnist")) return "mnist-test";
+  if (!strcmp(train, "fashion")) return "fashion-test";
+  return NULL;
+}
+
+/* Measures the state after this step as migc eval would on its checkpoint, and prints
+ * the result; the values go into *r. */
+static int evaluate(trainer *t, eval_result *r, bool tty) {
+  if (eval_measure(&t->ev, &t->md, EVAL_SEED, EVAL_BATCHES, r, t->err, sizeof t->err))
+    return fail(t, "evaluating at step %lld: %s", (long long)t->step, t->err);
+  fprintf(stderr, "%seval at step %lld: matched accuracy %.4f on %lld images", tty ? "\r" : "",
+          (long long)t->step, r->accuracy, (long long)r->images);
+  for (int e = 0; e < t->ev.nmi; e++)
+    fprintf(stderr, ", %s %.4f nats", t->ev.mi[e].name, r->mi[e]);
+  fprintf(stderr, " (%lld generated)%s\n", (long long)r->generated, tty ? "\033[K" : "");
+  return 0;
+}
+
 /* ---- the run --------------------------------------------------------------------------- */
 
 static int setup(trainer *t, diag_sink *d) {
@@ -333,6 +385,15 @@ static int setup(trainer *t, diag_sink *d) {
   for (int i = 0; i < rank; i++) want.dim[i] = in->shape.dim[i + 1];
   if (dataset_open(&t->ds, o->data ? o->data : "mnist", o->data_dir, &want, t->err, sizeof t->err))
     return fail(t, "%s", t->err);
+  if (o->eval_every > 0) {
+    const char *data = eval_data(o);
+    if (!data)
+      return fail(t, "--eval-every: %s has no test split known to migc; give labelled images "
+                     "to evaluate on with --eval-data", o->data);
+    if (eval_plan_open(&t->ev, &t->md, data, o->data_dir, t->err, sizeof t->err))
+      return fail(t, "--eval-every: %s", t->err);
+    t->evaluating = true;
+  }
   t->seed = o->seed;
   if (o->resume) {
     if (load_checkpoint(t, o->resume)) return 1;
@@ -416,6 +477,10 @@ int train_run(const train_options *o, diag_sink *d) {
             t.ds.images_path, (unsigned long long)t.seed,
             t.md.so ? "native code from --so" : t.md.prog ? "native code" : "interpreted", t.out, t.step ? " (resumed)" : "");
     if (t.step) fprintf(stderr, "migc train: resuming at step %lld\n", (long long)t.step);
+    if (t.evaluating)
+      fprintf(stderr, "migc train: evaluating every %lld steps on %s (%lld labelled images, "
+                      "%d generated batches)\n", (long long)o->eval_every, t.ev.data.images_path,
+              (long long)t.ev.data.n, EVAL_BATCHES);
   }
   bool tty = isatty(2);
   struct sigaction sa = {.sa_handler = on_sigint}, old_sa;
@@ -453,16 +518,34 @@ int train_run(const train_options *o, diag_sink *d) {
     if (st) break;
     t.step++;
     bool last = t.step == o->steps;
-    if (t.leader && (t.step % o->log_every == 0 || last)) {
+    bool log = t.step % o->log_every == 0 || last;
+    bool eval = t.evaluating && (t.step % o->eval_every == 0 || last);
+    eval_result ev;
+    if (t.leader && eval) {
+      double t1 = now();
+      if (prof) prof->paused = true; /* --profile reports train_step alone */
+      st = evaluate(&t, &ev, tty);
+      if (prof) prof->paused = false;
+      last_log += now() - t1; /* steps/s counts training time only */
+    }
+    if (!st && t.leader && (log || eval)) {
       double tnow = now();
-      double rate = (double)(t.step - logged_at) / fmax(tnow - last_log, 1e-9);
-      last_log = tnow;
-      logged_at = t.step;
       fprintf(metrics, "%lld,%.3f", (long long)t.step, tnow - start);
       for (int k = 0; k < t.train->noutputs; k++) fprintf(metrics, ",%.6g", ((float *)outs[k].data)[0]);
+      if (eval) {
+        fprintf(metrics, ",%.6g", ev.accuracy);
+        for (int e = 0; e < t.ev.nmi; e++) fprintf(metrics, ",%.6g", ev.mi[e]);
+      } else {
+        for (int c = 0; c < t.eval_cols; c++) fputc(',', metrics);
+      }
       fputc('\n', metrics);
       int lost = fflush(metrics) != 0 ? errno : 0; /* a full disk: say so, keep no rows */
-      progress(&t, outs, rate, tty);
+      if (log) {
+        double rate = (double)(t.step - logged_at) / fmax(tnow - last_log, 1e-9);
+        last_log = tnow;
+        logged_at = t.step;
+        progress(&t, outs, rate, tty);
+      }
       if (lost) st = fail(&t, "cannot write %s/metrics.csv: %s", t.out, strerror(lost));
     }
     if (!t.leader) continue; /* a write that fails ends the job (mpi_leave) */
@@ -489,6 +572,7 @@ int train_run(const train_options *o, diag_sink *d) {
   free(out_ptr);
   for (int k = 0; k < 2; k++) free_outputs(t.in[k], t.nin[k]), free(t.in_ptr[k]);
   if (metrics) fclose(metrics);
+  eval_plan_close(&t.ev);
   dataset_close(&t.ds);
   model_close(&t.md);
   return st;

@@ -27,6 +27,11 @@ typedef struct {
   const char *out;            /* run directory (NULL: runs/MODEL, or the resumed one) */
   const char *resume;         /* run directory to continue, or NULL */
   int64_t save_every, keep, log_every, sample_every;
+  int64_t eval_every;         /* --eval-every: measure as migc eval does every N steps
+                                 and after the last (0: never) */
+  const char *eval_data;      /* --eval-data: labelled images for it (NULL: the test
+                                 split of a known training set, mnist-test or
+                                 fashion-test) */
   bool interpret;             /* --backend interp: the reference interpreter, not the JIT */
   const char *so;             /* --so: run the steps from this shared object (migc compile) */
   bool local_bn;              /* --local-bn: under MPI, batchnorm normalises each

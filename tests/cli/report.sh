@@ -2,7 +2,8 @@
 # migc report: a self-contained page for a run: a table of the last metrics row, an SVG
 # chart of the losses and one of the MI estimates with one point per logged step, and
 # the newest sample grid and figure embedded as PNG data that decodes to the files'
-# exact bytes. Written atomically; a directory without metrics is refused.
+# exact bytes; with --eval-every, the evaluations against step and wall time. Written
+# atomically; a directory without metrics is refused.
 set -u
 migc=$1 root=$2
 . "$root/tests/cli_lib.sh"
@@ -25,6 +26,37 @@ print(len(svgs), names, [len(p.split()) for l in lines for p in l], same, "<th>g
 PY
 )
 [ "$check" = "2 [['disc.loss', 'gen.loss'], ['mi_c', 'mi_s']] [4, 4, 4, 4] [True, True] True" ] && ok || bad "report content: $check"
+
+# With --eval-every: the evaluations, by step and by wall time (metrics.csv's seconds),
+# one point per evaluated row, each where metrics.csv puts it.
+"$migc" train "$root/models/infogan_mlp.mig" --batch 16 --steps 20 --log-every 5 --eval-every 8 \
+  --out e >/dev/null 2>&1 && "$migc" report e >/dev/null 2>&1 || bad "report of a run with --eval-every"
+check=$(/usr/bin/python3 - e <<'PY'
+import csv, re, sys
+d = sys.argv[1]
+h = open(d + "/report.html").read()
+rows = list(csv.DictReader(open(d + "/metrics.csv")))
+charts = dict(re.findall(r"<h2>(.*?)</h2>\n(<svg.*?</svg>)", h, re.S))
+def expect(cols, x):  # the chart's points, computed as migc report does
+    W, H, L, R, T, B = 640, 260, 60, 150, 30, 40
+    pts = [(float(r[x]), float(r[c])) for c in cols for r in rows if r[c] != ""]
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
+    return [" ".join("%.1f,%.1f" % (L + (W - L - R) * (float(r[x]) - x0) / (x1 - x0),
+                                    H - B - (H - T - B) * (float(r[c]) - y0) / (y1 - y0))
+                     for r in rows if r[c] != "") + " " for c in cols]
+out = []
+for title, cols in [("Matched accuracy on the test split", ["eval_accuracy"]),
+                    ("MI estimates on generated images (nats)", ["eval_mi_c", "eval_mi_s"])]:
+    for by, x, label in [("step", "step", "step"), ("wall time", "seconds", "wall time (s)")]:
+        svg = charts.get("%s, by %s" % (title, by), "")
+        got = re.findall(r'points="([^"]*)"', svg)
+        out.append(got == expect(cols, x) and len(got[0].split()) == 3 and ">%s</text>" % label in svg)
+print(len(rows), out)
+PY
+)
+[ "$check" = "6 [True, True, True, True]" ] && ok || bad "eval charts: $check"
+
 err=$("$migc" report nowhere 2>&1); st=$?
 [ $st -eq 1 ] && grep -q "nowhere/metrics.csv: cannot open" <<<"$err" && ok || bad "no metrics: $st $err"
 echo "$pass passed, $fail failed"
