@@ -220,7 +220,7 @@ static void find_estimates(eval_plan *p, const ir_module *m) {
   eval_estimate *e = &p->mi[p->nmi++];
   snprintf(e->name, sizeof e->name, "mi_%s", m->inputs[p->code].name);
   e->terms[0] = (ir_mi_term){.op = IR_OP_INFO_CATEGORICAL, .node = -1, .pred = -1,
-                             .code = p->code, .dims = p->k};
+                             .code = p->code, .dims = p->k, .bound = log((double)p->k)};
   e->enc_out[0] = p->code_out;
   e->nterms = 1;
 }
@@ -418,6 +418,12 @@ static void print_json(const eval_plan *p, const model *md, int64_t step, const 
     json_string(p->mi[e].name, stdout);
     printf(": %.17g", r->mi[e]);
   }
+  fputs("}, \"mi_bounds\": {", stdout);
+  for (int e = 0; e < p->nmi; e++) {
+    printf("%s", e ? ", " : "");
+    json_string(p->mi[e].name, stdout);
+    printf(": %.17g", ir_mi_bound(p->mi[e].terms, p->mi[e].nterms));
+  }
   fputs("}, \"data\": ", stdout);
   json_string(p->data.images_path, stdout);
   printf(", \"images\": %lld, \"accuracy\": %.17g, \"mapping\": [", (long long)r->images,
@@ -430,11 +436,10 @@ static void print_text(const eval_plan *p, const model *md, int64_t step, const 
   printf("model: %s, step %lld\n", md->m->name, (long long)step);
   for (int e = 0; e < p->nmi; e++) {
     const eval_estimate *x = &p->mi[e];
-    printf("%s: %.4f nats on %lld generated images", x->name, r->mi[e], (long long)r->generated);
-    if (x->nterms == 1 && x->terms[0].op == IR_OP_INFO_CATEGORICAL)
-      printf(" (at most ln %lld = %.4f)", (long long)x->terms[0].dims,
-             log((double)x->terms[0].dims));
-    putchar('\n');
+    char formula[256];
+    ir_mi_bound_str(md->m, x->terms, x->nterms, formula, sizeof formula);
+    printf("%s: %.4f nats on %lld generated images (at most %s = %.4f)\n", x->name, r->mi[e],
+           (long long)r->generated, formula, ir_mi_bound(x->terms, x->nterms));
   }
   printf("data: %s\n", p->data.images_path);
   printf("matched accuracy: %.4f on %lld images (code value -> label:", r->accuracy,

@@ -572,25 +572,29 @@ static const command commands[] = {
      "most ln K; H(c) minus the Gaussian NLL for a continuous one), and the\n"
      "unsupervised classification accuracy of Q's most likely code value on real\n"
      "labelled images after the best one-to-one matching of code values to labels\n"
-     "(Hungarian algorithm), with that matching. A model that reports no estimate\n"
-     "gets mi_CODE of its categorical code. generate and encode run in their\n"
-     "inference form (batchnorm's running statistics).\n"
+     "(Hungarian algorithm), with that matching. Each estimate comes with the most it\n"
+     "can reach, from the IR: ln K, H(c) - D * 0.5 ln(2 pi std^2) (the Gaussian NLL at\n"
+     "a perfect prediction), or their sum. A model that reports no estimate gets\n"
+     "mi_CODE of its categorical code. generate and encode run in their inference\n"
+     "form (batchnorm's running statistics).\n"
      "  --data D        labelled images (default mnist-test)\n"
      "  --data-dir DIR  where data set names are found (default data)\n"
      "  --batches N     generated batches for the MI estimates (default 20)\n"
      "  --seed S        the draw of the generated images' latents (default 1)\n"
      "  --model FILE    the model file, if it moved since training\n"
      "  --json          print one JSON object instead: model, step, generated, mi\n"
-     "                  (name: nats), data, images, accuracy, mapping (full precision)\n"
+     "                  (name: nats), mi_bounds (name: the most it can reach), data,\n"
+     "                  images, accuracy, mapping (full precision)\n"
      "  --backend B     jit (default) or interp\n"
      "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
     {"report", cmd_report, "write a run's HTML report",
      "migc report RUN",
      "Writes RUN/report.html, one self-contained page: the last logged metrics, the\n"
-     "loss curves and the MI curves (SVG, from metrics.csv), with train --eval-every\n"
-     "the matched accuracy and the MI estimates of its evaluations against step and\n"
-     "against wall time, and the newest sample grid and InfoGAN figure (PNG embedded\n"
-     "in the page).\n"},
+     "loss curves and the MI curves (SVG, from metrics.csv) with the most each MI\n"
+     "estimate can reach (dashed lines and an 'at most' row, from the program of the\n"
+     "newest checkpoint), with train --eval-every the matched accuracy and the MI\n"
+     "estimates of its evaluations against step and against wall time, and the\n"
+     "newest sample grid and InfoGAN figure (PNG embedded in the page).\n"},
     {"gradcheck", cmd_gradcheck, "check every gradient against finite differences",
      "migc gradcheck FILE [--step NAME] [--seed N] [--elements K] [--tol T] [--h H] [--batch N]",
      "Differentiates each step's loss with respect to the parameters of the nets it\n"

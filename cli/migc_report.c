@@ -1,7 +1,10 @@
 /* migc_report.c: `migc report DIR`: one self-contained HTML page for a run: the loss
- * curves and the MI curves (SVG, drawn from metrics.csv) and the newest sample grid and
+ * curves and the MI curves (SVG, drawn from metrics.csv) with the most each MI estimate
+ * can reach (from the program of the run's checkpoint), and the newest sample grid and
  * figure (PNG embedded as data URIs), written to DIR/report.html atomically. */
 #include "migc_report.h"
+
+#include "migc_model.h"
 
 #include "runtime/runtime.h"
 
@@ -37,6 +40,7 @@ static void put(text *t, const char *fmt, ...) {
 
 typedef struct {
   char names[32][64];
+  double bound[32]; /* per column: the most its MI estimate can reach, or NaN */
   int ncols;
   double *rows; /* nrows x ncols */
   int nrows;
@@ -51,8 +55,10 @@ static int read_metrics(const char *path, table *tb, char *err, size_t errn) {
     fclose(fp);
     return file_fail(err, errn, path, "empty");
   }
-  for (char *tok = strtok(line, ",\n"); tok && tb->ncols < 32; tok = strtok(NULL, ",\n"))
+  for (char *tok = strtok(line, ",\n"); tok && tb->ncols < 32; tok = strtok(NULL, ",\n")) {
+    tb->bound[tb->ncols] = NAN;
     snprintf(tb->names[tb->ncols++], 64, "%s", tok);
+  }
   while (fgets(line, sizeof line, fp)) {
     tb->rows = realloc(tb->rows, (size_t)(tb->nrows + 1) * (size_t)tb->ncols * sizeof(double));
     char *p = line;
@@ -65,6 +71,36 @@ static int read_metrics(const char *path, table *tb, char *err, size_t errn) {
   }
   fclose(fp);
   return 0;
+}
+
+/* The bounds of the MI estimates among train_step's outputs, for the columns that hold
+ * them (NAME and eval_NAME), read from the program of the run's newest checkpoint,
+ * reopened for the interpreter (nothing is compiled to native code). A run without a
+ * checkpoint, or whose model file is gone or changed, gets none: no bound rather than a
+ * wrong one. */
+static void read_bounds(const char *dir, table *tb) {
+  char path[1200], err[1024];
+  if (checkpoint_find(dir, path, sizeof path, err, sizeof err)) return;
+  model md;
+  diag_sink d;
+  diag_init(&d);
+  int64_t step;
+  uint64_t seed;
+  if (!model_open_checkpoint(&md, path, NULL, true, &d, &step, &seed)) {
+    const ir_func *f = ir_find_func(md.m, "train_step");
+    for (int k = 0; f && k < f->noutputs; k++) {
+      ir_mi_term terms[16];
+      int n = ir_mi_terms(f, f->outputs[k].node, terms, 16);
+      for (int c = 0; c < tb->ncols && n; c++) {
+        const char *name = tb->names[c];
+        if (!strcmp(name, f->outputs[k].name) ||
+            (!strncmp(name, "eval_", 5) && !strcmp(name + 5, f->outputs[k].name)))
+          tb->bound[c] = ir_mi_bound(terms, n);
+      }
+    }
+  }
+  model_close(&md);
+  diag_free(&d);
 }
 
 /* The column named name, or -1. */
@@ -90,6 +126,9 @@ static void chart(text *out, const table *tb, const char *title, bool (*pick)(co
       x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
     }
   }
+  for (int c = 1; c < tb->ncols && x1 >= x0; c++) /* the bounds are in sight too */
+    if (pick(tb->names[c]) && isfinite(tb->bound[c]))
+      y0 = fmin(y0, tb->bound[c]), y1 = fmax(y1, tb->bound[c]);
   if (!(x1 >= x0) || !(y1 >= y0)) return;
   if (x1 == x0) x1 = x0 + 1;
   if (y1 == y0) y1 = y0 + 1;
@@ -118,6 +157,12 @@ static void chart(text *out, const table *tb, const char *title, bool (*pick)(co
     }
     put(out, "\"/>\n<text x=\"%g\" y=\"%g\" font-size=\"12\" fill=\"%s\">%s</text>\n", W - R + 8,
         T + 14 + 16 * k, col, tb->names[c]);
+    if (isfinite(tb->bound[c])) { /* dashed: the most the estimate can reach */
+      double py = H - B - (H - T - B) * (tb->bound[c] - y0) / (y1 - y0);
+      put(out, "<line class=\"bound\" x1=\"%g\" x2=\"%g\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+               "stroke-dasharray=\"5 4\"><title>%s at most %.4f</title></line>\n",
+          L, W - R, py, py, col, tb->names[c], tb->bound[c]);
+    }
     k++;
   }
   put(out, "</svg>\n");
@@ -183,6 +228,9 @@ int report_run(const char *dir) {
             "figure{display:inline-block;margin:1em}img{image-rendering:pixelated;width:360px}"
             "td,th{padding:2px 10px;text-align:right}</style></head><body>\n"
             "<h1>migc run <code>%s</code></h1>\n", dir, dir);
+  read_bounds(dir, &tb);
+  bool bounded = false;
+  for (int c = 0; c < tb.ncols; c++) bounded = bounded || isfinite(tb.bound[c]);
   int acc = column(&tb, "eval_accuracy"), evaluated = -1;
   for (int r = 0; r < tb.nrows && acc >= 0; r++)
     if (isfinite(tb.rows[r * tb.ncols + acc])) evaluated = r;
@@ -204,8 +252,20 @@ int report_run(const char *dir) {
       }
       put(&out, "</tr>");
     }
-    put(&out, "</table>\n<p>The last logged step%s. MI estimates are in nats; a categorical "
-              "code of K values reaches at most ln K.%s</p>\n",
+    if (bounded) { /* the step column names the row */
+      put(&out, "<tr class=\"bound\"><td>at most</td>");
+      for (int c = 1; c < tb.ncols; c++) {
+        if (isfinite(tb.bound[c]))
+          put(&out, "<td>%.4g</td>", tb.bound[c]);
+        else
+          put(&out, "<td></td>");
+      }
+      put(&out, "</tr>");
+    }
+    put(&out, "</table>\n<p>The last logged step%s. MI estimates are in nats; 'at most' is "
+              "the most each can reach (the dashed lines below): ln K for a categorical code "
+              "of K values, H(c) - D ln(std sqrt(2 pi)) for D continuous dimensions whose Q has "
+              "a fixed std (the Gaussian NLL at a perfect prediction).%s</p>\n",
         evaluated >= 0 && evaluated < tb.nrows - 1 ? ", and the last evaluation" : "",
         acc >= 0 ? " eval_ columns: migc eval's measures, taken during the run on the test "
                    "split (matched accuracy) and on generated images (MI)." : "");

@@ -43,6 +43,8 @@ typedef struct {
   ir_tensor *in[2];    /* input buffers of train (0) and generate (1), reused */
   void **in_ptr[2];    /* their data pointers, as the entry takes them */
   int nin[2];
+  double *bound;       /* per output of train: the most an MI estimate can reach,
+                          NaN for the other outputs (ir_mi_terms) */
   eval_plan ev;        /* --eval-every: what to measure, and the labelled data */
   bool evaluating;
   int eval_cols;       /* metrics.csv's eval_ columns: 0, or 1 + the estimates */
@@ -313,7 +315,8 @@ static void progress(trainer *t, const ir_tensor *outs, double rate, bool tty) {
   for (int k = 0; k < t->train->noutputs; k++) {
     const char *name = t->train->outputs[k].name;
     fprintf(stderr, "  %s %.4f%s", name, ((float *)outs[k].data)[0],
-            strncmp(name, "mi", 2) ? "" : " nats");
+            strncmp(name, "mi", 2) && !isfinite(t->bound[k]) ? "" : " nats");
+    if (isfinite(t->bound[k])) fprintf(stderr, " (max %.4f)", t->bound[k]);
   }
   fputs(tty ? "\033[K" : "\n", stderr);
 }
@@ -328,16 +331,39 @@ static const char *eval_data(const train_options *o) {
   return NULL;
 }
 
+/* The most each output of train_step can reach when it is an MI estimate (NaN when it
+ * is not), and a line that says so for each: the run's summary of its estimates. */
+static int find_bounds(trainer *t) {
+  const ir_func *f = t->train;
+  t->bound = calloc((size_t)f->noutputs + 1, sizeof *t->bound);
+  if (!t->bound) return fail(t, "out of memory");
+  char line[2048] = "", formula[256];
+  size_t at = 0;
+  for (int k = 0; k < f->noutputs; k++) {
+    ir_mi_term terms[16];
+    int n = ir_mi_terms(f, f->outputs[k].node, terms, 16);
+    t->bound[k] = n ? ir_mi_bound(terms, n) : NAN;
+    if (!n || at >= sizeof line) continue;
+    ir_mi_bound_str(t->md.m, terms, n, formula, sizeof formula);
+    at += (size_t)snprintf(line + at, sizeof line - at, "%s%s <= %s = %.4f nats", at ? ", " : "",
+                           f->outputs[k].name, formula, t->bound[k]);
+  }
+  if (line[0] && t->leader) fprintf(stderr, "migc train: MI estimates at most: %s\n", line);
+  return 0;
+}
+
 /* Measures the state after this step as migc eval would on its checkpoint, and prints
  * the result; the values go into *r. */
 static int evaluate(trainer *t, eval_result *r, bool tty) {
   if (eval_measure(&t->ev, &t->md, EVAL_SEED, EVAL_BATCHES, r, t->err, sizeof t->err))
     return fail(t, "evaluating at step %lld: %s", (long long)t->step, t->err);
-  fprintf(stderr, "%seval at step %lld: matched accuracy %.4f on %lld images", tty ? "\r" : "",
-          (long long)t->step, r->accuracy, (long long)r->images);
+  fprintf(stderr, "%seval at step %lld: matched accuracy %.4f on %lld images; on %lld generated:",
+          tty ? "\r" : "", (long long)t->step, r->accuracy, (long long)r->images,
+          (long long)r->generated);
   for (int e = 0; e < t->ev.nmi; e++)
-    fprintf(stderr, ", %s %.4f nats", t->ev.mi[e].name, r->mi[e]);
-  fprintf(stderr, " (%lld generated)%s\n", (long long)r->generated, tty ? "\033[K" : "");
+    fprintf(stderr, "%s %s %.4f nats (max %.4f)", e ? "," : "", t->ev.mi[e].name, r->mi[e],
+            ir_mi_bound(t->ev.mi[e].terms, t->ev.mi[e].nterms));
+  fprintf(stderr, "%s\n", tty ? "\033[K" : "");
   return 0;
 }
 
@@ -477,6 +503,7 @@ int train_run(const train_options *o, diag_sink *d) {
             t.ds.images_path, (unsigned long long)t.seed,
             t.md.so ? "native code from --so" : t.md.prog ? "native code" : "interpreted", t.out, t.step ? " (resumed)" : "");
     if (t.step) fprintf(stderr, "migc train: resuming at step %lld\n", (long long)t.step);
+    if (find_bounds(&t)) st = 1;
     if (t.evaluating)
       fprintf(stderr, "migc train: evaluating every %lld steps on %s (%lld labelled images, "
                       "%d generated batches)\n", (long long)o->eval_every, t.ev.data.images_path,
@@ -573,6 +600,7 @@ int train_run(const train_options *o, diag_sink *d) {
   for (int k = 0; k < 2; k++) free_outputs(t.in[k], t.nin[k]), free(t.in_ptr[k]);
   if (metrics) fclose(metrics);
   eval_plan_close(&t.ev);
+  free(t.bound);
   dataset_close(&t.ds);
   model_close(&t.md);
   return st;

@@ -442,11 +442,19 @@ typedef struct {
   int64_t dims; /* K values, or D dimensions */
   double h;     /* gaussian: the constant the NLL is subtracted from, H(c) */
   double std;   /* gaussian: Q's fixed standard deviation */
+  double bound; /* the most the term can be: ln K (a cross-entropy is at least 0), or
+                   h - D ln(std sqrt(2 pi)) (the NLL at a perfect prediction) */
 } ir_mi_term;
 
 /* If node id of f is an MI estimate, one term or a sum of terms (scalar adds), writes
  * them to terms and returns their count; 0 if it is not, or has more than max. */
 int ir_mi_terms(const ir_func *f, int id, ir_mi_term *terms, int max);
+/* The most a sum of n terms can be: the sum of their bounds. */
+double ir_mi_bound(const ir_mi_term *terms, int n);
+/* The bound as a formula, the terms' joined by " + ": "ln 10", "2 (ln 2 - 0.5 ln(2
+ * pi))" for two uniform(-1, 1) dimensions with std 1 (H(c) written out when h is the
+ * entropy of the code's prior in m, else as a number). */
+void ir_mi_bound_str(const ir_module *m, const ir_mi_term *terms, int n, char *buf, size_t len);
 
 /* ---- print.c: stable text form, used by `migc dump --ir` and golden tests ------ */
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # migc sample and migc eval on a short real run of the small InfoGAN: the figure is a
-# PNG of K rows by 10 columns of 28x28 cells; eval prints the MI estimate (between
-# -inf and ln 10) and the matched accuracy on every MNIST test image with a
+# PNG of K rows by 10 columns of 28x28 cells; eval prints the MI estimates (mi_c between
+# -inf and ln 10, mi_s at most -0.4516) and the matched accuracy on every MNIST test image with a
 # one-to-one mapping; both reopen the program from the checkpoint alone, and say
 # clearly what is wrong when they cannot.
 set -u
@@ -33,6 +33,9 @@ acc=$(sed -n "s/^matched accuracy: \([0-9.]*\) on $n images (code value -> label
   && ok || bad "eval values: mi $mi, accuracy $acc"
 m=$(grep -o "code value -> label:.*" <<<"$out" | grep -o -- "->[0-9]" | sort -u | wc -l)
 [ "$m" -eq 10 ] && ok || bad "the mapping is not one-to-one: $out"
+# the continuous codes' estimate, with its bound: 2 (ln 2 - 0.5 ln(2 pi)) = -0.451583
+mis=$(sed -n 's/^mi_s: \([-0-9.]*\) nats on 64 generated images (at most 2 (ln 2 - 0.5 ln(2 pi)) = -0.4516)$/\1/p' <<<"$out")
+/usr/bin/python3 -c "import sys; sys.exit(0 if -1e9 < float('$mis' or 9) <= -0.451583 else 1)" && ok || bad "mi_s: $out"
 
 # Each term is recomputed from the encode output that Q's head makes, found by the
 # head's source, not by its shape or place: a model whose continuous code has as many

@@ -30,6 +30,15 @@ for l in sys.stdin:
 [ "$rows" = "7 - 10 eval 14 - 20 eval 21 - 25 eval " ] && ok || bad "rows: $rows"
 [ "$(grep -c '^eval at step' a.log)" -eq 3 ] && grep -q "^migc train: evaluating every 10 steps on data/mnist/t10k-images-idx3-ubyte" a.log \
   && ok || bad "eval progress: $(cat a.log)"
+# Every MI estimate printed comes with the most it can reach: ln 10 = 2.302585 for the
+# 10-way code, 2 (ln 2 - 0.5 ln(2 pi)) = -0.451583 for two uniform(-1, 1) codes whose Q
+# has std 1.
+grep -qx "migc train: MI estimates at most: mi_c <= ln 10 = 2.3026 nats, mi_s <= 2 (ln 2 - 0.5 ln(2 pi)) = -0.4516 nats" a.log \
+  && ok || bad "bounds summary: $(cat a.log)"
+[ "$(grep -c '^eval at step [0-9]*: .* mi_c -\?[0-9.]* nats (max 2.3026), mi_s -[0-9.]* nats (max -0.4516)$' a.log)" -eq 3 ] \
+  && ok || bad "bounds in the eval lines: $(grep '^eval' a.log)"
+[ "$(grep -c '^step [0-9]*/25 .* mi_c -\?[0-9.]* nats (max 2.3026)  mi_s -[0-9.]* nats (max -0.4516)  disc.loss [-0-9.]*  gen.loss' a.log)" -eq 4 ] \
+  && ok || bad "bounds in the progress lines: $(grep '^step' a.log)"
 
 # Each evaluated row holds what migc eval says of that step's checkpoint: exactly, as
 # metrics.csv prints them (%.6g) against eval's JSON, and to the 4 decimals eval's text shows.
@@ -47,7 +56,10 @@ shown = {"eval_accuracy": re.search(r"^matched accuracy: (\S+)", txt, re.M).grou
          "eval_mi_c": re.search(r"^mi_c: (\S+) nats", txt, re.M).group(1),
          "eval_mi_s": re.search(r"^mi_s: (\S+) nats", txt, re.M).group(1)}
 printed = all(abs(float(row[k]) - float(v)) <= 0.5e-4 + 1e-6 for k, v in shown.items())
-print(exact, printed, j["step"] == int(sys.argv[4]), 0 < j["accuracy"] <= 1, j["mi"]["mi_c"] <= 2.302586)
+import math
+bounds = {"mi_c": math.log(10), "mi_s": 2 * (math.log(2) - 0.5 * math.log(2 * math.pi))}
+bounded = all(abs(j["mi_bounds"][k] - b) < 1e-12 and j["mi"][k] <= b for k, b in bounds.items())
+print(exact, printed, j["step"] == int(sys.argv[4]), 0 < j["accuracy"] <= 1, bounded)
 PY
 )
   [ "$same" = "True True True True True" ] && ok || bad "step $s: metrics vs migc eval: $same; $(grep "^$s," a/metrics.csv); $(cat e$s.json)"
