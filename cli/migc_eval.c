@@ -1,11 +1,12 @@
 /* migc_eval.c: what users look at after training an InfoGAN (shared/infogan.md):
  *   migc sample  the paper's figure: one row per value of the categorical code, columns
  *                sweeping one continuous code from -2 to 2, the other latents fixed;
- *   migc eval    every MI estimate in nats on generated images, and the unsupervised
+ *   migc eval    every MI estimate in nats on generated images, the unsupervised
  *                classification accuracy of Q's code on real test images after the best
- *                one-to-one matching of code values to labels (Hungarian algorithm);
+ *                one-to-one matching of code values to labels (Hungarian algorithm),
+ *                and whether Q's class stays that of the row along the figure's sweeps;
  *                eval_measure is that measurement, which migc train --eval-every takes
- *                during a run too. */
+ *                during a run too (without the sweeps). */
 #include "migc_eval.h"
 
 #include "runtime/runtime.h"
@@ -52,15 +53,53 @@ static bool find_code(const model *md, const ir_func *gen, const ir_func *enc, i
 
 /* ---- sample ---------------------------------------------------------------------------- */
 
-static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t step) {
-  const ir_module *m = md->m;
-  int code = -1, cont = -1, vary_at = 0;
+/* The inputs of generate for cells [start, start + batch) of a sweep figure `cols`
+ * wide, into in[j] (one batch each): every cell takes sample `from` of draw[j] (a
+ * batch of draws of input j), its row (cell / cols) sets the categorical code `code`
+ * and its column element vary_at of `cont` to a value from -2 to 2; the other
+ * continuous codes are 0 when there is a categorical code. Cells past `cells` keep
+ * the draw. So only the code and the swept value change across a figure. */
+static void sweep_inputs(const ir_module *m, const ir_func *gen, const ir_tensor *draw,
+                         int64_t from, int code, int cont, int vary_at, int cols, int start,
+                         int cells, ir_tensor *in) {
+  int64_t b = m->batch;
+  for (int j = 0; j < gen->ninputs; j++) {
+    int idx = gen->inputs[j];
+    const ir_input *inp = &m->inputs[idx];
+    int64_t per = shape_numel(inp->shape) / b;
+    bool zero = inp->kind == INPUT_CODE && inp->dist != DIST_CATEGORICAL && code >= 0;
+    for (int64_t s = 0; s < b; s++) {
+      int cell = start + (int)s;
+      if (inp->dtype == IR_I32) {
+        int32_t *p = in[j].data;
+        p[s] = idx == code && cell < cells ? cell / cols : ((const int32_t *)draw[j].data)[from];
+        continue;
+      }
+      float *p = (float *)in[j].data + s * per;
+      if (zero)
+        memset(p, 0, (size_t)per * sizeof *p);
+      else
+        memcpy(p, (const float *)draw[j].data + from * per, (size_t)per * sizeof *p);
+      if (idx == cont && cell < cells) p[vary_at] = (float)(-2.0 + 4.0 * (cell % cols) / (cols - 1));
+    }
+  }
+}
+
+/* The first categorical code and the first continuous code generate takes, or -1. */
+static void figure_codes(const ir_module *m, const ir_func *gen, int *code, int *cont) {
+  *code = *cont = -1;
   for (int j = 0; j < gen->ninputs; j++) {
     const ir_input *in = &m->inputs[gen->inputs[j]];
     if (in->kind != INPUT_CODE) continue;
-    if (in->dist == DIST_CATEGORICAL && code < 0) code = gen->inputs[j];
-    if (in->dist != DIST_CATEGORICAL && cont < 0) cont = gen->inputs[j];
+    if (in->dist == DIST_CATEGORICAL && *code < 0) *code = gen->inputs[j];
+    if (in->dist != DIST_CATEGORICAL && *cont < 0) *cont = gen->inputs[j];
   }
+}
+
+static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t step) {
+  const ir_module *m = md->m;
+  int code, cont, vary_at = 0;
+  figure_codes(m, gen, &code, &cont);
   if (o->vary) { /* NAME or NAME[I] */
     char name[128];
     int k = 0;
@@ -79,72 +118,74 @@ static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t 
   int cols = cont >= 0 ? 10 : (int)(b < 64 ? b : 64);
   if (code < 0 && cont < 0) rows = (cols + 7) / 8, cols = 8;
   int cells = rows * cols;
-  ir_tensor *in = calloc((size_t)gen->ninputs, sizeof *in);
-  ir_tensor outs[8];
+  ir_tensor *draw = calloc((size_t)gen->ninputs + 1, sizeof *draw);
+  ir_tensor *in = calloc((size_t)gen->ninputs + 1, sizeof *in);
+  ir_tensor *outs = calloc((size_t)gen->noutputs + 1, sizeof *outs);
   float *grid = NULL;
   int64_t img = 0;
-  int st = 0;
+  int st = draw && in && outs ? 0 : (fprintf(stderr, "migc sample: out of memory\n"), 1);
+  for (int j = 0; j < gen->ninputs && !st; j++) { /* every cell starts from sample 0's draw */
+    model_draw(md, gen->inputs[j], o->seed, STREAM_FIGURE, 0, 0, &draw[j]);
+    in[j] = ir_tensor_alloc(draw[j].dtype, draw[j].shape);
+  }
   for (int start = 0; start < cells && !st; start += (int)b) {
-    for (int j = 0; j < gen->ninputs; j++) {
-      int idx = gen->inputs[j];
-      /* Every cell starts from the same draw (sample 0's), then the row and column
-       * set the code and the swept value: only those change across the figure. */
-      model_draw(md, idx, o->seed, STREAM_FIGURE, 0, 0, &in[j]);
-      const ir_input *inp = &m->inputs[idx];
-      int64_t per = shape_numel(inp->shape) / b;
-      for (int64_t s = 0; s < b; s++) {
-        int cell = start + (int)s;
-        if (inp->dtype == IR_I32) {
-          int32_t *p = in[j].data;
-          p[s] = p[0];
-          if (idx == code && cell < cells) p[s] = cell / cols;
-        } else {
-          float *p = in[j].data;
-          memcpy(p + s * per, p, (size_t)per * sizeof *p);
-          if (inp->kind == INPUT_CODE && inp->dist != DIST_CATEGORICAL && code >= 0)
-            memset(p + s * per, 0, (size_t)per * sizeof *p); /* other continuous codes: 0 */
-          if (idx == cont && cell < cells)
-            p[s * per + vary_at] = (float)(-2.0 + 4.0 * (cell % cols) / (cols - 1));
-        }
-      }
-      if (code < 0 && cont < 0) { /* no codes: plain samples, each its own draw */
+    if (code < 0 && cont < 0) { /* no codes: plain samples, each its own draw */
+      for (int j = 0; j < gen->ninputs; j++) {
         ir_tensor_free(&in[j]);
-        model_draw(md, idx, o->seed, STREAM_FIGURE, (uint64_t)start, 0, &in[j]);
+        model_draw(md, gen->inputs[j], o->seed, STREAM_FIGURE, (uint64_t)start, 0, &in[j]);
       }
+    } else {
+      sweep_inputs(m, gen, draw, 0, code, cont, vary_at, cols, start, cells, in);
     }
     if (model_run(md, gen, in, outs)) {
       fprintf(stderr, "migc sample: %s\n", md->err);
       st = 1;
-    } else {
-      const ir_shape *s = &outs[0].shape;
-      img = shape_numel(*s) / b;
-      if (!grid) grid = calloc((size_t)(cells + b) * (size_t)img, sizeof *grid);
-      memcpy(grid + (size_t)start * (size_t)img, outs[0].data, (size_t)(b * img) * sizeof *grid);
-      if (start + b >= cells) {
-        char path[1300], err[1024];
-        if (o->grid)
-          snprintf(path, sizeof path, "%s", o->grid);
-        else
-          snprintf(path, sizeof path, "%s/samples/figure-step-%08lld.png", o->run, (long long)step);
-        int data = -1;
-        for (int i = 0; i < m->ninputs; i++)
-          if (m->inputs[i].kind == INPUT_DATA) data = i;
-        float lo = data >= 0 ? (float)m->inputs[data].a : 0, hi = data >= 0 ? (float)m->inputs[data].b : 1;
-        if (s->rank != 4 || png_write_grid(path, grid, cells, (int)s->dim[1], (int)s->dim[2],
-                                           (int)s->dim[3], rows, cols, lo, hi, 2, err, sizeof err)) {
-          fprintf(stderr, "migc sample: %s\n", s->rank != 4 ? "generate does not make images" : err);
+      break;
+    }
+    const ir_shape *s = &outs[0].shape;
+    img = shape_numel(*s) / b;
+    if (!grid) grid = calloc((size_t)(cells + b) * (size_t)img, sizeof *grid);
+    memcpy(grid + (size_t)start * (size_t)img, outs[0].data, (size_t)(b * img) * sizeof *grid);
+    if (start + b >= cells) {
+      char path[1300], err[1024];
+      if (o->grid)
+        snprintf(path, sizeof path, "%s", o->grid);
+      else
+        snprintf(path, sizeof path, "%s/samples/figure-step-%08lld.png", o->run, (long long)step);
+      int data = -1;
+      for (int i = 0; i < m->ninputs; i++)
+        if (m->inputs[i].kind == INPUT_DATA) data = i;
+      float lo = data >= 0 ? (float)m->inputs[data].a : 0, hi = data >= 0 ? (float)m->inputs[data].b : 1;
+      size_t len = strlen(path);
+      /* OUT.npy: the cells' values themselves, [rows * cols, C, H, W], for a classifier
+       * of one's own; otherwise a PNG grid */
+      if (s->rank == 4 && len > 4 && !strcmp(path + len - 4, ".npy")) {
+        npy_array a = {NPY_F32, 4, {cells, s->dim[1], s->dim[2], s->dim[3]}, grid,
+                       (int64_t)cells * img};
+        if (npy_write(path, &a, err, sizeof err)) {
+          fprintf(stderr, "migc sample: %s\n", err);
           st = 1;
         } else {
-          printf("%s: %d x %d%s%s%s\n", path, rows, cols,
+          printf("%s: %d x %d images in order%s%s%s\n", path, rows, cols,
                  code >= 0 ? ", rows: the values of " : "", code >= 0 ? m->inputs[code].name : "",
                  cont >= 0 ? ", columns: a code swept from -2 to 2" : "");
         }
+      } else if (s->rank != 4 || png_write_grid(path, grid, cells, (int)s->dim[1], (int)s->dim[2],
+                                                (int)s->dim[3], rows, cols, lo, hi, 2, err, sizeof err)) {
+        fprintf(stderr, "migc sample: %s\n", s->rank != 4 ? "generate does not make images" : err);
+        st = 1;
+      } else {
+        printf("%s: %d x %d%s%s%s\n", path, rows, cols,
+               code >= 0 ? ", rows: the values of " : "", code >= 0 ? m->inputs[code].name : "",
+               cont >= 0 ? ", columns: a code swept from -2 to 2" : "");
       }
-      for (int k = 0; k < gen->noutputs; k++) ir_tensor_free(&outs[k]);
     }
-    for (int j = 0; j < gen->ninputs; j++) ir_tensor_free(&in[j]);
+    for (int k = 0; k < gen->noutputs; k++) ir_tensor_free(&outs[k]);
   }
+  for (int j = 0; draw && in && j < gen->ninputs; j++) ir_tensor_free(&draw[j]), ir_tensor_free(&in[j]);
+  free(draw);
   free(in);
+  free(outs);
   free(grid);
   return st;
 }
@@ -344,6 +385,14 @@ static int estimate_on_generated(eval_plan *p, model *md, uint64_t seed, int bat
   return st;
 }
 
+/* The most likely of k values by their logits (the first of equal ones). */
+static int most_likely(const float *logits, int64_t k) {
+  int best = 0;
+  for (int j = 1; j < k; j++)
+    if (logits[j] > logits[best]) best = j;
+  return best;
+}
+
 /* Q's most likely code value for every labelled image, matched to the labels. */
 static int matched_on_data(eval_plan *p, model *md, eval_result *r, char *err, size_t errn) {
   const ir_func *enc = p->enc;
@@ -363,12 +412,7 @@ static int matched_on_data(eval_plan *p, model *md, eval_result *r, char *err, s
       break;
     }
     const float *l = outs[p->code_out].data;
-    for (int64_t s = 0; s < b && start + s < ds->n; s++) {
-      int best = 0;
-      for (int j = 1; j < k; j++)
-        if (l[s * k + j] > l[s * k + best]) best = j;
-      pred[start + s] = best;
-    }
+    for (int64_t s = 0; s < b && start + s < ds->n; s++) pred[start + s] = most_likely(l + s * k, k);
     for (int q = 0; q < enc->noutputs; q++) ir_tensor_free(&outs[q]);
   }
   int32_t labels_max = 0;
@@ -384,11 +428,71 @@ static int matched_on_data(eval_plan *p, model *md, eval_result *r, char *err, s
   return st;
 }
 
-int eval_measure(eval_plan *p, model *md, uint64_t seed, int batches, eval_result *r, char *err,
-                 size_t errn) {
+/* Q's categorical head on migc sample's sweep figures: see eval_result. Each draw's
+ * figure is generated in the figure's own batches, so the first draw's images are the
+ * figure's bit for bit. */
+static int class_kept(eval_plan *p, model *md, uint64_t seed, int draws, eval_result *r,
+                      char *err, size_t errn) {
+  const ir_module *m = md->m;
+  const ir_func *gen = p->gen, *enc = p->enc;
+  int64_t b = m->batch, k = p->k, drawn = -1;
+  int cols = 10, cells = (int)k * cols;
+  ir_tensor *draw = calloc((size_t)gen->ninputs + 1, sizeof *draw);
+  ir_tensor *in = calloc((size_t)gen->ninputs + 1, sizeof *in);
+  ir_tensor *gouts = calloc((size_t)gen->noutputs + 1, sizeof *gouts);
+  ir_tensor *eouts = calloc((size_t)enc->noutputs + 1, sizeof *eouts);
+  int st = draw && in && gouts && eouts ? 0 : (snprintf(err, errn, "out of memory"), 1);
+  for (int j = 0; j < gen->ninputs && !st; j++)
+    in[j] = ir_tensor_alloc(m->inputs[gen->inputs[j]].dtype, m->inputs[gen->inputs[j]].shape);
+  for (int c = 0; c < gen->ninputs && !st; c++) {
+    const ir_input *code = &m->inputs[gen->inputs[c]];
+    if (code->kind != INPUT_CODE || code->dist == DIST_CATEGORICAL || code->dtype != IR_F32) continue;
+    for (int d = 0; d < shape_numel(code->shape) / b && r->nkept < EVAL_MAX_KEPT && !st; d++) {
+      int64_t kept = 0, count = 0;
+      for (int64_t dr = 0; dr < draws && !st; dr++) {
+        if (dr / b != drawn) { /* draw dr is sample dr % b of batch dr / b of the draws */
+          drawn = dr / b;
+          for (int j = 0; j < gen->ninputs; j++) {
+            ir_tensor_free(&draw[j]);
+            model_draw(md, gen->inputs[j], seed, STREAM_FIGURE, (uint64_t)drawn, 0, &draw[j]);
+          }
+        }
+        for (int start = 0; start < cells && !st; start += (int)b) {
+          sweep_inputs(m, gen, draw, dr % b, p->code, gen->inputs[c], d, cols, start, cells, in);
+          if (model_run(md, gen, in, gouts)) {
+            st = (snprintf(err, errn, "%s", md->err), 1);
+            break;
+          }
+          if (model_run(md, enc, &gouts[0], eouts)) {
+            st = (snprintf(err, errn, "%s", md->err), 1);
+          } else {
+            const float *l = eouts[p->code_out].data;
+            for (int64_t s = 0; s < b && start + s < cells; s++, count++)
+              kept += most_likely(l + s * k, k) == (start + s) / cols;
+            for (int q = 0; q < enc->noutputs; q++) ir_tensor_free(&eouts[q]);
+          }
+          for (int q = 0; q < gen->noutputs; q++) ir_tensor_free(&gouts[q]);
+        }
+      }
+      snprintf(r->kept_name[r->nkept], sizeof r->kept_name[0], "%s[%d]", code->name, d);
+      r->kept[r->nkept++] = count ? (double)kept / (double)count : 0;
+      r->kept_images = count;
+    }
+  }
+  for (int j = 0; draw && in && j < gen->ninputs; j++) ir_tensor_free(&draw[j]), ir_tensor_free(&in[j]);
+  free(draw);
+  free(in);
+  free(gouts);
+  free(eouts);
+  return st;
+}
+
+int eval_measure(eval_plan *p, model *md, uint64_t seed, int batches, int draws, eval_result *r,
+                 char *err, size_t errn) {
   memset(r, 0, sizeof *r);
   if (estimate_on_generated(p, md, seed, batches, r, err, errn)) return 1;
-  return matched_on_data(p, md, r, err, errn);
+  if (matched_on_data(p, md, r, err, errn)) return 1;
+  return draws > 0 ? class_kept(p, md, seed, draws, r, err, errn) : 0;
 }
 
 /* ---- eval: the command --------------------------------------------------------------- */
@@ -429,10 +533,17 @@ static void print_json(const eval_plan *p, const model *md, int64_t step, const 
   printf(", \"images\": %lld, \"accuracy\": %.17g, \"mapping\": [", (long long)r->images,
          r->accuracy);
   for (int i = 0; i < p->k; i++) printf("%s%d", i ? ", " : "", r->mapping[i]);
-  puts("]}");
+  fputs("], \"class_kept\": {", stdout);
+  for (int i = 0; i < r->nkept; i++) {
+    printf("%s", i ? ", " : "");
+    json_string(r->kept_name[i], stdout);
+    printf(": %.17g", r->kept[i]);
+  }
+  printf("}, \"class_kept_images\": %lld}\n", (long long)r->kept_images);
 }
 
-static void print_text(const eval_plan *p, const model *md, int64_t step, const eval_result *r) {
+static void print_text(const eval_plan *p, const model *md, int64_t step, int draws,
+                       const eval_result *r) {
   printf("model: %s, step %lld\n", md->m->name, (long long)step);
   for (int e = 0; e < p->nmi; e++) {
     const eval_estimate *x = &p->mi[e];
@@ -446,6 +557,10 @@ static void print_text(const eval_plan *p, const model *md, int64_t step, const 
          (long long)r->images);
   for (int i = 0; i < p->k; i++) printf(" %d->%d", i, r->mapping[i]);
   printf(")\n");
+  for (int i = 0; i < r->nkept; i++)
+    printf("class kept along %s: %.4f of %lld images (Q's %s is the row's; -2 to 2, %d draws "
+           "per row)\n", r->kept_name[i], r->kept[i], (long long)r->kept_images,
+           md->m->inputs[p->code].name, draws);
 }
 
 int eval_run(const eval_options *o, diag_sink *d) {
@@ -459,13 +574,13 @@ int eval_run(const eval_options *o, diag_sink *d) {
   eval_result r;
   char err[1024];
   int st = eval_plan_open(&p, &md, o->data ? o->data : "mnist-test", o->data_dir, err, sizeof err);
-  if (!st) st = eval_measure(&p, &md, o->seed, o->batches, &r, err, sizeof err);
+  if (!st) st = eval_measure(&p, &md, o->seed, o->batches, o->draws, &r, err, sizeof err);
   if (st)
     fprintf(stderr, "migc eval: %s\n", err);
   else if (o->json)
     print_json(&p, &md, step, &r);
   else
-    print_text(&p, &md, step, &r);
+    print_text(&p, &md, step, o->draws, &r);
   eval_plan_close(&p);
   model_close(&md);
   return st;

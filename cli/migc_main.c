@@ -345,7 +345,7 @@ static int threads_option(cli_options *o, const char *cmd, const char *a, const 
 static int eval_option(cli_options *o, const char *a, const char *v) {
   eval_options *e = &o->eval;
   static const char *names[] = {"--model", "--data", "--data-dir", "--grid", "--vary",
-                                "--seed", "--batches", "--backend"};
+                                "--seed", "--batches", "--backend", "--draws"};
   int k = -1;
   for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
     if (!strcmp(a, names[i])) k = i;
@@ -369,12 +369,14 @@ static int eval_option(cli_options *o, const char *a, const char *v) {
   }
   char *end;
   long long x = strtoll(v, &end, 10);
-  if (*end || !*v || x < (k == 6 ? 1 : 0) || (k == 6 && x > 100000)) {
-    fprintf(stderr, "migc: %s needs a whole number%s\n", a, k == 6 ? " from 1 to 100000" : "");
+  if (*end || !*v || x < (k == 6 ? 1 : 0) || (k == 6 && x > 100000) || (k == 8 && x > 10000)) {
+    fprintf(stderr, "migc: %s needs a whole number%s\n", a,
+            k == 6 ? " from 1 to 100000" : k == 8 ? " from 0 to 10000" : "");
     return -1;
   }
   if (k == 5) e->seed = (uint64_t)x;
-  else e->batches = (int)x;
+  else if (k == 6) e->batches = (int)x;
+  else e->draws = (int)x;
   return 1;
 }
 
@@ -550,13 +552,15 @@ static const command commands[] = {
      "  --so LIB        run the step from LIB, written by migc compile for this\n"
      "                  program, instead of the JIT (compile_ms is then 0)\n"},
     {"sample", cmd_sample, "draw the InfoGAN figure of a trained run",
-     "migc sample RUN|CHECKPOINT [--grid OUT.png] [--vary NAME[I]] [--seed S] [--model FILE]",
+     "migc sample RUN|CHECKPOINT [--grid OUT.png|OUT.npy] [--vary NAME[I]] [--seed S] [--model FILE]",
      "Reopens the program a checkpoint was written by (its model file, -D settings\n"
      "and batch are in the checkpoint) and draws the figure of the InfoGAN paper: one\n"
      "row per value of the categorical code, columns sweeping one continuous code\n"
      "from -2 to 2 (past the training range [-1, 1]), every other latent fixed. A\n"
      "model without codes gets a plain grid of samples.\n"
-     "  --grid OUT.png  where to write it (default RUN/samples/figure-step-N.png)\n"
+     "  --grid OUT.png  where to write it (default RUN/samples/figure-step-N.png);\n"
+     "                  OUT.npy: the images themselves, float32 [rows * columns, C, H,\n"
+     "                  W] row by row, for a classifier of one's own\n"
      "  --vary NAME[I]  the continuous latent or code element to sweep (default the\n"
      "                  first continuous code, element 0)\n"
      "  --seed S        the draw of the fixed latents (default 1)\n"
@@ -564,7 +568,8 @@ static const command commands[] = {
      "  --backend B     jit (default) or interp\n"
      "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
     {"eval", cmd_eval, "measure what a trained InfoGAN's code captures",
-     "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--seed S] [--model FILE] [--json]",
+     "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--draws N] [--seed S] [--model FILE]\n"
+     "                         [--json]",
      "Prints every MI estimate the model reports (an output of train_step made of\n"
      "info_categorical and info_gaussian terms: mi_c, mi_s) in nats, computed with\n"
      "the terms' formulas from encode's prediction of the codes on N batches of\n"
@@ -576,15 +581,25 @@ static const command commands[] = {
      "can reach, from the IR: ln K, H(c) - D * 0.5 ln(2 pi std^2) (the Gaussian NLL at\n"
      "a perfect prediction), or their sum. A model that reports no estimate gets\n"
      "mi_CODE of its categorical code. generate and encode run in their inference\n"
-     "form (batchnorm's running statistics).\n"
+     "form (batchnorm's running statistics). Then, for each continuous code element,\n"
+     "whether the class stays put along it: the share of the images of migc sample's\n"
+     "figure sweeping it from -2 to 2 (N draws of the other latents per row, the first\n"
+     "the figure's) whose most likely categorical value, by Q's own head, is their\n"
+     "row's (1: Q sees the row's value all along; about 1/K: no relation). It uses Q,\n"
+     "not a classifier of digits: a Q that reads its code from other marks than the\n"
+     "class can call a changing digit kept (docs/language.md, section 11).\n"
      "  --data D        labelled images (default mnist-test)\n"
      "  --data-dir DIR  where data set names are found (default data)\n"
      "  --batches N     generated batches for the MI estimates (default 20)\n"
-     "  --seed S        the draw of the generated images' latents (default 1)\n"
+     "  --draws N       draws of the other latents per row for class keeping\n"
+     "                  (default 10; 0: not measured)\n"
+     "  --seed S        the draw of the generated images' latents, and of the\n"
+     "                  figures' (default 1)\n"
      "  --model FILE    the model file, if it moved since training\n"
      "  --json          print one JSON object instead: model, step, generated, mi\n"
      "                  (name: nats), mi_bounds (name: the most it can reach), data,\n"
-     "                  images, accuracy, mapping (full precision)\n"
+     "                  images, accuracy, mapping, class_kept (NAME[I]: share),\n"
+     "                  class_kept_images (full precision)\n"
      "  --backend B     jit (default) or interp\n"
      "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
     {"report", cmd_report, "write a run's HTML report",
@@ -813,7 +828,7 @@ int main(int argc, char **argv) {
                      .passes = {.verify_each = true},
                      .train = {.steps = 1000, .seed = 1, .save_every = 500, .keep = 3,
                                .log_every = 10, .sample_every = 500},
-                     .eval = {.seed = EVAL_SEED, .batches = EVAL_BATCHES},
+                     .eval = {.seed = EVAL_SEED, .batches = EVAL_BATCHES, .draws = EVAL_DRAWS},
                      .bench = {.warmup = 2, .steps = 1000, .seconds = 2},
                      .threads = 1};
     int st = parse_options(&commands[i], argc, argv, &o);

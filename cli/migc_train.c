@@ -355,7 +355,7 @@ static int find_bounds(trainer *t) {
 /* Measures the state after this step as migc eval would on its checkpoint, and prints
  * the result; the values go into *r. */
 static int evaluate(trainer *t, eval_result *r, bool tty) {
-  if (eval_measure(&t->ev, &t->md, EVAL_SEED, EVAL_BATCHES, r, t->err, sizeof t->err))
+  if (eval_measure(&t->ev, &t->md, EVAL_SEED, EVAL_BATCHES, 0, r, t->err, sizeof t->err))
     return fail(t, "evaluating at step %lld: %s", (long long)t->step, t->err);
   fprintf(stderr, "%seval at step %lld: matched accuracy %.4f on %lld images; on %lld generated:",
           tty ? "\r" : "", (long long)t->step, r->accuracy, (long long)r->images,
