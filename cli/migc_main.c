@@ -15,6 +15,7 @@
 #include "runtime/runtime.h"
 #include "migc_schedule.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ typedef struct {
   int threads;         /* train, sample, eval, bench: --threads (default 1) */
   const char *disabled[8];
   const char *output;  /* compile -o */
+  uint64_t *seeds;     /* train --seeds (owned) */
 } cli_options;
 
 typedef struct {
@@ -240,7 +242,7 @@ static int cmd_train(cli_options *o) {
   o->train.color = o->color;
   o->train.codegen = o->codegen;
   o->train.threads = o->threads;
-  int st = train_run(&o->train, &d);
+  int st = o->train.nseeds ? train_seeds(&o->train, &d) : train_run(&o->train, &d, NULL);
   if (collective_rank() != 0) {
     if (d.nerrors && !st) st = 1;
     diag_free(&d);
@@ -380,9 +382,55 @@ static int eval_option(cli_options *o, const char *a, const char *v) {
   return 1;
 }
 
+/* --seeds LIST: seeds and ranges of seeds, "1,2,3", "1-5", "1-3,7"; each once, at most
+ * 1000. Fills o->seeds (o->nseeds) and returns 0, or -1 with a message. */
+static int seeds_option(cli_options *o, const char *v) {
+  enum { MOST = 1000 };
+  o->seeds = realloc(o->seeds, MOST * sizeof *o->seeds);
+  int n = 0;
+  const char *p = v;
+  while (o->seeds && *p) {
+    char *end;
+    errno = 0;
+    unsigned long long a = strtoull(p, &end, 10), b = a;
+    bool ok = end != p && isdigit((unsigned char)*p) && !errno;
+    if (ok && *end == '-') {
+      p = end + 1;
+      b = strtoull(p, &end, 10);
+      ok = end != p && isdigit((unsigned char)*p) && !errno && b >= a && b - a < MOST;
+    }
+    ok = ok && (*end == ',' ? end[1] != 0 : !*end);
+    for (unsigned long long s = a; ok && s <= b; s++) {
+      for (int i = 0; i < n && ok; i++) ok = o->seeds[i] != s;
+      ok = ok && n < MOST;
+      if (ok) o->seeds[n++] = s;
+    }
+    if (!ok) {
+      fprintf(stderr, "migc train: --seeds takes seeds and ranges such as 1,2,3 or 1-5 (each "
+                      "seed once, at most %d), got '%s'\n", MOST, v);
+      return -1;
+    }
+    p = *end ? end + 1 : end;
+  }
+  if (!n) {
+    fprintf(stderr, "migc train: --seeds needs at least one seed\n");
+    return -1;
+  }
+  o->train.seeds = o->seeds;
+  o->train.nseeds = n;
+  return 0;
+}
+
 /* Parses a train option with a value; returns 1 if a was one, 0 if not, -1 on error. */
 static int train_option(cli_options *o, const char *a, const char *v) {
   train_options *t = &o->train;
+  if (!strcmp(a, "--seeds")) {
+    if (!v) {
+      fprintf(stderr, "migc train: --seeds needs a value\n");
+      return -1;
+    }
+    return seeds_option(o, v) ? -1 : 1;
+  }
   int r = code_option("train", a, v, &t->so, &t->profile);
   if (r) return r;
   if (!strcmp(a, "--backend")) {
@@ -480,7 +528,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a model on a data set",
      "migc train FILE [--data D] [--steps N] [--batch B] [--seed S] [-D NAME=VALUE]...\n"
      "                  [--out DIR | --resume DIR] [--save-every N] [--keep K]\n"
-     "                  [--eval-every N [--eval-data D]]\n"
+     "                  [--eval-every N [--eval-data D]] [--seeds LIST]\n"
      "                  [--no-fuse] [--no-memplan] [--threads N] [--profile]",
      "Compiles FILE and trains it: each step gets the next batch of real images\n"
      "(shuffled per epoch with the seed) and latents drawn from their priors. A run\n"
@@ -527,8 +575,18 @@ static const command commands[] = {
      "                  a row of its own when the step is not logged). It draws\n"
      "                  nothing from the run's random streams and changes no state:\n"
      "                  the run is the same bits with or without it\n"
-     "  --eval-data D   labelled images for --eval-every (default: mnist-test when\n"
-     "                  training on mnist, fashion-test on fashion; needed otherwise)\n"
+     "  --eval-data D   labelled images for --eval-every and --seeds (default:\n"
+     "                  mnist-test when training on mnist, fashion-test on fashion;\n"
+     "                  needed otherwise)\n"
+     "  --seeds LIST    one run per seed, one after the other (1,2,3 or 1-5 or both,\n"
+     "                  each seed once): seed S in DIR/seed-S (DIR: --out, default\n"
+     "                  runs/MODEL), the same run as --seed S alone, measured after\n"
+     "                  its last step as migc eval measures it. Then DIR/seeds.csv,\n"
+     "                  also printed as a table: seed, steps, seconds, each MI\n"
+     "                  estimate, accuracy; a median row (of each column) and a best\n"
+     "                  row (the seed with the best accuracy). Not with --seed or\n"
+     "                  --resume; Ctrl-C stops after saving the current seed's run,\n"
+     "                  without seeds.csv\n"
      "  --profile       time every kernel; after the run, print where a step's time\n"
      "                  goes (mean of the steps after the first): per kernel ms, GEMM\n"
      "                  ms, bytes, GB/s, GFLOP/s; the GEMM share; the attainable time\n"
@@ -609,7 +667,9 @@ static const command commands[] = {
      "estimate can reach (dashed lines and an 'at most' row, from the program of the\n"
      "newest checkpoint), with train --eval-every the matched accuracy and the MI\n"
      "estimates of its evaluations against step and against wall time, and the\n"
-     "newest sample grid and InfoGAN figure (PNG embedded in the page).\n"},
+     "newest sample grid and InfoGAN figure (PNG embedded in the page). For the\n"
+     "directory of migc train --seeds: its seeds.csv as a table, each seed linked to\n"
+     "its own report, which is written first.\n"},
     {"gradcheck", cmd_gradcheck, "check every gradient against finite differences",
      "migc gradcheck FILE [--step NAME] [--seed N] [--elements K] [--tol T] [--h H] [--batch N]",
      "Differentiates each step's loss with respect to the parameters of the nets it\n"
@@ -799,6 +859,11 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
     fprintf(stderr, "migc %s: no model file given\nusage: %s\n", c->name, c->usage);
     return 2;
   }
+  if (o->train.nseeds && (o->train.seed_given || o->train.resume)) {
+    fprintf(stderr, "migc train: --seeds runs each seed from the start; leave out %s\n",
+            o->train.seed_given ? "--seed" : "--resume (resume one seed's directory alone)");
+    return 2;
+  }
   o->color = !strcmp(color, "always") || (!strcmp(color, "auto") && isatty(2));
   return 0;
 }
@@ -836,6 +901,7 @@ int main(int argc, char **argv) {
     int status = st < 0 ? 0 : st ? st : commands[i].run(&o);
     overrides_free(&o.overrides);
     free(o.more);
+    free(o.seeds);
     return status;
   }
   fprintf(stderr, "migc: unknown command '%s'\n\n", argv[1]);

@@ -8,12 +8,14 @@
 
 #include "runtime/runtime.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
   char *buf;
@@ -214,8 +216,87 @@ static void embed_png(text *out, const char *path, const char *caption) {
   free(b);
 }
 
+/* A table cell of a number, empty for NaN (no value there). */
+static void number_cell(text *out, double v) {
+  if (isfinite(v))
+    put(out, "<td>%.4g</td>", v);
+  else
+    put(out, "<td></td>");
+}
+
+/* The table row of the most each column's MI estimate can reach, after the cell head. */
+static void bound_row(text *out, const table *tb, const char *head) {
+  put(out, "<tr class=\"bound\">%s", head);
+  for (int c = 1; c < tb->ncols; c++) number_cell(out, tb->bound[c]);
+  put(out, "</tr>");
+}
+
+/* ---- several seeds ------------------------------------------------------------------- */
+
+/* The page of a migc train --seeds directory: DIR/seeds.csv as a table, each seed
+ * linked to the report of its run (written first), with the most each MI estimate can
+ * reach (from the first seed's program). */
+static int seeds_report(const char *dir, const char *csv) {
+  FILE *fp = fopen(csv, "r");
+  char line[8192], path[1300], err[1024];
+  table tb = {.nrows = 0};
+  if (!fp || !fgets(line, sizeof line, fp)) {
+    if (fp) fclose(fp);
+    fprintf(stderr, "migc report: %s: cannot read\n", csv);
+    return 1;
+  }
+  for (char *tok = strtok(line, ",\n"); tok && tb.ncols < 32; tok = strtok(NULL, ",\n")) {
+    tb.bound[tb.ncols] = NAN;
+    snprintf(tb.names[tb.ncols++], 64, "%s", tok);
+  }
+  text out = {0};
+  put(&out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>migc seeds %s</title>\n"
+            "<style>body{font-family:sans-serif;margin:2em;max-width:960px}"
+            "td,th{padding:2px 10px;text-align:right}</style></head><body>\n"
+            "<h1>migc runs <code>%s</code>, one per seed</h1>\n<table><tr>", dir, dir);
+  for (int c = 0; c < tb.ncols; c++) put(&out, "<th>%s</th>", tb.names[c]);
+  put(&out, "</tr>\n");
+  int st = 0, seeds = 0;
+  while (!st && fgets(line, sizeof line, fp)) {
+    char *cells[32];
+    int n = 0;
+    line[strcspn(line, "\n")] = 0;
+    for (char *save = NULL, *c = strtok_r(line, ",", &save); c && n < 32; c = strtok_r(NULL, ",", &save))
+      cells[n++] = c;
+    if (!n) continue;
+    if (isdigit((unsigned char)cells[0][0])) { /* the seed's own report, linked from its row */
+      snprintf(path, sizeof path, "%s/seed-%s", dir, cells[0]);
+      if (!seeds++) read_bounds(path, &tb);
+      st = report_run(path);
+      put(&out, "<tr><td><a href=\"seed-%s/report.html\">%s</a></td>", cells[0], cells[0]);
+    } else {
+      put(&out, "<tr><th>%s</th>", cells[0]);
+    }
+    for (int c = 1; c < n; c++) put(&out, "<td>%s</td>", cells[c]);
+    put(&out, "</tr>\n");
+  }
+  fclose(fp);
+  bound_row(&out, &tb, "<th>at most</th>");
+  put(&out, "</table>\n<p>One run per seed (migc train --seeds), each measured after its "
+            "last step as migc eval measures it: MI estimates in nats on generated images, "
+            "matched accuracy on the test split. seconds: from the first step to the last. "
+            "median: of each column; best: the seed with the best accuracy. 'at most': the "
+            "most each estimate can reach.</p>\n</body></html>\n");
+  snprintf(path, sizeof path, "%s/report.html", dir);
+  const void *parts[1] = {out.buf};
+  size_t lens[1] = {out.n};
+  if (!st && (st = file_write_atomic(path, parts, lens, 1, err, sizeof err)))
+    fprintf(stderr, "migc report: %s\n", err);
+  else if (!st)
+    printf("%s\n", path);
+  free(out.buf);
+  return st;
+}
+
 int report_run(const char *dir) {
   char path[1300], err[1024], img[1400];
+  snprintf(path, sizeof path, "%s/seeds.csv", dir);
+  if (access(path, F_OK) == 0) return seeds_report(dir, path);
   snprintf(path, sizeof path, "%s/metrics.csv", dir);
   table tb;
   if (read_metrics(path, &tb, err, sizeof err)) {
@@ -243,25 +324,10 @@ int report_run(const char *dir) {
     int nshown = evaluated >= 0 && evaluated < tb.nrows - 1 ? 2 : 1;
     for (int i = 0; i < nshown; i++) {
       put(&out, "<tr>");
-      for (int c = 0; c < tb.ncols; c++) {
-        double v = tb.rows[shown[i] * tb.ncols + c];
-        if (isfinite(v))
-          put(&out, "<td>%.4g</td>", v);
-        else
-          put(&out, "<td></td>");
-      }
+      for (int c = 0; c < tb.ncols; c++) number_cell(&out, tb.rows[shown[i] * tb.ncols + c]);
       put(&out, "</tr>");
     }
-    if (bounded) { /* the step column names the row */
-      put(&out, "<tr class=\"bound\"><td>at most</td>");
-      for (int c = 1; c < tb.ncols; c++) {
-        if (isfinite(tb.bound[c]))
-          put(&out, "<td>%.4g</td>", tb.bound[c]);
-        else
-          put(&out, "<td></td>");
-      }
-      put(&out, "</tr>");
-    }
+    if (bounded) bound_row(&out, &tb, "<td>at most</td>"); /* the step column names it */
     put(&out, "</table>\n<p>The last logged step%s. MI estimates are in nats; 'at most' is "
               "the most each can reach (the dashed lines below): ln K for a categorical code "
               "of K values, H(c) - D ln(std sqrt(2 pi)) for D continuous dimensions whose Q has "

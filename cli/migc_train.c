@@ -411,13 +411,13 @@ static int setup(trainer *t, diag_sink *d) {
   for (int i = 0; i < rank; i++) want.dim[i] = in->shape.dim[i + 1];
   if (dataset_open(&t->ds, o->data ? o->data : "mnist", o->data_dir, &want, t->err, sizeof t->err))
     return fail(t, "%s", t->err);
-  if (o->eval_every > 0) {
-    const char *data = eval_data(o);
+  if (o->eval_every > 0 || o->eval_last) {
+    const char *data = eval_data(o), *opt = o->eval_every > 0 ? "--eval-every" : "--seeds";
     if (!data)
-      return fail(t, "--eval-every: %s has no test split known to migc; give labelled images "
-                     "to evaluate on with --eval-data", o->data);
+      return fail(t, "%s: %s has no test split known to migc; give labelled images to "
+                     "evaluate on with --eval-data", opt, o->data);
     if (eval_plan_open(&t->ev, &t->md, data, o->data_dir, t->err, sizeof t->err))
-      return fail(t, "--eval-every: %s", t->err);
+      return fail(t, "%s: %s", opt, t->err);
     t->evaluating = true;
   }
   t->seed = o->seed;
@@ -432,6 +432,10 @@ static int setup(trainer *t, diag_sink *d) {
     snprintf(t->out, sizeof t->out, "%s", o->resume);
   else
     snprintf(t->out, sizeof t->out, "runs/%s", t->md.m->name);
+  if (o->subdir) {
+    size_t n = strlen(t->out);
+    snprintf(t->out + n, sizeof t->out - n, "/%s", o->subdir);
+  }
   if (!t->leader) return 0; /* the run directory is rank 0's */
   char sub[1200];
   if (make_dir(t, t->out)) return 1;
@@ -485,7 +489,7 @@ static void agree(trainer *t, ir_tensor *outs, bool *stop) {
   free(v);
 }
 
-int train_run(const train_options *o, diag_sink *d) {
+int train_run(const train_options *o, diag_sink *d, train_result *res) {
   trainer t = {.o = o, .ranks = collective_ranks(), .rank = collective_rank()};
   t.leader = t.rank == 0;
   t.quiet = !t.leader; /* setup reads the same files on every process */
@@ -504,10 +508,14 @@ int train_run(const train_options *o, diag_sink *d) {
             t.md.so ? "native code from --so" : t.md.prog ? "native code" : "interpreted", t.out, t.step ? " (resumed)" : "");
     if (t.step) fprintf(stderr, "migc train: resuming at step %lld\n", (long long)t.step);
     if (find_bounds(&t)) st = 1;
-    if (t.evaluating)
+    if (t.evaluating && o->eval_every > 0)
       fprintf(stderr, "migc train: evaluating every %lld steps on %s (%lld labelled images, "
                       "%d generated batches)\n", (long long)o->eval_every, t.ev.data.images_path,
               (long long)t.ev.data.n, EVAL_BATCHES);
+    else if (t.evaluating)
+      fprintf(stderr, "migc train: evaluating after the last step on %s (%lld labelled images, "
+                      "%d generated batches)\n", t.ev.data.images_path, (long long)t.ev.data.n,
+              EVAL_BATCHES);
   }
   bool tty = isatty(2);
   struct sigaction sa = {.sa_handler = on_sigint}, old_sa;
@@ -546,7 +554,7 @@ int train_run(const train_options *o, diag_sink *d) {
     t.step++;
     bool last = t.step == o->steps;
     bool log = t.step % o->log_every == 0 || last;
-    bool eval = t.evaluating && (t.step % o->eval_every == 0 || last);
+    bool eval = t.evaluating && ((o->eval_every > 0 && t.step % o->eval_every == 0) || last);
     eval_result ev;
     if (t.leader && eval) {
       double t1 = now();
@@ -554,6 +562,7 @@ int train_run(const train_options *o, diag_sink *d) {
       st = evaluate(&t, &ev, tty);
       if (prof) prof->paused = false;
       last_log += now() - t1; /* steps/s counts training time only */
+      if (!st && res && last) res->eval = ev, res->evaluated = true;
     }
     if (!st && t.leader && (log || eval)) {
       double tnow = now();
@@ -583,6 +592,17 @@ int train_run(const train_options *o, diag_sink *d) {
       if (prof) prof->paused = false;
     }
   }
+  if (res) {
+    res->steps = t.step;
+    res->seconds = now() - start;
+    res->interrupted = stop;
+    res->nmi = t.ev.nmi;
+    for (int e = 0; e < t.ev.nmi; e++) {
+      snprintf(res->mi_name[e], sizeof res->mi_name[e], "%s", t.ev.mi[e].name);
+      res->mi_bound[e] = ir_mi_bound(t.ev.mi[e].terms, t.ev.mi[e].nterms);
+    }
+    snprintf(res->dir, sizeof res->dir, "%s", t.out);
+  }
   if (!st && t.ranks > 1) st = check_same_state(&t);
   if (tty && !st && t.leader) fputc('\n', stderr);
   if (prof && profiled > 0 && t.leader)
@@ -603,5 +623,124 @@ int train_run(const train_options *o, diag_sink *d) {
   free(t.bound);
   dataset_close(&t.ds);
   model_close(&t.md);
+  return st;
+}
+
+/* ---- several seeds --------------------------------------------------------------------- */
+
+/* The median of n values (the mean of the middle two for even n); sorts v. */
+static double median(double *v, int n) {
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+      double x = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = x;
+    }
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* A seed's row of the table as numbers: steps, seconds, the estimates, accuracy. */
+static void row_values(const train_result *r, double *v) {
+  int k = 0;
+  v[k++] = (double)r->steps;
+  v[k++] = r->seconds;
+  for (int e = 0; e < r->nmi; e++) v[k++] = r->eval.mi[e];
+  v[k] = r->eval.accuracy;
+}
+
+/* seeds.csv and the table on stdout: a row per seed, the medians, the best seed's row. */
+static int write_seeds(const train_options *o, const train_result *r, const char *dir) {
+  int n = o->nseeds, ncol = 3 + r[0].nmi;
+  double v[EVAL_MAX_MI + 3], med[EVAL_MAX_MI + 3], *col = malloc((size_t)n * sizeof *col);
+  if (!col) return fprintf(stderr, "migc train: out of memory\n"), 1;
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (r[i].eval.accuracy > r[best].eval.accuracy) best = i;
+  for (int c = 0; c < ncol; c++) {
+    for (int i = 0; i < n; i++) row_values(&r[i], v), col[i] = v[c];
+    med[c] = median(col, n);
+  }
+  free(col);
+  char *csv = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&csv, &len);
+  if (!out) return fprintf(stderr, "migc train: out of memory\n"), 1;
+  fprintf(out, "seed,steps,seconds");
+  for (int e = 0; e < r[0].nmi; e++) fprintf(out, ",%s", r[0].mi_name[e]);
+  fprintf(out, ",accuracy\n");
+  printf("%-14s %8s %9s", "seed", "steps", "seconds");
+  for (int e = 0; e < r[0].nmi; e++) {
+    char h[96];
+    snprintf(h, sizeof h, "%s (max %.4f)", r[0].mi_name[e], r[0].mi_bound[e]);
+    printf(" %20s", h);
+  }
+  printf(" %9s\n", "accuracy");
+  for (int i = 0; i < n + 2; i++) {
+    char name[48], label[48];
+    if (i < n) {
+      row_values(&r[i], v);
+      snprintf(name, sizeof name, "%llu", (unsigned long long)o->seeds[i]);
+      snprintf(label, sizeof label, "%s", name);
+    } else if (i == n) {
+      memcpy(v, med, sizeof v);
+      snprintf(name, sizeof name, "median");
+      snprintf(label, sizeof label, "median");
+    } else {
+      row_values(&r[best], v);
+      snprintf(name, sizeof name, "best");
+      snprintf(label, sizeof label, "best (seed %llu)", (unsigned long long)o->seeds[best]);
+    }
+    fprintf(out, "%s,%.6g,%.3f", name, v[0], v[1]);
+    printf("%-14s %8.6g %9.3f", label, v[0], v[1]);
+    for (int c = 2; c < ncol; c++) fprintf(out, ",%.6g", v[c]), printf(" %20.4f", v[c]);
+    fputc('\n', out);
+    putchar('\n');
+  }
+  fclose(out);
+  char path[1200], err[1024];
+  snprintf(path, sizeof path, "%s/seeds.csv", dir);
+  const void *parts[1] = {csv};
+  size_t lens[1] = {len};
+  int st = file_write_atomic(path, parts, lens, 1, err, sizeof err);
+  if (st)
+    fprintf(stderr, "migc train: %s\n", err);
+  else
+    fprintf(stderr, "migc train: %d seeds done; each in %s/seed-S, the table in %s\n", n, dir, path);
+  free(csv);
+  return st;
+}
+
+int train_seeds(const train_options *o, diag_sink *d) {
+  train_result *r = calloc((size_t)o->nseeds, sizeof *r);
+  if (!r) return fprintf(stderr, "migc train: out of memory\n"), 1;
+  int st = 0, done = 0;
+  for (int i = 0; i < o->nseeds && !st; i++) {
+    train_options so = *o;
+    char sub[64];
+    snprintf(sub, sizeof sub, "seed-%llu", (unsigned long long)o->seeds[i]);
+    so.seed = o->seeds[i];
+    so.seed_given = true;
+    so.subdir = sub;
+    so.eval_last = true;
+    if (collective_rank() == 0)
+      fprintf(stderr, "migc train: seed %llu (%d of %d)\n", (unsigned long long)o->seeds[i],
+              i + 1, o->nseeds);
+    st = train_run(&so, d, &r[i]);
+    if (!st && r[i].interrupted) {
+      if (collective_rank() == 0)
+        fprintf(stderr, "migc train: interrupted in seed %llu; no seeds.csv (the seeds done "
+                        "are in their directories)\n", (unsigned long long)o->seeds[i]);
+      break;
+    }
+    done += !st;
+  }
+  if (!st && done == o->nseeds && collective_rank() == 0) {
+    char dir[1024]; /* the seeds' parent: DIR of DIR/seed-S */
+    snprintf(dir, sizeof dir, "%s", r[0].dir);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    st = write_seeds(o, r, dir);
+  }
+  free(r);
   return st;
 }
