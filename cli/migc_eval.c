@@ -1,9 +1,12 @@
 /* migc_eval.c: what users look at after training an InfoGAN (shared/infogan.md):
  *   migc sample  the paper's figure: one row per value of the categorical code, columns
  *                sweeping one continuous code from -2 to 2, the other latents fixed;
- *   migc eval    the MI estimate in nats on generated images, and the unsupervised
+ *   migc eval    every MI estimate in nats on generated images, the unsupervised
  *                classification accuracy of Q's code on real test images after the best
- *                one-to-one matching of code values to labels (Hungarian algorithm). */
+ *                one-to-one matching of code values to labels (Hungarian algorithm),
+ *                and whether Q's class stays that of the row along the figure's sweeps;
+ *                eval_measure is that measurement, which migc train --eval-every takes
+ *                during a run too (without the sweeps). */
 #include "migc_eval.h"
 
 #include "runtime/runtime.h"
@@ -50,15 +53,53 @@ static bool find_code(const model *md, const ir_func *gen, const ir_func *enc, i
 
 /* ---- sample ---------------------------------------------------------------------------- */
 
-static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t step) {
-  const ir_module *m = md->m;
-  int code = -1, cont = -1, vary_at = 0;
+/* The inputs of generate for cells [start, start + batch) of a sweep figure `cols`
+ * wide, into in[j] (one batch each): every cell takes sample `from` of draw[j] (a
+ * batch of draws of input j), its row (cell / cols) sets the categorical code `code`
+ * and its column element vary_at of `cont` to a value from -2 to 2; the other
+ * continuous codes are 0 when there is a categorical code. Cells past `cells` keep
+ * the draw. So only the code and the swept value change across a figure. */
+static void sweep_inputs(const ir_module *m, const ir_func *gen, const ir_tensor *draw,
+                         int64_t from, int code, int cont, int vary_at, int cols, int start,
+                         int cells, ir_tensor *in) {
+  int64_t b = m->batch;
+  for (int j = 0; j < gen->ninputs; j++) {
+    int idx = gen->inputs[j];
+    const ir_input *inp = &m->inputs[idx];
+    int64_t per = shape_numel(inp->shape) / b;
+    bool zero = inp->kind == INPUT_CODE && inp->dist != DIST_CATEGORICAL && code >= 0;
+    for (int64_t s = 0; s < b; s++) {
+      int cell = start + (int)s;
+      if (inp->dtype == IR_I32) {
+        int32_t *p = in[j].data;
+        p[s] = idx == code && cell < cells ? cell / cols : ((const int32_t *)draw[j].data)[from];
+        continue;
+      }
+      float *p = (float *)in[j].data + s * per;
+      if (zero)
+        memset(p, 0, (size_t)per * sizeof *p);
+      else
+        memcpy(p, (const float *)draw[j].data + from * per, (size_t)per * sizeof *p);
+      if (idx == cont && cell < cells) p[vary_at] = (float)(-2.0 + 4.0 * (cell % cols) / (cols - 1));
+    }
+  }
+}
+
+/* The first categorical code and the first continuous code generate takes, or -1. */
+static void figure_codes(const ir_module *m, const ir_func *gen, int *code, int *cont) {
+  *code = *cont = -1;
   for (int j = 0; j < gen->ninputs; j++) {
     const ir_input *in = &m->inputs[gen->inputs[j]];
     if (in->kind != INPUT_CODE) continue;
-    if (in->dist == DIST_CATEGORICAL && code < 0) code = gen->inputs[j];
-    if (in->dist != DIST_CATEGORICAL && cont < 0) cont = gen->inputs[j];
+    if (in->dist == DIST_CATEGORICAL && *code < 0) *code = gen->inputs[j];
+    if (in->dist != DIST_CATEGORICAL && *cont < 0) *cont = gen->inputs[j];
   }
+}
+
+static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t step) {
+  const ir_module *m = md->m;
+  int code, cont, vary_at = 0;
+  figure_codes(m, gen, &code, &cont);
   if (o->vary) { /* NAME or NAME[I] */
     char name[128];
     int k = 0;
@@ -77,72 +118,74 @@ static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t 
   int cols = cont >= 0 ? 10 : (int)(b < 64 ? b : 64);
   if (code < 0 && cont < 0) rows = (cols + 7) / 8, cols = 8;
   int cells = rows * cols;
-  ir_tensor *in = calloc((size_t)gen->ninputs, sizeof *in);
-  ir_tensor outs[8];
+  ir_tensor *draw = calloc((size_t)gen->ninputs + 1, sizeof *draw);
+  ir_tensor *in = calloc((size_t)gen->ninputs + 1, sizeof *in);
+  ir_tensor *outs = calloc((size_t)gen->noutputs + 1, sizeof *outs);
   float *grid = NULL;
   int64_t img = 0;
-  int st = 0;
+  int st = draw && in && outs ? 0 : (fprintf(stderr, "migc sample: out of memory\n"), 1);
+  for (int j = 0; j < gen->ninputs && !st; j++) { /* every cell starts from sample 0's draw */
+    model_draw(md, gen->inputs[j], o->seed, STREAM_FIGURE, 0, 0, &draw[j]);
+    in[j] = ir_tensor_alloc(draw[j].dtype, draw[j].shape);
+  }
   for (int start = 0; start < cells && !st; start += (int)b) {
-    for (int j = 0; j < gen->ninputs; j++) {
-      int idx = gen->inputs[j];
-      /* Every cell starts from the same draw (sample 0's), then the row and column
-       * set the code and the swept value: only those change across the figure. */
-      model_draw(md, idx, o->seed, STREAM_FIGURE, 0, 0, &in[j]);
-      const ir_input *inp = &m->inputs[idx];
-      int64_t per = shape_numel(inp->shape) / b;
-      for (int64_t s = 0; s < b; s++) {
-        int cell = start + (int)s;
-        if (inp->dtype == IR_I32) {
-          int32_t *p = in[j].data;
-          p[s] = p[0];
-          if (idx == code && cell < cells) p[s] = cell / cols;
-        } else {
-          float *p = in[j].data;
-          memcpy(p + s * per, p, (size_t)per * sizeof *p);
-          if (inp->kind == INPUT_CODE && inp->dist != DIST_CATEGORICAL && code >= 0)
-            memset(p + s * per, 0, (size_t)per * sizeof *p); /* other continuous codes: 0 */
-          if (idx == cont && cell < cells)
-            p[s * per + vary_at] = (float)(-2.0 + 4.0 * (cell % cols) / (cols - 1));
-        }
-      }
-      if (code < 0 && cont < 0) { /* no codes: plain samples, each its own draw */
+    if (code < 0 && cont < 0) { /* no codes: plain samples, each its own draw */
+      for (int j = 0; j < gen->ninputs; j++) {
         ir_tensor_free(&in[j]);
-        model_draw(md, idx, o->seed, STREAM_FIGURE, (uint64_t)start, 0, &in[j]);
+        model_draw(md, gen->inputs[j], o->seed, STREAM_FIGURE, (uint64_t)start, 0, &in[j]);
       }
+    } else {
+      sweep_inputs(m, gen, draw, 0, code, cont, vary_at, cols, start, cells, in);
     }
     if (model_run(md, gen, in, outs)) {
       fprintf(stderr, "migc sample: %s\n", md->err);
       st = 1;
-    } else {
-      const ir_shape *s = &outs[0].shape;
-      img = shape_numel(*s) / b;
-      if (!grid) grid = calloc((size_t)(cells + b) * (size_t)img, sizeof *grid);
-      memcpy(grid + (size_t)start * (size_t)img, outs[0].data, (size_t)(b * img) * sizeof *grid);
-      if (start + b >= cells) {
-        char path[1300], err[1024];
-        if (o->grid)
-          snprintf(path, sizeof path, "%s", o->grid);
-        else
-          snprintf(path, sizeof path, "%s/samples/figure-step-%08lld.png", o->run, (long long)step);
-        int data = -1;
-        for (int i = 0; i < m->ninputs; i++)
-          if (m->inputs[i].kind == INPUT_DATA) data = i;
-        float lo = data >= 0 ? (float)m->inputs[data].a : 0, hi = data >= 0 ? (float)m->inputs[data].b : 1;
-        if (s->rank != 4 || png_write_grid(path, grid, cells, (int)s->dim[1], (int)s->dim[2],
-                                           (int)s->dim[3], rows, cols, lo, hi, 2, err, sizeof err)) {
-          fprintf(stderr, "migc sample: %s\n", s->rank != 4 ? "generate does not make images" : err);
+      break;
+    }
+    const ir_shape *s = &outs[0].shape;
+    img = shape_numel(*s) / b;
+    if (!grid) grid = calloc((size_t)(cells + b) * (size_t)img, sizeof *grid);
+    memcpy(grid + (size_t)start * (size_t)img, outs[0].data, (size_t)(b * img) * sizeof *grid);
+    if (start + b >= cells) {
+      char path[1300], err[1024];
+      if (o->grid)
+        snprintf(path, sizeof path, "%s", o->grid);
+      else
+        snprintf(path, sizeof path, "%s/samples/figure-step-%08lld.png", o->run, (long long)step);
+      int data = -1;
+      for (int i = 0; i < m->ninputs; i++)
+        if (m->inputs[i].kind == INPUT_DATA) data = i;
+      float lo = data >= 0 ? (float)m->inputs[data].a : 0, hi = data >= 0 ? (float)m->inputs[data].b : 1;
+      size_t len = strlen(path);
+      /* OUT.npy: the cells' values themselves, [rows * cols, C, H, W], for a classifier
+       * of one's own; otherwise a PNG grid */
+      if (s->rank == 4 && len > 4 && !strcmp(path + len - 4, ".npy")) {
+        npy_array a = {NPY_F32, 4, {cells, s->dim[1], s->dim[2], s->dim[3]}, grid,
+                       (int64_t)cells * img};
+        if (npy_write(path, &a, err, sizeof err)) {
+          fprintf(stderr, "migc sample: %s\n", err);
           st = 1;
         } else {
-          printf("%s: %d x %d%s%s%s\n", path, rows, cols,
+          printf("%s: %d x %d images in order%s%s%s\n", path, rows, cols,
                  code >= 0 ? ", rows: the values of " : "", code >= 0 ? m->inputs[code].name : "",
                  cont >= 0 ? ", columns: a code swept from -2 to 2" : "");
         }
+      } else if (s->rank != 4 || png_write_grid(path, grid, cells, (int)s->dim[1], (int)s->dim[2],
+                                                (int)s->dim[3], rows, cols, lo, hi, 2, err, sizeof err)) {
+        fprintf(stderr, "migc sample: %s\n", s->rank != 4 ? "generate does not make images" : err);
+        st = 1;
+      } else {
+        printf("%s: %d x %d%s%s%s\n", path, rows, cols,
+               code >= 0 ? ", rows: the values of " : "", code >= 0 ? m->inputs[code].name : "",
+               cont >= 0 ? ", columns: a code swept from -2 to 2" : "");
       }
-      for (int k = 0; k < gen->noutputs; k++) ir_tensor_free(&outs[k]);
     }
-    for (int j = 0; j < gen->ninputs; j++) ir_tensor_free(&in[j]);
+    for (int k = 0; k < gen->noutputs; k++) ir_tensor_free(&outs[k]);
   }
+  for (int j = 0; draw && in && j < gen->ninputs; j++) ir_tensor_free(&draw[j]), ir_tensor_free(&in[j]);
+  free(draw);
   free(in);
+  free(outs);
   free(grid);
   return st;
 }
@@ -160,103 +203,364 @@ int sample_run(const eval_options *o, diag_sink *d) {
   return st;
 }
 
-/* ---- eval ---------------------------------------------------------------------------- */
+/* ---- eval: what to measure --------------------------------------------------------- */
 
-/* ln K minus the mean cross-entropy of Q's logits for the codes G was given. */
-static int mi_on_generated(const eval_options *o, model *md, const ir_func *gen,
-                           const ir_func *enc, int code, int out, double *mi) {
-  int64_t b = md->m->batch, k = (int64_t)md->m->inputs[code].a;
-  double ce = 0;
-  int64_t count = 0;
-  ir_tensor *in = calloc((size_t)gen->ninputs, sizeof *in), gouts[8], eouts[8];
-  int st = 0;
-  for (int it = 0; it < o->batches && !st; it++) {
-    const int32_t *c = NULL;
-    for (int j = 0; j < gen->ninputs; j++) {
-      model_draw(md, gen->inputs[j], o->seed, STREAM_EVAL, (uint64_t)it, 0, &in[j]);
-      if (gen->inputs[j] == code) c = in[j].data;
+/* The encode output that predicts what node `pred` of train_step predicts: the one
+ * made by the same expression of the same net (a net's body is inlined at each call,
+ * so Q's head in train_step and in encode has one source span; the file names are the
+ * diagnostics sink's, one pointer per file), else the first whose per-sample shape is
+ * [dims]; -1 if none. (Not the nodes' labels: they point into the freed syntax tree.) */
+static int predicting_output(const ir_func *train, int pred, int64_t dims, const ir_func *enc) {
+  for (int pass = 0; pass < 2; pass++)
+    for (int o = 0; o < enc->noutputs; o++) {
+      const ir_node *b = &enc->nodes[enc->outputs[o].node];
+      if (b->shape.rank != 2 || b->shape.dim[1] != dims) continue;
+      if (pass == 1) return o;
+      const ir_node *a = pred >= 0 ? &train->nodes[pred] : NULL;
+      if (a && a->span.file && a->span.file == b->span.file && a->span.line == b->span.line &&
+          a->span.col == b->span.col && a->span.end_line == b->span.end_line &&
+          a->span.end_col == b->span.end_col)
+        return o;
     }
-    if (model_run(md, gen, in, gouts) || model_run(md, enc, &gouts[0], eouts)) {
-      fprintf(stderr, "migc eval: %s\n", md->err);
-      st = 1;
-    } else {
-      const float *l = eouts[out].data;
-      for (int64_t s = 0; s < b; s++) {
-        double mx = l[s * k];
-        for (int64_t j = 1; j < k; j++) mx = fmax(mx, l[s * k + j]);
-        double se = 0;
-        for (int64_t j = 0; j < k; j++) se += exp(l[s * k + j] - mx);
-        ce += mx + log(se) - l[s * k + c[s]];
-        count++;
-      }
-      for (int q = 0; q < enc->noutputs; q++) ir_tensor_free(&eouts[q]);
-      for (int q = 0; q < gen->noutputs; q++) ir_tensor_free(&gouts[q]);
+  return -1;
+}
+
+/* Whether generate draws term t's code and eval can recompute the term from it. */
+static bool term_measurable(const ir_module *m, const ir_func *gen, const ir_mi_term *t) {
+  bool drawn = false;
+  for (int j = 0; j < gen->ninputs; j++) drawn = drawn || gen->inputs[j] == t->code;
+  if (!drawn) return false;
+  const ir_input *c = &m->inputs[t->code];
+  if (t->op == IR_OP_INFO_CATEGORICAL)
+    return c->dist == DIST_CATEGORICAL && c->dtype == IR_I32 && (int64_t)c->a == t->dims;
+  return c->dtype == IR_F32 && shape_numel(c->shape) == c->shape.dim[0] * t->dims;
+}
+
+/* The outputs of train_step that are MI estimates eval can recompute; when there are
+ * none (a model that reports none), the categorical code alone as mi_CODE. */
+static void find_estimates(eval_plan *p, const ir_module *m) {
+  const ir_func *train = ir_find_func(m, "train_step");
+  for (int k = 0; train && k < train->noutputs && p->nmi < EVAL_MAX_MI; k++) {
+    eval_estimate *e = &p->mi[p->nmi];
+    e->nterms = ir_mi_terms(train, train->outputs[k].node, e->terms, EVAL_MAX_TERMS);
+    bool ok = e->nterms > 0;
+    for (int t = 0; t < e->nterms && ok; t++) {
+      ok = term_measurable(m, p->gen, &e->terms[t]);
+      e->enc_out[t] = ok ? predicting_output(train, e->terms[t].pred, e->terms[t].dims, p->enc) : -1;
+      ok = ok && e->enc_out[t] >= 0;
     }
-    for (int j = 0; j < gen->ninputs; j++) ir_tensor_free(&in[j]);
+    if (!ok) continue;
+    snprintf(e->name, sizeof e->name, "%s", train->outputs[k].name);
+    p->nmi++;
   }
+  for (int i = 0; i < p->nmi; i++) /* the matched code's logits as the estimates find them */
+    for (int t = 0; t < p->mi[i].nterms; t++)
+      if (p->mi[i].terms[t].code == p->code && p->mi[i].terms[t].op == IR_OP_INFO_CATEGORICAL)
+        p->code_out = p->mi[i].enc_out[t];
+  if (p->nmi) return;
+  eval_estimate *e = &p->mi[p->nmi++];
+  snprintf(e->name, sizeof e->name, "mi_%s", m->inputs[p->code].name);
+  e->terms[0] = (ir_mi_term){.op = IR_OP_INFO_CATEGORICAL, .node = -1, .pred = -1,
+                             .code = p->code, .dims = p->k, .bound = log((double)p->k)};
+  e->enc_out[0] = p->code_out;
+  e->nterms = 1;
+}
+
+int eval_plan_open(eval_plan *p, const model *md, const char *data, const char *data_dir,
+                   char *err, size_t errn) {
+  memset(p, 0, sizeof *p);
+  dataset_close(&p->data); /* closed: its permutation cache marked empty */
+  const ir_module *m = md->m;
+  p->gen = ir_find_func(m, "generate");
+  p->enc = ir_find_func(m, "encode");
+  if (!p->gen || !find_code(md, p->gen, p->enc, &p->code, &p->code_out)) {
+    snprintf(err, errn, "%s has no categorical code that encode predicts", m->name);
+    return 1;
+  }
+  p->k = (int64_t)m->inputs[p->code].a;
+  if (p->k > 1024) {
+    snprintf(err, errn, "%s's code %s has %lld values; eval matches at most 1024", m->name,
+             m->inputs[p->code].name, (long long)p->k);
+    return 1;
+  }
+  const ir_input *in = p->enc->ninputs == 1 ? &m->inputs[p->enc->inputs[0]] : NULL;
+  int rank = in ? in->shape.rank - 1 : 0;
+  if (!in || in->kind != INPUT_DATA || (rank != 3 && rank != 1) || p->gen->noutputs < 1 ||
+      !shape_equal(p->gen->nodes[p->gen->outputs[0].node].shape, in->shape)) {
+    snprintf(err, errn, "encode must take one image input, of the shape generate makes");
+    return 1;
+  }
+  find_estimates(p, m);
+  dataset_shape want = {rank, {0}, (float)in->a, (float)in->b, in->pad};
+  for (int i = 0; i < rank; i++) want.dim[i] = in->shape.dim[i + 1];
+  if (dataset_open(&p->data, data, data_dir, &want, err, errn)) return 1;
+  if (!p->data.labels) {
+    snprintf(err, errn, "%s has no labels to match codes to", p->data.images_path);
+    return 1;
+  }
+  for (int64_t i = 0; i < p->data.n; i++)
+    if (p->data.labels[i] >= 1024) {
+      snprintf(err, errn, "%s: label %d is past the 1024 eval matches", p->data.labels_path,
+               (int)p->data.labels[i]);
+      return 1;
+    }
+  return 0;
+}
+
+void eval_plan_close(eval_plan *p) { dataset_close(&p->data); }
+
+/* ---- eval: measuring ----------------------------------------------------------------- */
+
+/* Mean cross-entropy's sum over samples: softmax(row) against c, with the row maximum
+ * taken out before exponentiating, as the info_categorical kernel computes it. */
+static double cross_entropy(const float *row, int64_t k, int32_t c) {
+  double mx = row[0];
+  for (int64_t j = 1; j < k; j++) mx = fmax(mx, row[j]);
+  double se = 0;
+  for (int64_t j = 0; j < k; j++) se += exp(row[j] - mx);
+  return mx + log(se) - row[c];
+}
+
+/* Each estimate on `batches` global batches of generated images: a categorical term is
+ * ln K minus the mean cross-entropy of encode's logits for the codes G was given, a
+ * Gaussian one H minus the mean Gaussian NLL of the codes under encode's mean (the
+ * terms' own formulas, on generate's and encode's inference form). */
+static int estimate_on_generated(eval_plan *p, model *md, uint64_t seed, int batches,
+                                 eval_result *r, char *err, size_t errn) {
+  const ir_func *gen = p->gen, *enc = p->enc;
+  int64_t share = md->m->batch, global = md->batch;
+  double sum[EVAL_MAX_MI][EVAL_MAX_TERMS] = {{0}};
+  int64_t count = 0;
+  ir_tensor *in = calloc((size_t)gen->ninputs + 1, sizeof *in);
+  ir_tensor *gouts = calloc((size_t)gen->noutputs + 1, sizeof *gouts);
+  ir_tensor *eouts = calloc((size_t)enc->noutputs + 1, sizeof *eouts);
+  int st = in && gouts && eouts ? 0 : (snprintf(err, errn, "out of memory"), 1);
+  for (int it = 0; it < batches && !st; it++)
+    for (int64_t at = 0; at < global && !st; at += share) {
+      for (int j = 0; j < gen->ninputs; j++)
+        model_draw(md, gen->inputs[j], seed, STREAM_EVAL, (uint64_t)it, at, &in[j]);
+      if (model_run(md, gen, in, gouts)) {
+        st = (snprintf(err, errn, "%s", md->err), 1);
+      } else {
+        if (model_run(md, enc, &gouts[0], eouts)) {
+          st = (snprintf(err, errn, "%s", md->err), 1);
+        } else {
+          for (int e = 0; e < p->nmi; e++)
+            for (int t = 0; t < p->mi[e].nterms; t++) {
+              const ir_mi_term *term = &p->mi[e].terms[t];
+              const float *q = eouts[p->mi[e].enc_out[t]].data;
+              const void *c = NULL;
+              for (int j = 0; j < gen->ninputs; j++)
+                if (gen->inputs[j] == term->code) c = in[j].data;
+              int64_t d = term->dims;
+              for (int64_t s = 0; s < share; s++)
+                if (term->op == IR_OP_INFO_CATEGORICAL) {
+                  sum[e][t] += cross_entropy(q + s * d, d, ((const int32_t *)c)[s]);
+                } else {
+                  for (int64_t i = 0; i < d; i++) {
+                    double z = ((double)((const float *)c)[s * d + i] - q[s * d + i]) / term->std;
+                    sum[e][t] += 0.5 * z * z + log(term->std) + 0.5 * log(2 * M_PI);
+                  }
+                }
+            }
+          count += share;
+          for (int q = 0; q < enc->noutputs; q++) ir_tensor_free(&eouts[q]);
+        }
+        for (int q = 0; q < gen->noutputs; q++) ir_tensor_free(&gouts[q]);
+      }
+      for (int j = 0; j < gen->ninputs; j++) ir_tensor_free(&in[j]);
+    }
   free(in);
-  *mi = log((double)k) - ce / (double)(count ? count : 1);
+  free(gouts);
+  free(eouts);
+  for (int e = 0; e < p->nmi; e++) {
+    r->mi[e] = 0;
+    for (int t = 0; t < p->mi[e].nterms; t++) {
+      const ir_mi_term *term = &p->mi[e].terms[t];
+      double h = term->op == IR_OP_INFO_CATEGORICAL ? log((double)term->dims) : term->h;
+      r->mi[e] += h - sum[e][t] / (double)(count ? count : 1);
+    }
+  }
+  r->generated = count;
   return st;
 }
 
-/* Q's most likely code value for every real image, matched to the labels. */
-static int matched_on_data(const eval_options *o, model *md, const ir_func *enc, int out,
-                           int64_t k, double *acc, int64_t *n, int *mapping) {
-  int x = enc->inputs[0];
-  const ir_input *in = &md->m->inputs[x];
-  int rank = in->shape.rank - 1;
-  dataset_shape want = {rank, {0}, (float)in->a, (float)in->b, in->pad};
-  for (int i = 0; i < rank && i < 3; i++) want.dim[i] = in->shape.dim[i + 1];
-  dataset ds;
-  char err[1024];
-  if (enc->ninputs != 1 || in->kind != INPUT_DATA || (rank != 3 && rank != 1)) {
-    fprintf(stderr, "migc eval: encode must take one image input\n");
-    return 1;
-  }
-  if (dataset_open(&ds, o->data ? o->data : "mnist-test", o->data_dir, &want, err, sizeof err)) {
-    fprintf(stderr, "migc eval: %s\n", err);
-    return 1;
-  }
-  if (!ds.labels) {
-    fprintf(stderr, "migc eval: %s has no labels to match codes to\n", ds.images_path);
-    dataset_close(&ds);
-    return 1;
-  }
-  int64_t b = md->m->batch;
-  int32_t *pred = malloc((size_t)ds.n * sizeof *pred);
-  ir_tensor t = ir_tensor_alloc(IR_F32, in->shape), outs[8];
-  int st = 0;
-  for (int64_t start = 0; start < ds.n && !st; start += b) {
+/* The most likely of k values by their logits (the first of equal ones). */
+static int most_likely(const float *logits, int64_t k) {
+  int best = 0;
+  for (int j = 1; j < k; j++)
+    if (logits[j] > logits[best]) best = j;
+  return best;
+}
+
+/* Q's most likely code value for every labelled image, matched to the labels. */
+static int matched_on_data(eval_plan *p, model *md, eval_result *r, char *err, size_t errn) {
+  const ir_func *enc = p->enc;
+  const dataset *ds = &p->data;
+  int64_t b = md->m->batch, k = p->k;
+  int32_t *pred = malloc((size_t)ds->n * sizeof *pred + 1);
+  ir_tensor t = ir_tensor_alloc(IR_F32, md->m->inputs[enc->inputs[0]].shape);
+  ir_tensor *outs = calloc((size_t)enc->noutputs + 1, sizeof *outs);
+  int st = pred && t.data && outs ? 0 : (snprintf(err, errn, "out of memory"), 1);
+  for (int64_t start = 0; start < ds->n && !st; start += b) {
     /* The last batch is filled up with the set's first images, and their predictions
      * dropped. */
     for (int64_t s = 0; s < b; s++)
-      dataset_sample(&ds, (start + s) % ds.n, (float *)t.data + s * ds.sample);
+      dataset_sample(ds, (start + s) % ds->n, (float *)t.data + s * ds->sample);
     if (model_run(md, enc, &t, outs)) {
-      fprintf(stderr, "migc eval: %s\n", md->err);
-      st = 1;
+      st = (snprintf(err, errn, "%s", md->err), 1);
       break;
     }
-    const float *l = outs[out].data;
-    for (int64_t s = 0; s < b && start + s < ds.n; s++) {
-      int best = 0;
-      for (int j = 1; j < k; j++)
-        if (l[s * k + j] > l[s * k + best]) best = j;
-      pred[start + s] = best;
-    }
+    const float *l = outs[p->code_out].data;
+    for (int64_t s = 0; s < b && start + s < ds->n; s++) pred[start + s] = most_likely(l + s * k, k);
     for (int q = 0; q < enc->noutputs; q++) ir_tensor_free(&outs[q]);
   }
   int32_t labels_max = 0;
-  for (int64_t i = 0; i < ds.n; i++) labels_max = ds.labels[i] > labels_max ? ds.labels[i] : labels_max;
+  for (int64_t i = 0; i < ds->n; i++) labels_max = ds->labels[i] > labels_max ? ds->labels[i] : labels_max;
   int kk = (int)(k > labels_max + 1 ? k : labels_max + 1);
   if (!st) {
-    *acc = matched_accuracy(pred, ds.labels, ds.n, kk, mapping);
-    *n = ds.n;
-    printf("data: %s\n", ds.images_path);
+    r->accuracy = matched_accuracy(pred, ds->labels, ds->n, kk, r->mapping);
+    r->images = ds->n;
   }
   ir_tensor_free(&t);
+  free(outs);
   free(pred);
-  dataset_close(&ds);
   return st;
+}
+
+/* Q's categorical head on migc sample's sweep figures: see eval_result. Each draw's
+ * figure is generated in the figure's own batches, so the first draw's images are the
+ * figure's bit for bit. */
+static int class_kept(eval_plan *p, model *md, uint64_t seed, int draws, eval_result *r,
+                      char *err, size_t errn) {
+  const ir_module *m = md->m;
+  const ir_func *gen = p->gen, *enc = p->enc;
+  int64_t b = m->batch, k = p->k, drawn = -1;
+  int cols = 10, cells = (int)k * cols;
+  ir_tensor *draw = calloc((size_t)gen->ninputs + 1, sizeof *draw);
+  ir_tensor *in = calloc((size_t)gen->ninputs + 1, sizeof *in);
+  ir_tensor *gouts = calloc((size_t)gen->noutputs + 1, sizeof *gouts);
+  ir_tensor *eouts = calloc((size_t)enc->noutputs + 1, sizeof *eouts);
+  int st = draw && in && gouts && eouts ? 0 : (snprintf(err, errn, "out of memory"), 1);
+  for (int j = 0; j < gen->ninputs && !st; j++)
+    in[j] = ir_tensor_alloc(m->inputs[gen->inputs[j]].dtype, m->inputs[gen->inputs[j]].shape);
+  for (int c = 0; c < gen->ninputs && !st; c++) {
+    const ir_input *code = &m->inputs[gen->inputs[c]];
+    if (code->kind != INPUT_CODE || code->dist == DIST_CATEGORICAL || code->dtype != IR_F32) continue;
+    for (int d = 0; d < shape_numel(code->shape) / b && r->nkept < EVAL_MAX_KEPT && !st; d++) {
+      int64_t kept = 0, count = 0;
+      for (int64_t dr = 0; dr < draws && !st; dr++) {
+        if (dr / b != drawn) { /* draw dr is sample dr % b of batch dr / b of the draws */
+          drawn = dr / b;
+          for (int j = 0; j < gen->ninputs; j++) {
+            ir_tensor_free(&draw[j]);
+            model_draw(md, gen->inputs[j], seed, STREAM_FIGURE, (uint64_t)drawn, 0, &draw[j]);
+          }
+        }
+        for (int start = 0; start < cells && !st; start += (int)b) {
+          sweep_inputs(m, gen, draw, dr % b, p->code, gen->inputs[c], d, cols, start, cells, in);
+          if (model_run(md, gen, in, gouts)) {
+            st = (snprintf(err, errn, "%s", md->err), 1);
+            break;
+          }
+          if (model_run(md, enc, &gouts[0], eouts)) {
+            st = (snprintf(err, errn, "%s", md->err), 1);
+          } else {
+            const float *l = eouts[p->code_out].data;
+            for (int64_t s = 0; s < b && start + s < cells; s++, count++)
+              kept += most_likely(l + s * k, k) == (start + s) / cols;
+            for (int q = 0; q < enc->noutputs; q++) ir_tensor_free(&eouts[q]);
+          }
+          for (int q = 0; q < gen->noutputs; q++) ir_tensor_free(&gouts[q]);
+        }
+      }
+      snprintf(r->kept_name[r->nkept], sizeof r->kept_name[0], "%s[%d]", code->name, d);
+      r->kept[r->nkept++] = count ? (double)kept / (double)count : 0;
+      r->kept_images = count;
+    }
+  }
+  for (int j = 0; draw && in && j < gen->ninputs; j++) ir_tensor_free(&draw[j]), ir_tensor_free(&in[j]);
+  free(draw);
+  free(in);
+  free(gouts);
+  free(eouts);
+  return st;
+}
+
+int eval_measure(eval_plan *p, model *md, uint64_t seed, int batches, int draws, eval_result *r,
+                 char *err, size_t errn) {
+  memset(r, 0, sizeof *r);
+  if (estimate_on_generated(p, md, seed, batches, r, err, errn)) return 1;
+  if (matched_on_data(p, md, r, err, errn)) return 1;
+  return draws > 0 ? class_kept(p, md, seed, draws, r, err, errn) : 0;
+}
+
+/* ---- eval: the command --------------------------------------------------------------- */
+
+/* s as a JSON string. */
+static void json_string(const char *s, FILE *out) {
+  fputc('"', out);
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      fprintf(out, "\\%c", ch);
+    else if (ch < 0x20)
+      fprintf(out, "\\u%04x", ch);
+    else
+      fputc(ch, out);
+  }
+  fputc('"', out);
+}
+
+static void print_json(const eval_plan *p, const model *md, int64_t step, const eval_result *r) {
+  fputs("{\"model\": ", stdout);
+  json_string(md->m->name, stdout);
+  printf(", \"step\": %lld, \"generated\": %lld, \"mi\": {", (long long)step,
+         (long long)r->generated);
+  for (int e = 0; e < p->nmi; e++) {
+    printf("%s", e ? ", " : "");
+    json_string(p->mi[e].name, stdout);
+    printf(": %.17g", r->mi[e]);
+  }
+  fputs("}, \"mi_bounds\": {", stdout);
+  for (int e = 0; e < p->nmi; e++) {
+    printf("%s", e ? ", " : "");
+    json_string(p->mi[e].name, stdout);
+    printf(": %.17g", ir_mi_bound(p->mi[e].terms, p->mi[e].nterms));
+  }
+  fputs("}, \"data\": ", stdout);
+  json_string(p->data.images_path, stdout);
+  printf(", \"images\": %lld, \"accuracy\": %.17g, \"mapping\": [", (long long)r->images,
+         r->accuracy);
+  for (int i = 0; i < p->k; i++) printf("%s%d", i ? ", " : "", r->mapping[i]);
+  fputs("], \"class_kept\": {", stdout);
+  for (int i = 0; i < r->nkept; i++) {
+    printf("%s", i ? ", " : "");
+    json_string(r->kept_name[i], stdout);
+    printf(": %.17g", r->kept[i]);
+  }
+  printf("}, \"class_kept_images\": %lld}\n", (long long)r->kept_images);
+}
+
+static void print_text(const eval_plan *p, const model *md, int64_t step, int draws,
+                       const eval_result *r) {
+  printf("model: %s, step %lld\n", md->m->name, (long long)step);
+  for (int e = 0; e < p->nmi; e++) {
+    const eval_estimate *x = &p->mi[e];
+    char formula[256];
+    ir_mi_bound_str(md->m, x->terms, x->nterms, formula, sizeof formula);
+    printf("%s: %.4f nats on %lld generated images (at most %s = %.4f)\n", x->name, r->mi[e],
+           (long long)r->generated, formula, ir_mi_bound(x->terms, x->nterms));
+  }
+  printf("data: %s\n", p->data.images_path);
+  printf("matched accuracy: %.4f on %lld images (code value -> label:", r->accuracy,
+         (long long)r->images);
+  for (int i = 0; i < p->k; i++) printf(" %d->%d", i, r->mapping[i]);
+  printf(")\n");
+  for (int i = 0; i < r->nkept; i++)
+    printf("class kept along %s: %.4f of %lld images (Q's %s is the row's; -2 to 2, %d draws "
+           "per row)\n", r->kept_name[i], r->kept[i], (long long)r->kept_images,
+           md->m->inputs[p->code].name, draws);
 }
 
 int eval_run(const eval_options *o, diag_sink *d) {
@@ -266,29 +570,18 @@ int eval_run(const eval_options *o, diag_sink *d) {
     model_close(&md);
     return 1;
   }
-  const ir_func *gen = ir_find_func(md.m, "generate"), *enc = ir_find_func(md.m, "encode");
-  int code, out, st = 0;
-  if (!gen || !find_code(&md, gen, enc, &code, &out)) {
-    fprintf(stderr, "migc eval: %s has no categorical code that encode predicts\n", md.m->name);
-    model_close(&md);
-    return 1;
-  }
-  int64_t k = (int64_t)md.m->inputs[code].a;
-  double mi = 0, acc = 0;
-  int64_t n = 0;
-  int mapping[1024];
-  st = mi_on_generated(o, &md, gen, enc, code, out, &mi);
-  if (!st) {
-    printf("model: %s, step %lld\n", md.m->name, (long long)step);
-    printf("mi_%s: %.4f nats on %lld generated images (at most ln %lld = %.4f)\n",
-           md.m->inputs[code].name, mi, (long long)(o->batches * md.m->batch), (long long)k, log((double)k));
-  }
-  if (!st && k <= 1024) st = matched_on_data(o, &md, enc, out, k, &acc, &n, mapping);
-  if (!st) {
-    printf("matched accuracy: %.4f on %lld images (code value -> label:", acc, (long long)n);
-    for (int i = 0; i < k; i++) printf(" %d->%d", i, mapping[i]);
-    printf(")\n");
-  }
+  eval_plan p;
+  eval_result r;
+  char err[1024];
+  int st = eval_plan_open(&p, &md, o->data ? o->data : "mnist-test", o->data_dir, err, sizeof err);
+  if (!st) st = eval_measure(&p, &md, o->seed, o->batches, o->draws, &r, err, sizeof err);
+  if (st)
+    fprintf(stderr, "migc eval: %s\n", err);
+  else if (o->json)
+    print_json(&p, &md, step, &r);
+  else
+    print_text(&p, &md, step, o->draws, &r);
+  eval_plan_close(&p);
   model_close(&md);
   return st;
 }

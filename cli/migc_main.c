@@ -15,6 +15,7 @@
 #include "runtime/runtime.h"
 #include "migc_schedule.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ typedef struct {
   int threads;         /* train, sample, eval, bench: --threads (default 1) */
   const char *disabled[8];
   const char *output;  /* compile -o */
+  uint64_t *seeds;     /* train --seeds (owned) */
 } cli_options;
 
 typedef struct {
@@ -240,7 +242,7 @@ static int cmd_train(cli_options *o) {
   o->train.color = o->color;
   o->train.codegen = o->codegen;
   o->train.threads = o->threads;
-  int st = train_run(&o->train, &d);
+  int st = o->train.nseeds ? train_seeds(&o->train, &d) : train_run(&o->train, &d, NULL);
   if (collective_rank() != 0) {
     if (d.nerrors && !st) st = 1;
     diag_free(&d);
@@ -345,7 +347,7 @@ static int threads_option(cli_options *o, const char *cmd, const char *a, const 
 static int eval_option(cli_options *o, const char *a, const char *v) {
   eval_options *e = &o->eval;
   static const char *names[] = {"--model", "--data", "--data-dir", "--grid", "--vary",
-                                "--seed", "--batches", "--backend"};
+                                "--seed", "--batches", "--backend", "--draws"};
   int k = -1;
   for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
     if (!strcmp(a, names[i])) k = i;
@@ -369,18 +371,66 @@ static int eval_option(cli_options *o, const char *a, const char *v) {
   }
   char *end;
   long long x = strtoll(v, &end, 10);
-  if (*end || !*v || x < (k == 6 ? 1 : 0) || (k == 6 && x > 100000)) {
-    fprintf(stderr, "migc: %s needs a whole number%s\n", a, k == 6 ? " from 1 to 100000" : "");
+  if (*end || !*v || x < (k == 6 ? 1 : 0) || (k == 6 && x > 100000) || (k == 8 && x > 10000)) {
+    fprintf(stderr, "migc: %s needs a whole number%s\n", a,
+            k == 6 ? " from 1 to 100000" : k == 8 ? " from 0 to 10000" : "");
     return -1;
   }
   if (k == 5) e->seed = (uint64_t)x;
-  else e->batches = (int)x;
+  else if (k == 6) e->batches = (int)x;
+  else e->draws = (int)x;
   return 1;
+}
+
+/* --seeds LIST: seeds and ranges of seeds, "1,2,3", "1-5", "1-3,7"; each once, at most
+ * 1000. Fills o->seeds (o->nseeds) and returns 0, or -1 with a message. */
+static int seeds_option(cli_options *o, const char *v) {
+  enum { MOST = 1000 };
+  o->seeds = realloc(o->seeds, MOST * sizeof *o->seeds);
+  int n = 0;
+  const char *p = v;
+  while (o->seeds && *p) {
+    char *end;
+    errno = 0;
+    unsigned long long a = strtoull(p, &end, 10), b = a;
+    bool ok = end != p && isdigit((unsigned char)*p) && !errno;
+    if (ok && *end == '-') {
+      p = end + 1;
+      b = strtoull(p, &end, 10);
+      ok = end != p && isdigit((unsigned char)*p) && !errno && b >= a && b - a < MOST;
+    }
+    ok = ok && (*end == ',' ? end[1] != 0 : !*end);
+    for (unsigned long long s = a; ok && s <= b; s++) {
+      for (int i = 0; i < n && ok; i++) ok = o->seeds[i] != s;
+      ok = ok && n < MOST;
+      if (ok) o->seeds[n++] = s;
+    }
+    if (!ok) {
+      fprintf(stderr, "migc train: --seeds takes seeds and ranges such as 1,2,3 or 1-5 (each "
+                      "seed once, at most %d), got '%s'\n", MOST, v);
+      return -1;
+    }
+    p = *end ? end + 1 : end;
+  }
+  if (!n) {
+    fprintf(stderr, "migc train: --seeds needs at least one seed\n");
+    return -1;
+  }
+  o->train.seeds = o->seeds;
+  o->train.nseeds = n;
+  return 0;
 }
 
 /* Parses a train option with a value; returns 1 if a was one, 0 if not, -1 on error. */
 static int train_option(cli_options *o, const char *a, const char *v) {
   train_options *t = &o->train;
+  if (!strcmp(a, "--seeds")) {
+    if (!v) {
+      fprintf(stderr, "migc train: --seeds needs a value\n");
+      return -1;
+    }
+    return seeds_option(o, v) ? -1 : 1;
+  }
   int r = code_option("train", a, v, &t->so, &t->profile);
   if (r) return r;
   if (!strcmp(a, "--backend")) {
@@ -391,9 +441,10 @@ static int train_option(cli_options *o, const char *a, const char *v) {
     t->interpret = !strcmp(v, "interp");
     return 1;
   }
-  static const char *names[] = {"--data", "--data-dir", "--out", "--resume", "--steps",
-                                "--save-every", "--keep", "--log-every", "--sample-every",
-                                "--seed"};
+  static const char *names[] = {"--data", "--data-dir", "--out", "--resume", "--eval-data",
+                                "--steps", "--save-every", "--keep", "--log-every",
+                                "--sample-every", "--eval-every", "--seed"};
+  enum { STRINGS = 5, SEED = 11 };
   int k = -1;
   for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
     if (!strcmp(a, names[i])) k = i;
@@ -402,25 +453,26 @@ static int train_option(cli_options *o, const char *a, const char *v) {
     fprintf(stderr, "migc train: %s needs a value\n", a);
     return -1;
   }
-  if (k < 4) {
-    const char **slot[] = {&t->data, &t->data_dir, &t->out, &t->resume};
+  if (k < STRINGS) {
+    const char **slot[] = {&t->data, &t->data_dir, &t->out, &t->resume, &t->eval_data};
     *slot[k] = v;
     return 1;
   }
   char *end;
   errno = 0;
   long long x = strtoll(v, &end, 10);
-  if (*end || !*v || errno || x < (k == 6 ? 1 : k == 9 ? 0 : 1)) {
+  if (*end || !*v || errno || x < (k == SEED ? 0 : 1)) {
     fprintf(stderr, "migc train: %s needs a whole number%s, got '%s'\n", a,
-            k == 9 ? "" : " of at least 1", v);
+            k == SEED ? "" : " of at least 1", v);
     return -1;
   }
-  int64_t *nums[] = {&t->steps, &t->save_every, &t->keep, &t->log_every, &t->sample_every};
-  if (k == 9) {
+  int64_t *nums[] = {&t->steps, &t->save_every, &t->keep, &t->log_every, &t->sample_every,
+                     &t->eval_every};
+  if (k == SEED) {
     t->seed = (uint64_t)x;
     t->seed_given = true;
   } else {
-    *nums[k - 4] = x;
+    *nums[k - STRINGS] = x;
   }
   return 1;
 }
@@ -476,6 +528,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a model on a data set",
      "migc train FILE [--data D] [--steps N] [--batch B] [--seed S] [-D NAME=VALUE]...\n"
      "                  [--out DIR | --resume DIR] [--save-every N] [--keep K]\n"
+     "                  [--eval-every N [--eval-data D]] [--seeds LIST]\n"
      "                  [--no-fuse] [--no-memplan] [--threads N] [--profile]",
      "Compiles FILE and trains it: each step gets the next batch of real images\n"
      "(shuffled per epoch with the seed) and latents drawn from their priors. A run\n"
@@ -513,6 +566,27 @@ static const command commands[] = {
      "  --keep K        keep the K newest checkpoints (default 3)\n"
      "  --log-every N   progress and a metrics row every N steps (default 10)\n"
      "  --sample-every N  a sample grid every N steps (default 500)\n"
+     "  --eval-every N  every N steps and after the last, measure what migc eval\n"
+     "                  does with its defaults (matched accuracy on the test split,\n"
+     "                  every MI estimate on 20 generated batches of latents drawn\n"
+     "                  for seed 1, generate and encode in their inference form):\n"
+     "                  a line on stderr and, in metrics.csv, eval_accuracy and\n"
+     "                  eval_NAME per estimate (empty on rows without an evaluation,\n"
+     "                  a row of its own when the step is not logged). It draws\n"
+     "                  nothing from the run's random streams and changes no state:\n"
+     "                  the run is the same bits with or without it\n"
+     "  --eval-data D   labelled images for --eval-every and --seeds (default:\n"
+     "                  mnist-test when training on mnist, fashion-test on fashion;\n"
+     "                  needed otherwise)\n"
+     "  --seeds LIST    one run per seed, one after the other (1,2,3 or 1-5 or both,\n"
+     "                  each seed once): seed S in DIR/seed-S (DIR: --out, default\n"
+     "                  runs/MODEL), the same run as --seed S alone, measured after\n"
+     "                  its last step as migc eval measures it. Then DIR/seeds.csv,\n"
+     "                  also printed as a table: seed, steps, seconds, each MI\n"
+     "                  estimate, accuracy; a median row (of each column) and a best\n"
+     "                  row (the seed with the best accuracy). Not with --seed or\n"
+     "                  --resume; Ctrl-C stops after saving the current seed's run,\n"
+     "                  without seeds.csv\n"
      "  --profile       time every kernel; after the run, print where a step's time\n"
      "                  goes (mean of the steps after the first): per kernel ms, GEMM\n"
      "                  ms, bytes, GB/s, GFLOP/s; the GEMM share; the attainable time\n"
@@ -536,13 +610,15 @@ static const command commands[] = {
      "  --so LIB        run the step from LIB, written by migc compile for this\n"
      "                  program, instead of the JIT (compile_ms is then 0)\n"},
     {"sample", cmd_sample, "draw the InfoGAN figure of a trained run",
-     "migc sample RUN|CHECKPOINT [--grid OUT.png] [--vary NAME[I]] [--seed S] [--model FILE]",
+     "migc sample RUN|CHECKPOINT [--grid OUT.png|OUT.npy] [--vary NAME[I]] [--seed S] [--model FILE]",
      "Reopens the program a checkpoint was written by (its model file, -D settings\n"
      "and batch are in the checkpoint) and draws the figure of the InfoGAN paper: one\n"
      "row per value of the categorical code, columns sweeping one continuous code\n"
      "from -2 to 2 (past the training range [-1, 1]), every other latent fixed. A\n"
      "model without codes gets a plain grid of samples.\n"
-     "  --grid OUT.png  where to write it (default RUN/samples/figure-step-N.png)\n"
+     "  --grid OUT.png  where to write it (default RUN/samples/figure-step-N.png);\n"
+     "                  OUT.npy: the images themselves, float32 [rows * columns, C, H,\n"
+     "                  W] row by row, for a classifier of one's own\n"
      "  --vary NAME[I]  the continuous latent or code element to sweep (default the\n"
      "                  first continuous code, element 0)\n"
      "  --seed S        the draw of the fixed latents (default 1)\n"
@@ -550,24 +626,50 @@ static const command commands[] = {
      "  --backend B     jit (default) or interp\n"
      "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
     {"eval", cmd_eval, "measure what a trained InfoGAN's code captures",
-     "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--seed S] [--model FILE]",
-     "Prints the MI estimate of the categorical code in nats (ln K minus the\n"
-     "cross-entropy of Q's prediction on N batches of generated images; at most\n"
-     "ln K), and the unsupervised classification accuracy of Q's most likely code\n"
-     "value on real labelled images after the best one-to-one matching of code\n"
-     "values to labels (Hungarian algorithm), with that matching.\n"
+     "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--draws N] [--seed S] [--model FILE]\n"
+     "                         [--json]",
+     "Prints every MI estimate the model reports (an output of train_step made of\n"
+     "info_categorical and info_gaussian terms: mi_c, mi_s) in nats, computed with\n"
+     "the terms' formulas from encode's prediction of the codes on N batches of\n"
+     "images generate made (ln K minus the cross-entropy for a categorical code, at\n"
+     "most ln K; H(c) minus the Gaussian NLL for a continuous one), and the\n"
+     "unsupervised classification accuracy of Q's most likely code value on real\n"
+     "labelled images after the best one-to-one matching of code values to labels\n"
+     "(Hungarian algorithm), with that matching. Each estimate comes with the most it\n"
+     "can reach, from the IR: ln K, H(c) - D * 0.5 ln(2 pi std^2) (the Gaussian NLL at\n"
+     "a perfect prediction), or their sum. A model that reports no estimate gets\n"
+     "mi_CODE of its categorical code. generate and encode run in their inference\n"
+     "form (batchnorm's running statistics). Then, for each continuous code element,\n"
+     "whether the class stays put along it: the share of the images of migc sample's\n"
+     "figure sweeping it from -2 to 2 (N draws of the other latents per row, the first\n"
+     "the figure's) whose most likely categorical value, by Q's own head, is their\n"
+     "row's (1: Q sees the row's value all along; about 1/K: no relation). It uses Q,\n"
+     "not a classifier of digits: a Q that reads its code from other marks than the\n"
+     "class can call a changing digit kept (docs/language.md, section 11).\n"
      "  --data D        labelled images (default mnist-test)\n"
      "  --data-dir DIR  where data set names are found (default data)\n"
-     "  --batches N     generated batches for the MI estimate (default 20)\n"
-     "  --seed S        the draw of the generated images' latents (default 1)\n"
+     "  --batches N     generated batches for the MI estimates (default 20)\n"
+     "  --draws N       draws of the other latents per row for class keeping\n"
+     "                  (default 10; 0: not measured)\n"
+     "  --seed S        the draw of the generated images' latents, and of the\n"
+     "                  figures' (default 1)\n"
      "  --model FILE    the model file, if it moved since training\n"
+     "  --json          print one JSON object instead: model, step, generated, mi\n"
+     "                  (name: nats), mi_bounds (name: the most it can reach), data,\n"
+     "                  images, accuracy, mapping, class_kept (NAME[I]: share),\n"
+     "                  class_kept_images (full precision)\n"
      "  --backend B     jit (default) or interp\n"
      "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
     {"report", cmd_report, "write a run's HTML report",
      "migc report RUN",
      "Writes RUN/report.html, one self-contained page: the last logged metrics, the\n"
-     "loss curves and the MI curves (SVG, from metrics.csv), and the newest sample\n"
-     "grid and InfoGAN figure (PNG embedded in the page).\n"},
+     "loss curves and the MI curves (SVG, from metrics.csv) with the most each MI\n"
+     "estimate can reach (dashed lines and an 'at most' row, from the program of the\n"
+     "newest checkpoint), with train --eval-every the matched accuracy and the MI\n"
+     "estimates of its evaluations against step and against wall time, and the\n"
+     "newest sample grid and InfoGAN figure (PNG embedded in the page). For the\n"
+     "directory of migc train --seeds: its seeds.csv as a table, each seed linked to\n"
+     "its own report, which is written first.\n"},
     {"gradcheck", cmd_gradcheck, "check every gradient against finite differences",
      "migc gradcheck FILE [--step NAME] [--seed N] [--elements K] [--tol T] [--h H] [--batch N]",
      "Differentiates each step's loss with respect to the parameters of the nets it\n"
@@ -676,6 +778,8 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
                (st = train_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
       if (st < 0) return 2;
       if (st == 1) i++; /* 2: a flag without a value */
+    } else if (!strcmp(c->name, "eval") && !strcmp(a, "--json")) {
+      o->eval.json = true;
     } else if ((!strcmp(c->name, "sample") || !strcmp(c->name, "eval")) && a[0] == '-' &&
                (st = eval_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
       if (st < 0) return 2;
@@ -755,6 +859,11 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
     fprintf(stderr, "migc %s: no model file given\nusage: %s\n", c->name, c->usage);
     return 2;
   }
+  if (o->train.nseeds && (o->train.seed_given || o->train.resume)) {
+    fprintf(stderr, "migc train: --seeds runs each seed from the start; leave out %s\n",
+            o->train.seed_given ? "--seed" : "--resume (resume one seed's directory alone)");
+    return 2;
+  }
   o->color = !strcmp(color, "always") || (!strcmp(color, "auto") && isatty(2));
   return 0;
 }
@@ -784,7 +893,7 @@ int main(int argc, char **argv) {
                      .passes = {.verify_each = true},
                      .train = {.steps = 1000, .seed = 1, .save_every = 500, .keep = 3,
                                .log_every = 10, .sample_every = 500},
-                     .eval = {.seed = 1, .batches = 20},
+                     .eval = {.seed = EVAL_SEED, .batches = EVAL_BATCHES, .draws = EVAL_DRAWS},
                      .bench = {.warmup = 2, .steps = 1000, .seconds = 2},
                      .threads = 1};
     int st = parse_options(&commands[i], argc, argv, &o);
@@ -792,6 +901,7 @@ int main(int argc, char **argv) {
     int status = st < 0 ? 0 : st ? st : commands[i].run(&o);
     overrides_free(&o.overrides);
     free(o.more);
+    free(o.seeds);
     return status;
   }
   fprintf(stderr, "migc: unknown command '%s'\n\n", argv[1]);

@@ -1,16 +1,21 @@
 /* migc_report.c: `migc report DIR`: one self-contained HTML page for a run: the loss
- * curves and the MI curves (SVG, drawn from metrics.csv) and the newest sample grid and
+ * curves and the MI curves (SVG, drawn from metrics.csv) with the most each MI estimate
+ * can reach (from the program of the run's checkpoint), and the newest sample grid and
  * figure (PNG embedded as data URIs), written to DIR/report.html atomically. */
 #include "migc_report.h"
 
+#include "migc_model.h"
+
 #include "runtime/runtime.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
   char *buf;
@@ -37,6 +42,7 @@ static void put(text *t, const char *fmt, ...) {
 
 typedef struct {
   char names[32][64];
+  double bound[32]; /* per column: the most its MI estimate can reach, or NaN */
   int ncols;
   double *rows; /* nrows x ncols */
   int nrows;
@@ -51,13 +57,16 @@ static int read_metrics(const char *path, table *tb, char *err, size_t errn) {
     fclose(fp);
     return file_fail(err, errn, path, "empty");
   }
-  for (char *tok = strtok(line, ",\n"); tok && tb->ncols < 32; tok = strtok(NULL, ",\n"))
+  for (char *tok = strtok(line, ",\n"); tok && tb->ncols < 32; tok = strtok(NULL, ",\n")) {
+    tb->bound[tb->ncols] = NAN;
     snprintf(tb->names[tb->ncols++], 64, "%s", tok);
+  }
   while (fgets(line, sizeof line, fp)) {
     tb->rows = realloc(tb->rows, (size_t)(tb->nrows + 1) * (size_t)tb->ncols * sizeof(double));
     char *p = line;
-    for (int c = 0; c < tb->ncols; c++) {
-      tb->rows[tb->nrows * tb->ncols + c] = strtod(p, &p);
+    for (int c = 0; c < tb->ncols; c++) { /* an empty cell (no evaluation there) is NaN */
+      bool empty = *p == ',' || *p == '\n' || !*p;
+      tb->rows[tb->nrows * tb->ncols + c] = empty ? NAN : strtod(p, &p);
       if (*p == ',') p++;
     }
     tb->nrows++;
@@ -66,19 +75,62 @@ static int read_metrics(const char *path, table *tb, char *err, size_t errn) {
   return 0;
 }
 
-/* A line chart of the columns whose name `pick` accepts, against column 0 (step). */
-static void chart(text *out, const table *tb, const char *title, bool (*pick)(const char *)) {
+/* The bounds of the MI estimates among train_step's outputs, for the columns that hold
+ * them (NAME and eval_NAME), read from the program of the run's newest checkpoint,
+ * reopened for the interpreter (nothing is compiled to native code). A run without a
+ * checkpoint, or whose model file is gone or changed, gets none: no bound rather than a
+ * wrong one. */
+static void read_bounds(const char *dir, table *tb) {
+  char path[1200], err[1024];
+  if (checkpoint_find(dir, path, sizeof path, err, sizeof err)) return;
+  model md;
+  diag_sink d;
+  diag_init(&d);
+  int64_t step;
+  uint64_t seed;
+  if (!model_open_checkpoint(&md, path, NULL, true, &d, &step, &seed)) {
+    const ir_func *f = ir_find_func(md.m, "train_step");
+    for (int k = 0; f && k < f->noutputs; k++) {
+      ir_mi_term terms[16];
+      int n = ir_mi_terms(f, f->outputs[k].node, terms, 16);
+      for (int c = 0; c < tb->ncols && n; c++) {
+        const char *name = tb->names[c];
+        if (!strcmp(name, f->outputs[k].name) ||
+            (!strncmp(name, "eval_", 5) && !strcmp(name + 5, f->outputs[k].name)))
+          tb->bound[c] = ir_mi_bound(terms, n);
+      }
+    }
+  }
+  model_close(&md);
+  diag_free(&d);
+}
+
+/* The column named name, or -1. */
+static int column(const table *tb, const char *name) {
+  for (int c = 0; c < tb->ncols; c++)
+    if (!strcmp(tb->names[c], name)) return c;
+  return -1;
+}
+
+/* A line chart of the columns whose name `pick` accepts, against column xc (step or
+ * seconds); rows where a column is empty leave it out. */
+static void chart(text *out, const table *tb, const char *title, bool (*pick)(const char *),
+                  int xc) {
   static const char *colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
   const double W = 640, H = 260, L = 60, R = 150, T = 30, B = 40;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  if (xc < 0) return;
   for (int c = 1; c < tb->ncols; c++) {
     if (!pick(tb->names[c])) continue;
     for (int r = 0; r < tb->nrows; r++) {
-      double x = tb->rows[r * tb->ncols], y = tb->rows[r * tb->ncols + c];
+      double x = tb->rows[r * tb->ncols + xc], y = tb->rows[r * tb->ncols + c];
       if (!isfinite(y)) continue;
       x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
     }
   }
+  for (int c = 1; c < tb->ncols && x1 >= x0; c++) /* the bounds are in sight too */
+    if (pick(tb->names[c]) && isfinite(tb->bound[c]))
+      y0 = fmin(y0, tb->bound[c]), y1 = fmax(y1, tb->bound[c]);
   if (!(x1 >= x0) || !(y1 >= y0)) return;
   if (x1 == x0) x1 = x0 + 1;
   if (y1 == y0) y1 = y0 + 1;
@@ -89,23 +141,30 @@ static void chart(text *out, const table *tb, const char *title, bool (*pick)(co
     double y = y0 + (y1 - y0) * i / 4, py = H - B - (H - T - B) * i / 4;
     double x = x0 + (x1 - x0) * i / 4, px = L + (W - L - R) * i / 4;
     put(out, "<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"end\">%.3g</text>\n", L - 4, py + 4, y);
-    put(out, "<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"middle\">%.0f</text>\n", px, H - B + 14, x);
+    put(out, "<text x=\"%g\" y=\"%g\" font-size=\"11\" text-anchor=\"middle\">%.*f</text>\n", px,
+        H - B + 14, x1 - x0 < 10 && xc ? 1 : 0, x);
   }
-  put(out, "<text x=\"%g\" y=\"%g\" font-size=\"12\" text-anchor=\"middle\">step</text>\n",
-      L + (W - L - R) / 2, H - 6);
+  put(out, "<text x=\"%g\" y=\"%g\" font-size=\"12\" text-anchor=\"middle\">%s</text>\n",
+      L + (W - L - R) / 2, H - 6, xc ? "wall time (s)" : "step");
   int k = 0;
   for (int c = 1; c < tb->ncols; c++) {
     if (!pick(tb->names[c])) continue;
     const char *col = colors[k % 6];
     put(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", col);
     for (int r = 0; r < tb->nrows; r++) {
-      double x = tb->rows[r * tb->ncols], y = tb->rows[r * tb->ncols + c];
+      double x = tb->rows[r * tb->ncols + xc], y = tb->rows[r * tb->ncols + c];
       if (!isfinite(y)) continue;
       put(out, "%.1f,%.1f ", L + (W - L - R) * (x - x0) / (x1 - x0),
           H - B - (H - T - B) * (y - y0) / (y1 - y0));
     }
     put(out, "\"/>\n<text x=\"%g\" y=\"%g\" font-size=\"12\" fill=\"%s\">%s</text>\n", W - R + 8,
         T + 14 + 16 * k, col, tb->names[c]);
+    if (isfinite(tb->bound[c])) { /* dashed: the most the estimate can reach */
+      double py = H - B - (H - T - B) * (tb->bound[c] - y0) / (y1 - y0);
+      put(out, "<line class=\"bound\" x1=\"%g\" x2=\"%g\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+               "stroke-dasharray=\"5 4\"><title>%s at most %.4f</title></line>\n",
+          L, W - R, py, py, col, tb->names[c], tb->bound[c]);
+    }
     k++;
   }
   put(out, "</svg>\n");
@@ -113,6 +172,8 @@ static void chart(text *out, const table *tb, const char *title, bool (*pick)(co
 
 static bool is_loss(const char *n) { return strstr(n, ".loss") != NULL; }
 static bool is_mi(const char *n) { return !strncmp(n, "mi", 2); }
+static bool is_eval_accuracy(const char *n) { return !strcmp(n, "eval_accuracy"); }
+static bool is_eval_mi(const char *n) { return !strncmp(n, "eval_", 5) && !is_eval_accuracy(n); }
 
 /* ---- images -------------------------------------------------------------------------- */
 
@@ -155,8 +216,87 @@ static void embed_png(text *out, const char *path, const char *caption) {
   free(b);
 }
 
+/* A table cell of a number, empty for NaN (no value there). */
+static void number_cell(text *out, double v) {
+  if (isfinite(v))
+    put(out, "<td>%.4g</td>", v);
+  else
+    put(out, "<td></td>");
+}
+
+/* The table row of the most each column's MI estimate can reach, after the cell head. */
+static void bound_row(text *out, const table *tb, const char *head) {
+  put(out, "<tr class=\"bound\">%s", head);
+  for (int c = 1; c < tb->ncols; c++) number_cell(out, tb->bound[c]);
+  put(out, "</tr>");
+}
+
+/* ---- several seeds ------------------------------------------------------------------- */
+
+/* The page of a migc train --seeds directory: DIR/seeds.csv as a table, each seed
+ * linked to the report of its run (written first), with the most each MI estimate can
+ * reach (from the first seed's program). */
+static int seeds_report(const char *dir, const char *csv) {
+  FILE *fp = fopen(csv, "r");
+  char line[8192], path[1300], err[1024];
+  table tb = {.nrows = 0};
+  if (!fp || !fgets(line, sizeof line, fp)) {
+    if (fp) fclose(fp);
+    fprintf(stderr, "migc report: %s: cannot read\n", csv);
+    return 1;
+  }
+  for (char *tok = strtok(line, ",\n"); tok && tb.ncols < 32; tok = strtok(NULL, ",\n")) {
+    tb.bound[tb.ncols] = NAN;
+    snprintf(tb.names[tb.ncols++], 64, "%s", tok);
+  }
+  text out = {0};
+  put(&out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>migc seeds %s</title>\n"
+            "<style>body{font-family:sans-serif;margin:2em;max-width:960px}"
+            "td,th{padding:2px 10px;text-align:right}</style></head><body>\n"
+            "<h1>migc runs <code>%s</code>, one per seed</h1>\n<table><tr>", dir, dir);
+  for (int c = 0; c < tb.ncols; c++) put(&out, "<th>%s</th>", tb.names[c]);
+  put(&out, "</tr>\n");
+  int st = 0, seeds = 0;
+  while (!st && fgets(line, sizeof line, fp)) {
+    char *cells[32];
+    int n = 0;
+    line[strcspn(line, "\n")] = 0;
+    for (char *save = NULL, *c = strtok_r(line, ",", &save); c && n < 32; c = strtok_r(NULL, ",", &save))
+      cells[n++] = c;
+    if (!n) continue;
+    if (isdigit((unsigned char)cells[0][0])) { /* the seed's own report, linked from its row */
+      snprintf(path, sizeof path, "%s/seed-%s", dir, cells[0]);
+      if (!seeds++) read_bounds(path, &tb);
+      st = report_run(path);
+      put(&out, "<tr><td><a href=\"seed-%s/report.html\">%s</a></td>", cells[0], cells[0]);
+    } else {
+      put(&out, "<tr><th>%s</th>", cells[0]);
+    }
+    for (int c = 1; c < n; c++) put(&out, "<td>%s</td>", cells[c]);
+    put(&out, "</tr>\n");
+  }
+  fclose(fp);
+  bound_row(&out, &tb, "<th>at most</th>");
+  put(&out, "</table>\n<p>One run per seed (migc train --seeds), each measured after its "
+            "last step as migc eval measures it: MI estimates in nats on generated images, "
+            "matched accuracy on the test split. seconds: from the first step to the last. "
+            "median: of each column; best: the seed with the best accuracy. 'at most': the "
+            "most each estimate can reach.</p>\n</body></html>\n");
+  snprintf(path, sizeof path, "%s/report.html", dir);
+  const void *parts[1] = {out.buf};
+  size_t lens[1] = {out.n};
+  if (!st && (st = file_write_atomic(path, parts, lens, 1, err, sizeof err)))
+    fprintf(stderr, "migc report: %s\n", err);
+  else if (!st)
+    printf("%s\n", path);
+  free(out.buf);
+  return st;
+}
+
 int report_run(const char *dir) {
   char path[1300], err[1024], img[1400];
+  snprintf(path, sizeof path, "%s/seeds.csv", dir);
+  if (access(path, F_OK) == 0) return seeds_report(dir, path);
   snprintf(path, sizeof path, "%s/metrics.csv", dir);
   table tb;
   if (read_metrics(path, &tb, err, sizeof err)) {
@@ -169,17 +309,41 @@ int report_run(const char *dir) {
             "figure{display:inline-block;margin:1em}img{image-rendering:pixelated;width:360px}"
             "td,th{padding:2px 10px;text-align:right}</style></head><body>\n"
             "<h1>migc run <code>%s</code></h1>\n", dir, dir);
+  read_bounds(dir, &tb);
+  bool bounded = false;
+  for (int c = 0; c < tb.ncols; c++) bounded = bounded || isfinite(tb.bound[c]);
+  int acc = column(&tb, "eval_accuracy"), evaluated = -1;
+  for (int r = 0; r < tb.nrows && acc >= 0; r++)
+    if (isfinite(tb.rows[r * tb.ncols + acc])) evaluated = r;
   if (tb.nrows) {
-    const double *last = tb.rows + (size_t)(tb.nrows - 1) * (size_t)tb.ncols;
     put(&out, "<table><tr>");
     for (int c = 0; c < tb.ncols; c++) put(&out, "<th>%s</th>", tb.names[c]);
-    put(&out, "</tr><tr>");
-    for (int c = 0; c < tb.ncols; c++) put(&out, "<td>%.4g</td>", last[c]);
-    put(&out, "</tr></table>\n<p>The last logged step. MI estimates are in nats; a "
-              "categorical code of K values reaches at most ln K.</p>\n");
+    put(&out, "</tr>");
+    /* the last row, and the last evaluated one when that is another */
+    int shown[2] = {tb.nrows - 1, evaluated};
+    int nshown = evaluated >= 0 && evaluated < tb.nrows - 1 ? 2 : 1;
+    for (int i = 0; i < nshown; i++) {
+      put(&out, "<tr>");
+      for (int c = 0; c < tb.ncols; c++) number_cell(&out, tb.rows[shown[i] * tb.ncols + c]);
+      put(&out, "</tr>");
+    }
+    if (bounded) bound_row(&out, &tb, "<td>at most</td>"); /* the step column names it */
+    put(&out, "</table>\n<p>The last logged step%s. MI estimates are in nats; 'at most' is "
+              "the most each can reach (the dashed lines below): ln K for a categorical code "
+              "of K values, H(c) - D ln(std sqrt(2 pi)) for D continuous dimensions whose Q has "
+              "a fixed std (the Gaussian NLL at a perfect prediction).%s</p>\n",
+        evaluated >= 0 && evaluated < tb.nrows - 1 ? ", and the last evaluation" : "",
+        acc >= 0 ? " eval_ columns: migc eval's measures, taken during the run on the test "
+                   "split (matched accuracy) and on generated images (MI)." : "");
   }
-  chart(&out, &tb, "Losses", is_loss);
-  chart(&out, &tb, "Mutual information (nats)", is_mi);
+  chart(&out, &tb, "Losses", is_loss, 0);
+  chart(&out, &tb, "Mutual information (nats)", is_mi, 0);
+  chart(&out, &tb, "Matched accuracy on the test split, by step", is_eval_accuracy, 0);
+  chart(&out, &tb, "Matched accuracy on the test split, by wall time", is_eval_accuracy,
+        column(&tb, "seconds"));
+  chart(&out, &tb, "MI estimates on generated images (nats), by step", is_eval_mi, 0);
+  chart(&out, &tb, "MI estimates on generated images (nats), by wall time", is_eval_mi,
+        column(&tb, "seconds"));
   if (newest(dir, "step", img, sizeof img)) embed_png(&out, img, "the newest samples");
   if (newest(dir, "figure-step", img, sizeof img))
     embed_png(&out, img, "rows: categorical code; columns: a continuous code from -2 to 2");

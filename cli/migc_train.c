@@ -3,6 +3,7 @@
  * interpreter; run_func hides which. */
 #include "migc_train.h"
 
+#include "migc_eval.h"
 #include "migc_model.h"
 #include "migc_mpi.h"
 #include "migc_profile.h"
@@ -42,6 +43,11 @@ typedef struct {
   ir_tensor *in[2];    /* input buffers of train (0) and generate (1), reused */
   void **in_ptr[2];    /* their data pointers, as the entry takes them */
   int nin[2];
+  double *bound;       /* per output of train: the most an MI estimate can reach,
+                          NaN for the other outputs (ir_mi_terms) */
+  eval_plan ev;        /* --eval-every: what to measure, and the labelled data */
+  bool evaluating;
+  int eval_cols;       /* metrics.csv's eval_ columns: 0, or 1 + the estimates */
   char out[1024];
   char err[1024];
 } trainer;
@@ -201,10 +207,25 @@ static int load_checkpoint(trainer *t, const char *dir) {
 
 /* ---- the record of a run ----------------------------------------------------------- */
 
-/* metrics.csv keeps one row per logged step. A resumed run first drops rows past its
- * checkpoint, which the interrupted run wrote but the new one will write again. */
+/* metrics.csv's header: step, seconds, train_step's outputs; with evaluations also
+ * eval_accuracy and eval_NAME for each MI estimate (each without its newline). */
+static void metrics_header(const trainer *t, char *base, size_t nb, char *evals, size_t ne) {
+  size_t at = (size_t)snprintf(base, nb, "step,seconds");
+  for (int k = 0; k < t->train->noutputs && at < nb; k++)
+    at += (size_t)snprintf(base + at, nb - at, ",%s", t->train->outputs[k].name);
+  at = (size_t)snprintf(evals, ne, ",eval_accuracy");
+  for (int e = 0; e < t->ev.nmi && at < ne; e++)
+    at += (size_t)snprintf(evals + at, ne - at, ",eval_%s", t->ev.mi[e].name);
+}
+
+/* metrics.csv keeps one row per logged or evaluated step. A resumed run first drops
+ * rows past its checkpoint, which the interrupted run wrote but the new one will write
+ * again. The eval_ columns stay once a run has them (empty cells on rows without an
+ * evaluation); a resumed run that starts evaluating adds them to the rows it keeps. */
 static FILE *open_metrics(trainer *t) {
-  char path[1200], tmp[1300];
+  char path[1200], tmp[1300], base[4096], evals[4096];
+  metrics_header(t, base, sizeof base, evals, sizeof evals);
+  int nevals = t->evaluating ? 1 + t->ev.nmi : 0;
   snprintf(path, sizeof path, "%s/metrics.csv", t->out);
   FILE *old = t->step > 0 ? fopen(path, "r") : NULL;
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -214,15 +235,26 @@ static FILE *open_metrics(trainer *t) {
     fail(t, "cannot write %s: %s", path, strerror(errno));
     return NULL;
   }
-  char line[4096];
+  char line[8192];
   bool header = false;
+  int pad = 0; /* empty eval cells added to each kept row */
   while (old && fgets(line, sizeof line, old)) {
+    line[strcspn(line, "\n")] = 0;
     if (!header) {
-      fputs(line, out);
       header = true;
+      size_t nb = strlen(base);
+      if (!strcmp(line, base) && nevals) { /* evaluating from now on */
+        fprintf(out, "%s%s\n", base, evals);
+        pad = nevals;
+      } else {
+        fprintf(out, "%s\n", line);
+      }
+      if (!strncmp(line, base, nb) && line[nb] == ',') /* the run's eval_ columns */
+        for (const char *c = line + nb; *c; c++) t->eval_cols += *c == ',';
+      if (pad) t->eval_cols = pad;
       continue;
     }
-    if (strtoll(line, NULL, 10) <= t->step) fputs(line, out);
+    if (strtoll(line, NULL, 10) <= t->step) fprintf(out, "%s%.*s\n", line, pad, ",,,,,,,,,,,,,,,,,");
   }
   if (old) {
     fclose(old);
@@ -230,9 +262,8 @@ static FILE *open_metrics(trainer *t) {
     rename(tmp, path);
   }
   if (!header) {
-    fputs("step,seconds", out);
-    for (int k = 0; k < t->train->noutputs; k++) fprintf(out, ",%s", t->train->outputs[k].name);
-    fputc('\n', out);
+    fprintf(out, "%s%s\n", base, nevals ? evals : "");
+    t->eval_cols = nevals;
   }
   return out;
 }
@@ -284,9 +315,56 @@ static void progress(trainer *t, const ir_tensor *outs, double rate, bool tty) {
   for (int k = 0; k < t->train->noutputs; k++) {
     const char *name = t->train->outputs[k].name;
     fprintf(stderr, "  %s %.4f%s", name, ((float *)outs[k].data)[0],
-            strncmp(name, "mi", 2) ? "" : " nats");
+            strncmp(name, "mi", 2) && !isfinite(t->bound[k]) ? "" : " nats");
+    if (isfinite(t->bound[k])) fprintf(stderr, " (max %.4f)", t->bound[k]);
   }
   fputs(tty ? "\033[K" : "\n", stderr);
+}
+
+/* The labelled images --eval-every measures on: --eval-data, else the test split of
+ * the training set when it is mnist or fashion; NULL otherwise. */
+static const char *eval_data(const train_options *o) {
+  const char *train = o->data ? o->data : "mnist";
+  if (o->eval_data) return o->eval_data;
+  if (!strcmp(train, "mnist")) return "mnist-test";
+  if (!strcmp(train, "fashion")) return "fashion-test";
+  return NULL;
+}
+
+/* The most each output of train_step can reach when it is an MI estimate (NaN when it
+ * is not), and a line that says so for each: the run's summary of its estimates. */
+static int find_bounds(trainer *t) {
+  const ir_func *f = t->train;
+  t->bound = calloc((size_t)f->noutputs + 1, sizeof *t->bound);
+  if (!t->bound) return fail(t, "out of memory");
+  char line[2048] = "", formula[256];
+  size_t at = 0;
+  for (int k = 0; k < f->noutputs; k++) {
+    ir_mi_term terms[16];
+    int n = ir_mi_terms(f, f->outputs[k].node, terms, 16);
+    t->bound[k] = n ? ir_mi_bound(terms, n) : NAN;
+    if (!n || at >= sizeof line) continue;
+    ir_mi_bound_str(t->md.m, terms, n, formula, sizeof formula);
+    at += (size_t)snprintf(line + at, sizeof line - at, "%s%s <= %s = %.4f nats", at ? ", " : "",
+                           f->outputs[k].name, formula, t->bound[k]);
+  }
+  if (line[0] && t->leader) fprintf(stderr, "migc train: MI estimates at most: %s\n", line);
+  return 0;
+}
+
+/* Measures the state after this step as migc eval would on its checkpoint, and prints
+ * the result; the values go into *r. */
+static int evaluate(trainer *t, eval_result *r, bool tty) {
+  if (eval_measure(&t->ev, &t->md, EVAL_SEED, EVAL_BATCHES, 0, r, t->err, sizeof t->err))
+    return fail(t, "evaluating at step %lld: %s", (long long)t->step, t->err);
+  fprintf(stderr, "%seval at step %lld: matched accuracy %.4f on %lld images; on %lld generated:",
+          tty ? "\r" : "", (long long)t->step, r->accuracy, (long long)r->images,
+          (long long)r->generated);
+  for (int e = 0; e < t->ev.nmi; e++)
+    fprintf(stderr, "%s %s %.4f nats (max %.4f)", e ? "," : "", t->ev.mi[e].name, r->mi[e],
+            ir_mi_bound(t->ev.mi[e].terms, t->ev.mi[e].nterms));
+  fprintf(stderr, "%s\n", tty ? "\033[K" : "");
+  return 0;
 }
 
 /* ---- the run --------------------------------------------------------------------------- */
@@ -333,6 +411,15 @@ static int setup(trainer *t, diag_sink *d) {
   for (int i = 0; i < rank; i++) want.dim[i] = in->shape.dim[i + 1];
   if (dataset_open(&t->ds, o->data ? o->data : "mnist", o->data_dir, &want, t->err, sizeof t->err))
     return fail(t, "%s", t->err);
+  if (o->eval_every > 0 || o->eval_last) {
+    const char *data = eval_data(o), *opt = o->eval_every > 0 ? "--eval-every" : "--seeds";
+    if (!data)
+      return fail(t, "%s: %s has no test split known to migc; give labelled images to "
+                     "evaluate on with --eval-data", opt, o->data);
+    if (eval_plan_open(&t->ev, &t->md, data, o->data_dir, t->err, sizeof t->err))
+      return fail(t, "%s: %s", opt, t->err);
+    t->evaluating = true;
+  }
   t->seed = o->seed;
   if (o->resume) {
     if (load_checkpoint(t, o->resume)) return 1;
@@ -345,6 +432,10 @@ static int setup(trainer *t, diag_sink *d) {
     snprintf(t->out, sizeof t->out, "%s", o->resume);
   else
     snprintf(t->out, sizeof t->out, "runs/%s", t->md.m->name);
+  if (o->subdir) {
+    size_t n = strlen(t->out);
+    snprintf(t->out + n, sizeof t->out - n, "/%s", o->subdir);
+  }
   if (!t->leader) return 0; /* the run directory is rank 0's */
   char sub[1200];
   if (make_dir(t, t->out)) return 1;
@@ -398,7 +489,7 @@ static void agree(trainer *t, ir_tensor *outs, bool *stop) {
   free(v);
 }
 
-int train_run(const train_options *o, diag_sink *d) {
+int train_run(const train_options *o, diag_sink *d, train_result *res) {
   trainer t = {.o = o, .ranks = collective_ranks(), .rank = collective_rank()};
   t.leader = t.rank == 0;
   t.quiet = !t.leader; /* setup reads the same files on every process */
@@ -416,6 +507,15 @@ int train_run(const train_options *o, diag_sink *d) {
             t.ds.images_path, (unsigned long long)t.seed,
             t.md.so ? "native code from --so" : t.md.prog ? "native code" : "interpreted", t.out, t.step ? " (resumed)" : "");
     if (t.step) fprintf(stderr, "migc train: resuming at step %lld\n", (long long)t.step);
+    if (find_bounds(&t)) st = 1;
+    if (t.evaluating && o->eval_every > 0)
+      fprintf(stderr, "migc train: evaluating every %lld steps on %s (%lld labelled images, "
+                      "%d generated batches)\n", (long long)o->eval_every, t.ev.data.images_path,
+              (long long)t.ev.data.n, EVAL_BATCHES);
+    else if (t.evaluating)
+      fprintf(stderr, "migc train: evaluating after the last step on %s (%lld labelled images, "
+                      "%d generated batches)\n", t.ev.data.images_path, (long long)t.ev.data.n,
+              EVAL_BATCHES);
   }
   bool tty = isatty(2);
   struct sigaction sa = {.sa_handler = on_sigint}, old_sa;
@@ -453,16 +553,35 @@ int train_run(const train_options *o, diag_sink *d) {
     if (st) break;
     t.step++;
     bool last = t.step == o->steps;
-    if (t.leader && (t.step % o->log_every == 0 || last)) {
+    bool log = t.step % o->log_every == 0 || last;
+    bool eval = t.evaluating && ((o->eval_every > 0 && t.step % o->eval_every == 0) || last);
+    eval_result ev;
+    if (t.leader && eval) {
+      double t1 = now();
+      if (prof) prof->paused = true; /* --profile reports train_step alone */
+      st = evaluate(&t, &ev, tty);
+      if (prof) prof->paused = false;
+      last_log += now() - t1; /* steps/s counts training time only */
+      if (!st && res && last) res->eval = ev, res->evaluated = true;
+    }
+    if (!st && t.leader && (log || eval)) {
       double tnow = now();
-      double rate = (double)(t.step - logged_at) / fmax(tnow - last_log, 1e-9);
-      last_log = tnow;
-      logged_at = t.step;
       fprintf(metrics, "%lld,%.3f", (long long)t.step, tnow - start);
       for (int k = 0; k < t.train->noutputs; k++) fprintf(metrics, ",%.6g", ((float *)outs[k].data)[0]);
+      if (eval) {
+        fprintf(metrics, ",%.6g", ev.accuracy);
+        for (int e = 0; e < t.ev.nmi; e++) fprintf(metrics, ",%.6g", ev.mi[e]);
+      } else {
+        for (int c = 0; c < t.eval_cols; c++) fputc(',', metrics);
+      }
       fputc('\n', metrics);
       int lost = fflush(metrics) != 0 ? errno : 0; /* a full disk: say so, keep no rows */
-      progress(&t, outs, rate, tty);
+      if (log) {
+        double rate = (double)(t.step - logged_at) / fmax(tnow - last_log, 1e-9);
+        last_log = tnow;
+        logged_at = t.step;
+        progress(&t, outs, rate, tty);
+      }
       if (lost) st = fail(&t, "cannot write %s/metrics.csv: %s", t.out, strerror(lost));
     }
     if (!t.leader) continue; /* a write that fails ends the job (mpi_leave) */
@@ -472,6 +591,17 @@ int train_run(const train_options *o, diag_sink *d) {
       st = write_samples(&t);
       if (prof) prof->paused = false;
     }
+  }
+  if (res) {
+    res->steps = t.step;
+    res->seconds = now() - start;
+    res->interrupted = stop;
+    res->nmi = t.ev.nmi;
+    for (int e = 0; e < t.ev.nmi; e++) {
+      snprintf(res->mi_name[e], sizeof res->mi_name[e], "%s", t.ev.mi[e].name);
+      res->mi_bound[e] = ir_mi_bound(t.ev.mi[e].terms, t.ev.mi[e].nterms);
+    }
+    snprintf(res->dir, sizeof res->dir, "%s", t.out);
   }
   if (!st && t.ranks > 1) st = check_same_state(&t);
   if (tty && !st && t.leader) fputc('\n', stderr);
@@ -489,7 +619,128 @@ int train_run(const train_options *o, diag_sink *d) {
   free(out_ptr);
   for (int k = 0; k < 2; k++) free_outputs(t.in[k], t.nin[k]), free(t.in_ptr[k]);
   if (metrics) fclose(metrics);
+  eval_plan_close(&t.ev);
+  free(t.bound);
   dataset_close(&t.ds);
   model_close(&t.md);
+  return st;
+}
+
+/* ---- several seeds --------------------------------------------------------------------- */
+
+/* The median of n values (the mean of the middle two for even n); sorts v. */
+static double median(double *v, int n) {
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+      double x = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = x;
+    }
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* A seed's row of the table as numbers: steps, seconds, the estimates, accuracy. */
+static void row_values(const train_result *r, double *v) {
+  int k = 0;
+  v[k++] = (double)r->steps;
+  v[k++] = r->seconds;
+  for (int e = 0; e < r->nmi; e++) v[k++] = r->eval.mi[e];
+  v[k] = r->eval.accuracy;
+}
+
+/* seeds.csv and the table on stdout: a row per seed, the medians, the best seed's row. */
+static int write_seeds(const train_options *o, const train_result *r, const char *dir) {
+  int n = o->nseeds, ncol = 3 + r[0].nmi;
+  double v[EVAL_MAX_MI + 3], med[EVAL_MAX_MI + 3], *col = malloc((size_t)n * sizeof *col);
+  if (!col) return fprintf(stderr, "migc train: out of memory\n"), 1;
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (r[i].eval.accuracy > r[best].eval.accuracy) best = i;
+  for (int c = 0; c < ncol; c++) {
+    for (int i = 0; i < n; i++) row_values(&r[i], v), col[i] = v[c];
+    med[c] = median(col, n);
+  }
+  free(col);
+  char *csv = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&csv, &len);
+  if (!out) return fprintf(stderr, "migc train: out of memory\n"), 1;
+  fprintf(out, "seed,steps,seconds");
+  for (int e = 0; e < r[0].nmi; e++) fprintf(out, ",%s", r[0].mi_name[e]);
+  fprintf(out, ",accuracy\n");
+  printf("%-14s %8s %9s", "seed", "steps", "seconds");
+  for (int e = 0; e < r[0].nmi; e++) {
+    char h[96];
+    snprintf(h, sizeof h, "%s (max %.4f)", r[0].mi_name[e], r[0].mi_bound[e]);
+    printf(" %20s", h);
+  }
+  printf(" %9s\n", "accuracy");
+  for (int i = 0; i < n + 2; i++) {
+    char name[48], label[48];
+    if (i < n) {
+      row_values(&r[i], v);
+      snprintf(name, sizeof name, "%llu", (unsigned long long)o->seeds[i]);
+      snprintf(label, sizeof label, "%s", name);
+    } else if (i == n) {
+      memcpy(v, med, sizeof v);
+      snprintf(name, sizeof name, "median");
+      snprintf(label, sizeof label, "median");
+    } else {
+      row_values(&r[best], v);
+      snprintf(name, sizeof name, "best");
+      snprintf(label, sizeof label, "best (seed %llu)", (unsigned long long)o->seeds[best]);
+    }
+    fprintf(out, "%s,%.6g,%.3f", name, v[0], v[1]);
+    printf("%-14s %8.6g %9.3f", label, v[0], v[1]);
+    for (int c = 2; c < ncol; c++) fprintf(out, ",%.6g", v[c]), printf(" %20.4f", v[c]);
+    fputc('\n', out);
+    putchar('\n');
+  }
+  fclose(out);
+  char path[1200], err[1024];
+  snprintf(path, sizeof path, "%s/seeds.csv", dir);
+  const void *parts[1] = {csv};
+  size_t lens[1] = {len};
+  int st = file_write_atomic(path, parts, lens, 1, err, sizeof err);
+  if (st)
+    fprintf(stderr, "migc train: %s\n", err);
+  else
+    fprintf(stderr, "migc train: %d seeds done; each in %s/seed-S, the table in %s\n", n, dir, path);
+  free(csv);
+  return st;
+}
+
+int train_seeds(const train_options *o, diag_sink *d) {
+  train_result *r = calloc((size_t)o->nseeds, sizeof *r);
+  if (!r) return fprintf(stderr, "migc train: out of memory\n"), 1;
+  int st = 0, done = 0;
+  for (int i = 0; i < o->nseeds && !st; i++) {
+    train_options so = *o;
+    char sub[64];
+    snprintf(sub, sizeof sub, "seed-%llu", (unsigned long long)o->seeds[i]);
+    so.seed = o->seeds[i];
+    so.seed_given = true;
+    so.subdir = sub;
+    so.eval_last = true;
+    if (collective_rank() == 0)
+      fprintf(stderr, "migc train: seed %llu (%d of %d)\n", (unsigned long long)o->seeds[i],
+              i + 1, o->nseeds);
+    st = train_run(&so, d, &r[i]);
+    if (!st && r[i].interrupted) {
+      if (collective_rank() == 0)
+        fprintf(stderr, "migc train: interrupted in seed %llu; no seeds.csv (the seeds done "
+                        "are in their directories)\n", (unsigned long long)o->seeds[i]);
+      break;
+    }
+    done += !st;
+  }
+  if (!st && done == o->nseeds && collective_rank() == 0) {
+    char dir[1024]; /* the seeds' parent: DIR of DIR/seed-S */
+    snprintf(dir, sizeof dir, "%s", r[0].dir);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    st = write_seeds(o, r, dir);
+  }
+  free(r);
   return st;
 }

@@ -430,6 +430,32 @@ void ir_init_state(const ir_module *m, float *state, uint64_t seed);
  * overlap. Reports each violation to d (span-less); returns true if none. */
 bool ir_verify(const ir_module *m, diag_sink *d);
 
+/* ---- mi_terms.c: what an MI estimate is made of ---------------------------------- */
+
+/* One InfoGAN term of a function: an info_categorical node, or the H - gaussian_nll
+ * that info_gaussian makes. */
+typedef struct {
+  ir_op op;     /* IR_OP_INFO_CATEGORICAL or IR_OP_GAUSSIAN_NLL */
+  int node;     /* the term's value: the info_categorical, or the sub */
+  int pred;     /* Q's prediction: the logits [N,K] or the mean [N,D] */
+  int code;     /* module input of the code it predicts, -1 if that operand is no input */
+  int64_t dims; /* K values, or D dimensions */
+  double h;     /* gaussian: the constant the NLL is subtracted from, H(c) */
+  double std;   /* gaussian: Q's fixed standard deviation */
+  double bound; /* the most the term can be: ln K (a cross-entropy is at least 0), or
+                   h - D ln(std sqrt(2 pi)) (the NLL at a perfect prediction) */
+} ir_mi_term;
+
+/* If node id of f is an MI estimate, one term or a sum of terms (scalar adds), writes
+ * them to terms and returns their count; 0 if it is not, or has more than max. */
+int ir_mi_terms(const ir_func *f, int id, ir_mi_term *terms, int max);
+/* The most a sum of n terms can be: the sum of their bounds. */
+double ir_mi_bound(const ir_mi_term *terms, int n);
+/* The bound as a formula, the terms' joined by " + ": "ln 10", "2 (ln 2 - 0.5 ln(2
+ * pi))" for two uniform(-1, 1) dimensions with std 1 (H(c) written out when h is the
+ * entropy of the code's prior in m, else as a number). */
+void ir_mi_bound_str(const ir_module *m, const ir_mi_term *terms, int n, char *buf, size_t len);
+
 /* ---- print.c: stable text form, used by `migc dump --ir` and golden tests ------ */
 
 void ir_print_module(const ir_module *m, FILE *out);

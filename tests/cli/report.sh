@@ -2,7 +2,8 @@
 # migc report: a self-contained page for a run: a table of the last metrics row, an SVG
 # chart of the losses and one of the MI estimates with one point per logged step, and
 # the newest sample grid and figure embedded as PNG data that decodes to the files'
-# exact bytes. Written atomically; a directory without metrics is refused.
+# exact bytes; with --eval-every, the evaluations against step and wall time. Written
+# atomically; a directory without metrics is refused.
 set -u
 migc=$1 root=$2
 . "$root/tests/cli_lib.sh"
@@ -25,6 +26,52 @@ print(len(svgs), names, [len(p.split()) for l in lines for p in l], same, "<th>g
 PY
 )
 [ "$check" = "2 [['disc.loss', 'gen.loss'], ['mi_c', 'mi_s']] [4, 4, 4, 4] [True, True] True" ] && ok || bad "report content: $check"
+# The most each MI estimate can reach, from the run's program: a dashed line in the MI
+# chart and a row of the table (ln 10 and 2 (ln 2 - 0.5 ln(2 pi)) = -0.4516).
+check=$(/usr/bin/python3 - r <<'PY'
+import re, sys
+h = open(sys.argv[1] + "/report.html").read()
+svgs = re.findall(r"<svg.*?</svg>", h, re.S)
+print([re.findall(r'<line class="bound"[^>]*><title>([^<]*)</title>', s) for s in svgs],
+      re.findall(r'<tr class="bound">(.*?)</tr>', h))
+PY
+)
+[ "$check" = "[[], ['mi_c at most 2.3026', 'mi_s at most -0.4516']] ['<td>at most</td><td></td><td>2.303</td><td>-0.4516</td><td></td><td></td>']" ] \
+  && ok || bad "bounds in the report: $check"
+
+# With --eval-every: the evaluations, by step and by wall time (metrics.csv's seconds),
+# one point per evaluated row, each where metrics.csv puts it.
+"$migc" train "$root/models/infogan_mlp.mig" --batch 16 --steps 20 --log-every 5 --eval-every 8 \
+  --out e >/dev/null 2>&1 && "$migc" report e >/dev/null 2>&1 && "$migc" eval e --json >e.json 2>/dev/null \
+  || bad "report of a run with --eval-every"
+check=$(/usr/bin/python3 - e <<'PY'
+import csv, json, re, sys
+d = sys.argv[1]
+bounds = json.load(open("e.json"))["mi_bounds"]
+h = open(d + "/report.html").read()
+rows = list(csv.DictReader(open(d + "/metrics.csv")))
+charts = dict(re.findall(r"<h2>(.*?)</h2>\n(<svg.*?</svg>)", h, re.S))
+def expect(cols, x):  # the chart's points, computed as migc report does
+    W, H, L, R, T, B = 640, 260, 60, 150, 30, 40
+    pts = [(float(r[x]), float(r[c])) for c in cols for r in rows if r[c] != ""]
+    x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
+    ys = [p[1] for p in pts] + [bounds[c[5:]] for c in cols if c[5:] in bounds]  # bounds in sight
+    y0, y1 = min(ys), max(ys)
+    return [" ".join("%.1f,%.1f" % (L + (W - L - R) * (float(r[x]) - x0) / (x1 - x0),
+                                    H - B - (H - T - B) * (float(r[c]) - y0) / (y1 - y0))
+                     for r in rows if r[c] != "") + " " for c in cols]
+out = []
+for title, cols in [("Matched accuracy on the test split", ["eval_accuracy"]),
+                    ("MI estimates on generated images (nats)", ["eval_mi_c", "eval_mi_s"])]:
+    for by, x, label in [("step", "step", "step"), ("wall time", "seconds", "wall time (s)")]:
+        svg = charts.get("%s, by %s" % (title, by), "")
+        got = re.findall(r'points="([^"]*)"', svg)
+        out.append(got == expect(cols, x) and len(got[0].split()) == 3 and ">%s</text>" % label in svg)
+print(len(rows), out)
+PY
+)
+[ "$check" = "6 [True, True, True, True]" ] && ok || bad "eval charts: $check"
+
 err=$("$migc" report nowhere 2>&1); st=$?
 [ $st -eq 1 ] && grep -q "nowhere/metrics.csv: cannot open" <<<"$err" && ok || bad "no metrics: $st $err"
 echo "$pass passed, $fail failed"
