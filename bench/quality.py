@@ -5,7 +5,7 @@ For each seed it trains one run per side on MNIST, evaluating every E steps, and
 records the training time (evaluations excluded) at which the matched accuracy on the
 10,000 test digits first reaches the target (0.90), the final accuracy and mi_c, the
 time spent evaluating, the whole wall time, and the latent traversal figure; then it
-writes the markdown report (bench/quality.md). Before training, bench/peer/parity.py
+writes the markdown report (bench/quality-peer.md). Before training, bench/peer/parity.py
 checks that the peer computes migc's first steps from the same parameters.
 bench/README.md and docs/benchmarks.md say what is timed and what is not.
 """
@@ -370,7 +370,8 @@ def main():
         "peer, several seeds each, and reports the training time to a matched accuracy, "
         "the final accuracy and mi_c, and the latent traversal figures.")
     ap.add_argument("--seeds", default="3", help="N: seeds 1..N (default 3); or a list, 1,4,7")
-    ap.add_argument("--steps", type=int, default=3000, help="steps per run (default 3000)")
+    ap.add_argument("--steps", type=int, default=5000,
+                    help="steps per run (default 5000, the recipe's length: bench/quality.md)")
     ap.add_argument("--eval-every", type=int, default=100,
                     help="evaluate every E steps, and after the last (default 100)")
     ap.add_argument("--target", type=float, default=0.90,
@@ -389,8 +390,8 @@ def main():
     ap.add_argument("-D", dest="define", action="append", default=[], metavar="NAME=VALUE",
                     help="override a constant of the model, for migc and the peer alike")
     ap.add_argument("--sides", default="migc,peer", help="migc,peer (default), migc or peer")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "quality.md"),
-                    help="the report (default bench/quality.md; '-': print it only)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "quality-peer.md"),
+                    help="the report (default bench/quality-peer.md; '-': print it only)")
     ap.add_argument("--figures", help="where the figures go (default: beside --out, in a "
                     "folder named like it without .md; with --out -: in --work)")
     ap.add_argument("--work", help="where migc's run directories go (default: a temporary "
