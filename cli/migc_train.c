@@ -218,6 +218,11 @@ static void metrics_header(const trainer *t, char *base, size_t nb, char *evals,
     at += (size_t)snprintf(evals + at, ne - at, ",eval_%s", t->ev.mi[e].name);
 }
 
+/* n empty cells: the eval_ columns of a row without an evaluation. */
+static void empty_cells(FILE *out, int n) {
+  for (int c = 0; c < n; c++) fputc(',', out);
+}
+
 /* metrics.csv keeps one row per logged or evaluated step. A resumed run first drops
  * rows past its checkpoint, which the interrupted run wrote but the new one will write
  * again. The eval_ columns stay once a run has them (empty cells on rows without an
@@ -254,7 +259,10 @@ static FILE *open_metrics(trainer *t) {
       if (pad) t->eval_cols = pad;
       continue;
     }
-    if (strtoll(line, NULL, 10) <= t->step) fprintf(out, "%s%.*s\n", line, pad, ",,,,,,,,,,,,,,,,,");
+    if (strtoll(line, NULL, 10) > t->step) continue;
+    fputs(line, out);
+    empty_cells(out, pad);
+    fputc('\n', out);
   }
   if (old) {
     fclose(old);
@@ -572,7 +580,7 @@ int train_run(const train_options *o, diag_sink *d, train_result *res) {
         fprintf(metrics, ",%.6g", ev.accuracy);
         for (int e = 0; e < t.ev.nmi; e++) fprintf(metrics, ",%.6g", ev.mi[e]);
       } else {
-        for (int c = 0; c < t.eval_cols; c++) fputc(',', metrics);
+        empty_cells(metrics, t.eval_cols);
       }
       fputc('\n', metrics);
       int lost = fflush(metrics) != 0 ? errno : 0; /* a full disk: say so, keep no rows */
