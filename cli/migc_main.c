@@ -41,7 +41,7 @@ typedef struct {
   train_options train; /* train */
   eval_options eval;   /* sample, eval */
   bench_options bench; /* bench */
-  int threads;         /* train, sample, eval, bench: --threads (default 1) */
+  int threads;         /* train, sample, eval, bench: --threads (0: one per CPU allowed) */
   const char *disabled[8];
   const char *output;  /* compile -o */
   uint64_t *seeds;     /* train --seeds (owned) */
@@ -591,8 +591,9 @@ static const command commands[] = {
      "                  goes (mean of the steps after the first): per kernel ms, GEMM\n"
      "                  ms, bytes, GB/s, GFLOP/s; the GEMM share; the attainable time\n"
      "                  (each GEMM shape of the step timed alone). See docs/benchmarks.md\n"
-     "  --threads N     threads for the step's GEMMs and large kernels (default 1;\n"
-     "                  at most one per core). A run is the same bits for every N\n"},
+     "  --threads N     threads for the step's GEMMs and large kernels (default: the\n"
+     "                  CPUs this process may run on, its affinity mask; at most one\n"
+     "                  per core). A run is the same bits for every N\n"},
     {"bench", cmd_bench, "time a model's training step (bench/run.sh's migc side)",
      "migc bench FILE [--batch B] [--threads N] [--warmup W] [--steps N] [--time S]\n"
      "                  [--profile] [--so libNAME.so]",
@@ -602,7 +603,8 @@ static const command commands[] = {
      "times in ms, when the first step finished (unix seconds), every timed step in\n"
      "ms, and the peak resident memory (VmHWM, kB). bench/run.sh runs it next to\n"
      "a PyTorch peer; see bench/README.md.\n"
-     "  --threads N     threads for GEMMs and large kernels (default 1)\n"
+     "  --threads N     threads for GEMMs and large kernels (default: the CPUs this\n"
+     "                  process may run on, its affinity mask)\n"
      "  --profile       also time every kernel of the steps after the first, print\n"
      "                  the report of migc train --profile on stderr and add its\n"
      "                  summary to the JSON (profiled_step_ms, kernel_ms, gemm_ms,\n"
@@ -624,7 +626,8 @@ static const command commands[] = {
      "  --seed S        the draw of the fixed latents (default 1)\n"
      "  --model FILE    the model file, if it moved since training\n"
      "  --backend B     jit (default) or interp\n"
-     "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
+     "  --threads N     threads for GEMMs and large kernels (default: the CPUs this\n"
+     "                  process may run on, its affinity mask)\n"},
     {"eval", cmd_eval, "measure what a trained InfoGAN's code captures",
      "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--draws N] [--seed S] [--model FILE]\n"
      "                         [--json]",
@@ -659,7 +662,8 @@ static const command commands[] = {
      "                  images, accuracy, mapping, class_kept (NAME[I]: share),\n"
      "                  class_kept_images (full precision)\n"
      "  --backend B     jit (default) or interp\n"
-     "  --threads N     threads for GEMMs and large kernels (default 1)\n"},
+     "  --threads N     threads for GEMMs and large kernels (default: the CPUs this\n"
+     "                  process may run on, its affinity mask)\n"},
     {"report", cmd_report, "write a run's HTML report",
      "migc report RUN",
      "Writes RUN/report.html, one self-contained page: the last logged metrics, the\n"
@@ -895,7 +899,7 @@ int main(int argc, char **argv) {
                                .log_every = 10, .sample_every = 500},
                      .eval = {.seed = EVAL_SEED, .batches = EVAL_BATCHES, .draws = EVAL_DRAWS},
                      .bench = {.warmup = 2, .steps = 1000, .seconds = 2},
-                     .threads = 1};
+                     .threads = 0};
     int st = parse_options(&commands[i], argc, argv, &o);
     if (!st) o.threads = model_set_threads(o.threads);
     int status = st < 0 ? 0 : st ? st : commands[i].run(&o);

@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include <dirent.h>
+#include <sched.h>
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -175,11 +176,17 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
 
 void model_init(model *md, uint64_t seed) { ir_init_state(md->m, md->state, seed); }
 
+/* The CPUs this process may run on: its affinity mask (taskset, cgroups' cpusets,
+ * mpirun's binding), not the machine's count, so the default never oversubscribes. */
+static int cpus_allowed(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  return cores > 0 ? (int)cores : 1;
+}
+
 int model_set_threads(int n) {
-  if (n <= 0) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    n = cores > 0 ? (int)cores : 1;
-  }
+  if (n <= 0) n = cpus_allowed();
   n = migc_rt_set_threads(n);
   threads_in_use = n;
   return n;

@@ -33,6 +33,18 @@ grep -q "note" note.log && bad "resume with another --threads: $(cat note.log)" 
 train --steps 2 --threads 1024 --out d
 cmp -s "$(ckpt a 2)" "$(ckpt d 2)" && ok || bad "--threads 1024 differs"
 
+# without --threads: one thread per CPU the process may run on (its affinity mask)
+bench_threads() {
+  "$@" "$migc" bench "$root/models/infogan_mlp.mig" --batch 8 --warmup 0 --steps 3 --time 0 2>/dev/null |
+    sed -n 's/.*"threads": *\([0-9]*\).*/\1/p'
+}
+n=$(bench_threads)
+[ "$n" = "$(nproc)" ] && ok || bad "default threads $n, expected nproc = $(nproc)"
+if command -v taskset >/dev/null; then
+  n=$(bench_threads taskset -c 0)
+  [ "$n" = 1 ] && ok || bad "default threads under taskset -c 0: $n, expected 1"
+fi
+
 "$migc" train "$model" --threads x >/dev/null 2>err.log; st=$?
 [ $st -eq 2 ] && grep -q "threads needs a whole number" err.log && ok || bad "--threads x: $st"
 
