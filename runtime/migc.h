@@ -3,11 +3,12 @@
  * shared object, and can drive any model: the library describes its own state,
  * inputs and functions.
  *
- * Conventions: every call that can fail returns a migc_status (MIGC_OK is 0) and
- * leaves a message naming the problem in migc_last_error(model) (for migc_create: in
- * err). Nothing in the library aborts or exits. Arrays are C order; images and
- * latents are float32, codes and labels int32, as each input's dtype says. A model is
- * not thread-safe: one thread at a time per model; distinct models are independent. */
+ * Conventions: every call that can fail returns a migc_status (MIGC_OK is 0; only
+ * migc_function_find returns -1) and sets migc_last_error(model): a message naming the
+ * problem, or "" on success (for migc_create: in err). Nothing in the library aborts
+ * or exits. Arrays are C order; images and latents are float32, codes and labels
+ * int32, as each input's dtype says. A model is not thread-safe: one thread at a time
+ * per model; distinct models are independent. */
 #ifndef MIGC_H
 #define MIGC_H
 
@@ -122,7 +123,9 @@ MIGC_API void migc_destroy(migc_model *m); /* NULL is fine */
  * per core). Results are the same bits for every n. Call it between steps, not during
  * one. Returns the count in use. */
 MIGC_API int migc_set_threads(int n);
-/* The message of the last failed call on m ("" when none); valid until the next call. */
+/* The message of the last call on m that can fail (one returning a migc_status, or
+ * migc_function_find): "" when it succeeded. Calls that cannot fail leave it as it
+ * was. Valid until the next call on m. */
 MIGC_API const char *migc_last_error(const migc_model *m);
 
 MIGC_API const char *migc_model_name(const migc_model *m);
@@ -141,7 +144,7 @@ MIGC_API int migc_input_count(const migc_model *m);
 MIGC_API migc_status migc_input(migc_model *m, int i, migc_input_info *out);
 MIGC_API int migc_function_count(const migc_model *m);
 MIGC_API migc_status migc_function(migc_model *m, int i, migc_function_info *out);
-/* The index of the function named name, or -1. */
+/* The index of the function named name, or -1 (and a message in migc_last_error). */
 MIGC_API int migc_function_find(const migc_model *m, const char *name);
 MIGC_API migc_status migc_function_output(migc_model *m, int f, int k, migc_output_info *out);
 

@@ -144,8 +144,14 @@ int migc_var_count(const migc_model *m) { return m ? m->d.nvars : -1; }
 int migc_input_count(const migc_model *m) { return m ? m->d.ninputs : -1; }
 int migc_function_count(const migc_model *m) { return m ? m->d.nfuncs : -1; }
 
-int migc_function_find(const migc_model *m, const char *name) {
-  return m && name ? model_desc_func(&m->d, name) : -1;
+/* Can fail, so it reports like the calls that return a status (docs/abi.md). */
+int migc_function_find(const migc_model *cm, const char *name) {
+  migc_model *m = (migc_model *)cm;
+  if (!m) return -1;
+  if (!name) return fail(m, MIGC_E_ARG, "migc_function_find: name is NULL"), -1;
+  int f = model_desc_func(&m->d, name);
+  if (f < 0) return fail(m, MIGC_E_ARG, "migc_function_find: the model has no function %s", name), -1;
+  return ok(m), f;
 }
 
 /* Checks m and out, and i against n; the name of the call goes into the message. */

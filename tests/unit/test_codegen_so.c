@@ -56,6 +56,10 @@ typedef struct {
   migc_status (*encode)(migc_model *, const float *, size_t, void *const *);
   migc_status (*save)(migc_model *, const char *);
   migc_status (*load)(migc_model *, const char *);
+  migc_status (*draw_input)(migc_model *, int, uint32_t, uint64_t, void *, size_t);
+  const char *(*model_name)(const migc_model *);
+  int64_t (*batch)(const migc_model *);
+  int (*set_threads)(int);
 } abi;
 
 static bool open_abi(abi *a, const char *path) {
@@ -77,7 +81,8 @@ static bool open_abi(abi *a, const char *path) {
   SYM(function_find, "migc_function_find"); SYM(function_output, "migc_function_output");
   SYM(run, "migc_run"); SYM(train_step, "migc_train_step"); SYM(metric, "migc_metric");
   SYM(generate, "migc_generate"); SYM(encode, "migc_encode"); SYM(save, "migc_save");
-  SYM(load, "migc_load");
+  SYM(load, "migc_load"); SYM(draw_input, "migc_draw_input"); SYM(model_name, "migc_model_name");
+  SYM(batch, "migc_batch"); SYM(set_threads, "migc_set_threads");
 #undef SYM
   return a->load != NULL && a->create != NULL;
 }
@@ -420,6 +425,78 @@ static void test_bad_input(void) {
   dlclose(a.h);
 }
 
+/* docs/abi.md's rule for migc_last_error, call by call: a call that can fail sets it
+ * (its message, or "" on success); one that cannot leaves it as it was. */
+static void test_last_error(void) {
+  char so[300], err[1024], ck[400];
+  snprintf(so, sizeof so, "%s/libinfogan_mlp.so", tmpdir);
+  snprintf(ck, sizeof ck, "%s/last_error.safetensors", tmpdir);
+  abi a;
+  migc_model *md = NULL;
+  if (!open_abi(&a, so) || a.create(1, &md, err, sizeof err) != MIGC_OK) return;
+  const char *stale = "migc_var: variable -1 does not exist (the model has 68)";
+  migc_var_info vi;
+#define STALE() CHECK(a.var(md, -1, &vi) == MIGC_E_ARG && !strcmp(a.last_error(md), stale))
+#define CLEARS(call)                                                                        \
+  do {                                                                                      \
+    STALE();                                                                                \
+    CHECK_MSG((call) && !a.last_error(md)[0], "%s left \"%s\"", #call, a.last_error(md)); \
+  } while (0)
+#define KEEPS(call)        \
+  do {                     \
+    STALE();               \
+    (void)(call);          \
+    CHECK_STR(a.last_error(md), stale); \
+  } while (0)
+  /* the calls that cannot fail */
+  KEEPS(a.abi_version()); KEEPS(a.model_name(md)); KEEPS(a.batch(md)); KEEPS(a.hash(md));
+  KEEPS(a.seed(md)); KEEPS(a.step(md)); KEEPS(a.state(md)); KEEPS(a.state_size(md));
+  KEEPS(a.var_count(md)); KEEPS(a.input_count(md)); KEEPS(a.function_count(md));
+  KEEPS(a.set_threads(1)); KEEPS(a.last_error(md));
+  /* the calls that can fail, succeeding (a failure of each is checked below, or in
+   * test_bad_input where its message is) */
+  migc_input_info ii;
+  migc_function_info fi;
+  migc_output_info oi;
+  int gen = a.function_find(md, "generate"), enc = a.function_find(md, "encode");
+  float z[BATCH * 16], *x = calloc(BATCH * 784, 4), *img = calloc(BATCH * 784, 4), out[BATCH * 16];
+  void *outs[2] = {out, out};
+  const void *gin[3] = {z, z, z};
+  CLEARS(a.var(md, 0, &vi) == MIGC_OK);
+  CLEARS(a.input(md, 0, &ii) == MIGC_OK);
+  CLEARS(a.function(md, 0, &fi) == MIGC_OK);
+  CLEARS(a.function_output(md, 0, 0, &oi) == MIGC_OK);
+  CLEARS(a.function_find(md, "encode") == enc);
+  CLEARS(a.draw_input(md, 1, 2, 0, z, sizeof z) == MIGC_OK);
+  memset(z, 0, sizeof z); /* z, and c = 0 as a code, and s */
+  CLEARS(a.run(md, gen, gin, (void *const *)&img) == MIGC_OK);
+  CLEARS(a.train_step(md, x, BATCH * 784, NULL, NULL, 0) == MIGC_OK);
+  CLEARS(a.metric(md, 0, NULL, NULL) == MIGC_OK);
+  CLEARS(a.generate(md, NULL, img, BATCH * 784) == MIGC_OK);
+  CLEARS(a.encode(md, x, BATCH * 784, outs) == MIGC_OK);
+  CLEARS(a.save(md, ck) == MIGC_OK);
+  CLEARS(a.load(md, ck) == MIGC_OK);
+  /* failures not checked in test_bad_input */
+  CHECK_ERR(a.input(md, 4, &ii), MIGC_E_ARG, "migc_input: input 4 does not exist (the model has 4)");
+  CHECK_ERR(a.function(md, 3, &fi), MIGC_E_ARG,
+            "migc_function: function 3 does not exist (the model has 3)");
+  CHECK_ERR(a.draw_input(md, 0, 2, 0, z, sizeof z), MIGC_E_ARG,
+            "migc_draw_input: input x is real data, not drawn");
+  CHECK_ERR(a.draw_input(md, 1, 2, 0, z, 4), MIGC_E_ARG,
+            "migc_draw_input: input z needs 256 bytes, not 4");
+  CHECK(a.function_find(md, "nope") == -1);
+  CHECK_STR(a.last_error(md), "migc_function_find: the model has no function nope");
+  CHECK(a.function_find(md, NULL) == -1);
+  CHECK_STR(a.last_error(md), "migc_function_find: name is NULL");
+#undef STALE
+#undef CLEARS
+#undef KEEPS
+  free(x);
+  free(img);
+  a.destroy(md);
+  dlclose(a.h);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/migc-so-XXXXXX");
   CHECK(mkdtemp(tmpdir) != NULL);
@@ -434,6 +511,7 @@ int main(void) {
     test_model(models[k], k + 1);
   }
   test_bad_input();
+  test_last_error();
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   CHECK(system(cmd) == 0);
