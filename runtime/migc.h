@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define MIGC_ABI_VERSION 1
+#define MIGC_ABI_VERSION 2
 #define MIGC_MAX_RANK 8
 
 #if defined(__GNUC__)
@@ -155,34 +155,39 @@ MIGC_API migc_status migc_draw_input(migc_model *m, int i, uint32_t stream, uint
                                      void *out, size_t bytes);
 
 /* Runs function f: inputs[j] points at the data of the function's input j (its
- * migc_input_info numel elements of its dtype), outputs[k] at room for output k. Every
- * pointer must be non-NULL. Updates the state when f trains; does not change the step. */
-MIGC_API migc_status migc_run(migc_model *m, int f, const void *const *inputs,
-                              void *const *outputs);
+ * migc_input_info numel elements of its dtype), outputs[k] at room for output k;
+ * ninputs and noutputs must be the function's counts (the arrays' lengths, so a short
+ * array is refused, not read past). Every pointer must be non-NULL. Updates the state
+ * when f trains; does not change the step. */
+MIGC_API migc_status migc_run(migc_model *m, int f, const void *const *inputs, int ninputs,
+                              void *const *outputs, int noutputs);
 
 /* One training step ("train_step") on a batch of real data: data holds data_floats
  * floats, the numel of the step's data input (values in its range [a, b]). Latents,
  * codes and seeds: latents NULL draws them all as `migc train` does (stream
- * RNG_STREAM_LATENT = 2, counter = migc_step); else latents[j] gives train_step input j
+ * RNG_STREAM_LATENT = 2, counter = migc_step) and nlatents must be 0; else latents holds
+ * nlatents entries, exactly train_step's input count, and latents[j] gives input j
  * (entries for data inputs are ignored; NULL entries are drawn). On success the step
  * count grows by one and metrics (when not NULL) receives nmetrics floats: element 0
  * of each train_step output in order (losses and MI estimates; names from
  * migc_function_output), nmetrics at most the output count. The values stay readable
  * through migc_metric until the next step. */
 MIGC_API migc_status migc_train_step(migc_model *m, const float *data, size_t data_floats,
-                                     const void *const *latents, float *metrics, int nmetrics);
+                                     const void *const *latents, int nlatents, float *metrics,
+                                     int nmetrics);
 /* Output k of the last successful training step: its name and element 0. */
 MIGC_API migc_status migc_metric(const migc_model *m, int k, const char **name, float *value);
 
-/* "generate": latents[j] is generate's input j (NULL entries, or latents NULL: drawn
- * with stream 2 and counter migc_step); images receives output 0, image_floats floats
- * exactly its numel. */
-MIGC_API migc_status migc_generate(migc_model *m, const void *const *latents, float *images,
-                                   size_t image_floats);
+/* "generate": latents[j] is generate's input j (NULL entries, or latents NULL with
+ * nlatents 0: drawn with stream 2 and counter migc_step; else nlatents is exactly the
+ * input count); images receives output 0, image_floats floats exactly its numel. */
+MIGC_API migc_status migc_generate(migc_model *m, const void *const *latents, int nlatents,
+                                   float *images, size_t image_floats);
 /* "encode": images (image_floats floats, the numel of encode's data input) to the
- * code predictions, outputs[k] for each of encode's outputs. */
+ * code predictions, outputs[k] for each of encode's noutputs outputs (exactly its
+ * output count). */
 MIGC_API migc_status migc_encode(migc_model *m, const float *images, size_t image_floats,
-                                 void *const *outputs);
+                                 void *const *outputs, int noutputs);
 
 /* Checkpoints: the safetensors files of `migc train` (every state variable by name,
  * F32, and the same __metadata__: format, model, model_file, settings, batch,

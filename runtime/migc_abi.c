@@ -218,12 +218,16 @@ static migc_status call(migc_model *m, int f, void *const *in, void *const *out)
   return ok(m);
 }
 
-migc_status migc_run(migc_model *m, int f, const void *const *inputs, void *const *outputs) {
+migc_status migc_run(migc_model *m, int f, const void *const *inputs, int ninputs,
+                     void *const *outputs, int noutputs) {
   if (!m) return MIGC_E_ARG;
   if (f < 0 || f >= m->d.nfuncs)
     return fail(m, MIGC_E_ARG, "migc_run: function %d does not exist (the model has %d)", f,
                 m->d.nfuncs);
   const migc_function_info *fi = &m->d.funcs[f].info;
+  if (ninputs != fi->ninputs || noutputs != fi->noutputs)
+    return fail(m, MIGC_E_ARG, "migc_run: %s takes %d inputs and %d outputs, not %d and %d",
+                fi->name, fi->ninputs, fi->noutputs, ninputs, noutputs);
   if ((fi->ninputs && !inputs) || (fi->noutputs && !outputs))
     return fail(m, MIGC_E_ARG, "migc_run: %s: inputs or outputs is NULL", fi->name);
   for (int j = 0; j < fi->ninputs; j++)
@@ -238,10 +242,17 @@ migc_status migc_run(migc_model *m, int f, const void *const *inputs, void *cons
 }
 
 /* The inputs of function f: data from `data` (data_floats checked), the rest from
- * given[j] or drawn for (seed, RNG_STREAM_LATENT, step). in has room for 64. */
+ * given[j] (ngiven entries: none, or exactly the function's inputs) or drawn for (seed,
+ * RNG_STREAM_LATENT, step). in has room for 64. */
 static migc_status gather(migc_model *m, int f, const float *data, size_t data_floats,
-                          const void *const *given, void **in, const char *who) {
+                          const void *const *given, int ngiven, void **in, const char *who) {
   const migc_function_info *fi = &m->d.funcs[f].info;
+  if (!given && ngiven)
+    return fail(m, MIGC_E_ARG, "%s: latents is NULL but nlatents is %d (NULL draws every input: "
+                "pass 0)", who, ngiven);
+  if (given && ngiven != fi->ninputs)
+    return fail(m, MIGC_E_ARG, "%s: %d latents given, %s takes %d inputs", who, ngiven, fi->name,
+                fi->ninputs);
   for (int j = 0; j < fi->ninputs; j++) {
     int idx = fi->inputs[j];
     const migc_input_info *x = &m->d.inputs[idx];
@@ -271,7 +282,8 @@ static int find_or_fail(migc_model *m, const char *name, const char *who) {
 }
 
 migc_status migc_train_step(migc_model *m, const float *data, size_t data_floats,
-                            const void *const *latents, float *metrics, int nmetrics) {
+                            const void *const *latents, int nlatents, float *metrics,
+                            int nmetrics) {
   if (!m) return MIGC_E_ARG;
   int f = find_or_fail(m, "train_step", __func__);
   if (f < 0) return MIGC_E_ARG;
@@ -280,7 +292,7 @@ migc_status migc_train_step(migc_model *m, const float *data, size_t data_floats
     return fail(m, MIGC_E_ARG, "%s: %d metrics asked for (train_step has %d outputs)%s",
                 __func__, nmetrics, df->info.noutputs, nmetrics > 0 && !metrics ? ", into NULL" : "");
   void *in[64];
-  migc_status st = gather(m, f, data, data_floats, latents, in, __func__);
+  migc_status st = gather(m, f, data, data_floats, latents, nlatents, in, __func__);
   if (st) return st;
   m->have_metrics = false;
   st = call(m, f, in, m->train_out);
@@ -305,8 +317,8 @@ migc_status migc_metric(const migc_model *cm, int k, const char **name, float *v
   return ok(m);
 }
 
-migc_status migc_generate(migc_model *m, const void *const *latents, float *images,
-                          size_t image_floats) {
+migc_status migc_generate(migc_model *m, const void *const *latents, int nlatents,
+                          float *images, size_t image_floats) {
   if (!m) return MIGC_E_ARG;
   int f = find_or_fail(m, "generate", __func__);
   if (f < 0) return MIGC_E_ARG;
@@ -316,7 +328,7 @@ migc_status migc_generate(migc_model *m, const void *const *latents, float *imag
     return fail(m, MIGC_E_ARG, "%s: the images hold %lld floats, not %zu", __func__,
                 df->info.noutputs ? (long long)df->outputs[0].numel : 0LL, image_floats);
   void *in[64], *out[64];
-  migc_status st = gather(m, f, NULL, 0, latents, in, __func__);
+  migc_status st = gather(m, f, NULL, 0, latents, nlatents, in, __func__);
   if (st) return st;
   /* outputs past the first go to scratch buffers the caller does not see */
   void *extra[64] = {0};
@@ -331,17 +343,20 @@ migc_status migc_generate(migc_model *m, const void *const *latents, float *imag
 }
 
 migc_status migc_encode(migc_model *m, const float *images, size_t image_floats,
-                        void *const *outputs) {
+                        void *const *outputs, int noutputs) {
   if (!m) return MIGC_E_ARG;
   int f = find_or_fail(m, "encode", __func__);
   if (f < 0) return MIGC_E_ARG;
   const desc_func *df = &m->d.funcs[f];
   if (!outputs) return fail(m, MIGC_E_ARG, "%s: outputs is NULL", __func__);
+  if (noutputs != df->info.noutputs)
+    return fail(m, MIGC_E_ARG, "%s: %d outputs given, encode has %d", __func__, noutputs,
+                df->info.noutputs);
   for (int k = 0; k < df->info.noutputs; k++)
     if (!outputs[k])
       return fail(m, MIGC_E_ARG, "%s: output %d (%s) is NULL", __func__, k, df->outputs[k].name);
   void *in[64];
-  migc_status st = gather(m, f, images, image_floats, NULL, in, __func__);
+  migc_status st = gather(m, f, images, image_floats, NULL, 0, in, __func__);
   return st ? st : call(m, f, in, outputs);
 }
 

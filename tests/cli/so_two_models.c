@@ -26,10 +26,10 @@ static int drive(void *h, const char *lib) {
   int64_t (*state_size)(const migc_model *) = SYM(h, migc_state_size);
   uint64_t (*hash)(const migc_model *) = SYM(h, migc_program_hash);
   migc_status (*input)(migc_model *, int, migc_input_info *) = SYM(h, migc_input);
-  migc_status (*train_step)(migc_model *, const float *, size_t, const void *const *, float *,
-                            int) = SYM(h, migc_train_step);
+  migc_status (*train_step)(migc_model *, const float *, size_t, const void *const *, int,
+                            float *, int) = SYM(h, migc_train_step);
   migc_status (*metric)(const migc_model *, int, const char **, float *) = SYM(h, migc_metric);
-  migc_status (*generate)(migc_model *, const void *const *, float *, size_t) =
+  migc_status (*generate)(migc_model *, const void *const *, int, float *, size_t) =
       SYM(h, migc_generate);
   char err[512];
   migc_model *m = NULL;
@@ -45,7 +45,7 @@ static int drive(void *h, const char *lib) {
   float *buf = malloc((n + 1) * sizeof *buf);
   for (size_t i = 0; i < n; i++) buf[i] = 0.5f;
   for (int s = 0; !st && s < 2; s++) {
-    st = train_step(m, buf, n, NULL, NULL, 0) != MIGC_OK;
+    st = train_step(m, buf, n, NULL, 0, NULL, 0) != MIGC_OK;
     float v;
     for (int k = 0; !st && metric(m, k, NULL, &v) == MIGC_OK; k++) {
       uint32_t bits;
@@ -54,7 +54,7 @@ static int drive(void *h, const char *lib) {
     }
   }
   /* generate's image has as many floats as the data input here */
-  st = st || generate(m, NULL, buf, n) != MIGC_OK;
+  st = st || generate(m, NULL, 0, buf, n) != MIGC_OK;
   uint32_t fnv = 2166136261u;
   for (size_t i = 0; !st && i < n; i++) {
     uint32_t bits;

@@ -25,9 +25,9 @@ def drive(lib):
               "migc_last_error", "migc_destroy"):
         getattr(lib, f).argtypes = [P]
     lib.migc_create.argtypes = [C.c_uint64, C.POINTER(P), C.c_char_p, C.c_size_t]
-    lib.migc_train_step.argtypes = [P, C.POINTER(C.c_float), C.c_size_t, P, P, C.c_int]
+    lib.migc_train_step.argtypes = [P, C.POINTER(C.c_float), C.c_size_t, P, C.c_int, P, C.c_int]
     lib.migc_metric.argtypes = [P, C.c_int, P, C.POINTER(C.c_float)]
-    lib.migc_generate.argtypes = [P, P, C.POINTER(C.c_float), C.c_size_t]
+    lib.migc_generate.argtypes = [P, P, C.c_int, C.POINTER(C.c_float), C.c_size_t]
     m, err = P(), C.create_string_buffer(512)
     if lib.migc_create(1, C.byref(m), err, len(err)):
         sys.exit("cannot create: " + err.value.decode())
@@ -38,13 +38,13 @@ def drive(lib):
     n = lib.migc_batch(m) * 784
     buf = (C.c_float * n)(*([0.5] * n))
     for _ in range(2):
-        if lib.migc_train_step(m, buf, n, None, None, 0):
+        if lib.migc_train_step(m, buf, n, None, 0, None, 0):
             sys.exit(lib.migc_last_error(m).decode())
         k, v = 0, C.c_float()
         while lib.migc_metric(m, k, None, C.byref(v)) == 0:
             line += " " + bits(v.value)
             k += 1
-    if lib.migc_generate(m, None, buf, n):
+    if lib.migc_generate(m, None, 0, buf, n):
         sys.exit(lib.migc_last_error(m).decode())
     fnv = 2166136261
     for w in struct.unpack("<%dI" % n, bytes(buf)):

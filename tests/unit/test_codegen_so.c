@@ -48,12 +48,11 @@ typedef struct {
   migc_status (*function)(migc_model *, int, migc_function_info *);
   int (*function_find)(const migc_model *, const char *);
   migc_status (*function_output)(migc_model *, int, int, migc_output_info *);
-  migc_status (*run)(migc_model *, int, const void *const *, void *const *);
-  migc_status (*train_step)(migc_model *, const float *, size_t, const void *const *, float *,
-                            int);
+  __typeof__(&migc_run) run; /* the header's own types: a changed signature fails to build */
+  __typeof__(&migc_train_step) train_step;
   migc_status (*metric)(const migc_model *, int, const char **, float *);
-  migc_status (*generate)(migc_model *, const void *const *, float *, size_t);
-  migc_status (*encode)(migc_model *, const float *, size_t, void *const *);
+  __typeof__(&migc_generate) generate;
+  __typeof__(&migc_encode) encode;
   migc_status (*save)(migc_model *, const char *);
   migc_status (*load)(migc_model *, const char *);
   migc_status (*draw_input)(migc_model *, int, uint32_t, uint64_t, void *, size_t);
@@ -203,7 +202,7 @@ static void compare_run(const ir_module *m, cg_program *p, abi *a, migc_model *m
   size_t ss = cg_scratch_size(p, f->name);
   void *scratch = aligned_alloc(64, (ss + 127) & ~(size_t)63);
   CHECK(cg_lookup(p, f->name)(jit, in, oj, scratch) == 0);
-  CHECK_MSG(a->run(md, k, (const void *const *)in, os) == MIGC_OK, "%s", a->last_error(md));
+  CHECK_MSG(a->run(md, k, (const void *const *)in, f->ninputs, os, f->noutputs) == MIGC_OK, "%s", a->last_error(md));
   for (int o = 0; o < f->noutputs; o++)
     CHECK_MSG(!memcmp(oj[o], os[o], (size_t)shape_numel(f->nodes[f->outputs[o].node].shape) * 4),
               "%s.%s: output %s differs between the JIT and the .so", m->name, f->name,
@@ -233,7 +232,7 @@ static void compare_training(const ir_module *m, cg_program *p, abi *a, migc_mod
     CHECK(cg_lookup(p, f->name)(jit, in, oj, scratch) == 0);
     float metrics[16] = {0};
     int nm = f->noutputs < 16 ? f->noutputs : 16;
-    CHECK_MSG(a->train_step(md, data, nd, NULL, metrics, nm) == MIGC_OK, "%s",
+    CHECK_MSG(a->train_step(md, data, nd, NULL, 0, metrics, nm) == MIGC_OK, "%s",
               a->last_error(md));
     CHECK(a->step(md) == step + 1);
     for (int o = 0; o < nm; o++) {
@@ -323,7 +322,7 @@ static void test_bad_input(void) {
   if (!open_abi(&a, so)) return;
   CHECK(a.create(1, NULL, err, sizeof err) == MIGC_E_ARG);
   CHECK_STR(err, "migc_create: out is NULL");
-  CHECK(a.var_count(NULL) == -1 && a.train_step(NULL, NULL, 0, NULL, NULL, 0) == MIGC_E_ARG);
+  CHECK(a.var_count(NULL) == -1 && a.train_step(NULL, NULL, 0, NULL, 0, NULL, 0) == MIGC_E_ARG);
   CHECK(a.load(NULL, "x") == MIGC_E_ARG && a.save(NULL, "x") == MIGC_E_ARG);
   migc_model *md = NULL;
   CHECK(a.create(1, &md, err, sizeof err) == MIGC_OK);
@@ -343,13 +342,13 @@ static void test_bad_input(void) {
   /* training: the data (x is [4, 784] here), metrics */
   int64_t nx = BATCH * 784;
   float *x = calloc((size_t)nx, 4), metrics[8];
-  CHECK_ERR(a.train_step(md, NULL, (size_t)nx, NULL, NULL, 0), MIGC_E_ARG,
+  CHECK_ERR(a.train_step(md, NULL, (size_t)nx, NULL, 0, NULL, 0), MIGC_E_ARG,
             "migc_train_step: the data for input x is NULL");
-  CHECK_ERR(a.train_step(md, x, 5, NULL, NULL, 0), MIGC_E_ARG,
+  CHECK_ERR(a.train_step(md, x, 5, NULL, 0, NULL, 0), MIGC_E_ARG,
             "migc_train_step: input x holds 3136 floats, not 5");
-  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, metrics, 5), MIGC_E_ARG,
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 0, metrics, 5), MIGC_E_ARG,
             "migc_train_step: 5 metrics asked for (train_step has 4 outputs)");
-  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, NULL, 2), MIGC_E_ARG,
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 0, NULL, 2), MIGC_E_ARG,
             "migc_train_step: 2 metrics asked for (train_step has 4 outputs), into NULL");
   CHECK(a.step(md) == 0);
   /* a code outside its range: the entry refuses, the step does not count */
@@ -368,24 +367,39 @@ static void test_bad_input(void) {
     }
   }
   CHECK(bad_code != NULL);
-  CHECK_ERR(a.train_step(md, x, (size_t)nx, lat, NULL, 0), MIGC_E_RANGE,
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, lat, fi.ninputs, NULL, 0), MIGC_E_RANGE,
             "train_step: a label or code is outside its range");
   CHECK(a.step(md) == 0);
   free(bad_code);
-  CHECK(a.train_step(md, x, (size_t)nx, NULL, metrics, 4) == MIGC_OK);
+  CHECK(a.train_step(md, x, (size_t)nx, NULL, 0, metrics, 4) == MIGC_OK);
 
   /* run, generate, encode */
   void *nulls[8] = {0};
-  CHECK_ERR(a.run(md, 7, NULL, NULL), MIGC_E_ARG, "migc_run: function 7 does not exist (the model has 3)");
-  CHECK_ERR(a.run(md, f, (const void *const *)nulls, nulls), MIGC_E_ARG,
+  CHECK_ERR(a.run(md, 7, NULL, 0, NULL, 0), MIGC_E_ARG, "migc_run: function 7 does not exist (the model has 3)");
+  CHECK_ERR(a.run(md, f, (const void *const *)nulls, 4, nulls, 4), MIGC_E_ARG,
             "migc_run: train_step: input 0 (x) is NULL");
-  CHECK_ERR(a.run(md, f, NULL, nulls), MIGC_E_ARG, "migc_run: train_step: inputs or outputs is NULL");
+  CHECK_ERR(a.run(md, f, NULL, 4, nulls, 4), MIGC_E_ARG, "migc_run: train_step: inputs or outputs is NULL");
   float img[4];
-  CHECK_ERR(a.generate(md, NULL, img, 4), MIGC_E_ARG,
+  CHECK_ERR(a.generate(md, NULL, 0, img, 4), MIGC_E_ARG,
             "migc_generate: the images hold 3136 floats, not 4");
-  CHECK_ERR(a.generate(md, NULL, NULL, 4), MIGC_E_ARG, "migc_generate: images is NULL");
-  CHECK_ERR(a.encode(md, x, (size_t)nx, NULL), MIGC_E_ARG, "migc_encode: outputs is NULL");
-  CHECK_ERR(a.encode(md, x, (size_t)nx, nulls), MIGC_E_ARG, "migc_encode: output 0 (c_logits) is NULL");
+  CHECK_ERR(a.generate(md, NULL, 0, NULL, 4), MIGC_E_ARG, "migc_generate: images is NULL");
+  CHECK_ERR(a.encode(md, x, (size_t)nx, NULL, 2), MIGC_E_ARG, "migc_encode: outputs is NULL");
+  CHECK_ERR(a.encode(md, x, (size_t)nx, nulls, 2), MIGC_E_ARG, "migc_encode: output 0 (c_logits) is NULL");
+  /* arrays shorter (or longer) than the function's inputs or outputs are refused, not
+   * read past: the counts say how long they are */
+  CHECK_ERR(a.run(md, f, (const void *const *)nulls, 3, nulls, 4), MIGC_E_ARG,
+            "migc_run: train_step takes 4 inputs and 4 outputs, not 3 and 4");
+  CHECK_ERR(a.run(md, f, (const void *const *)nulls, 4, nulls, 5), MIGC_E_ARG,
+            "migc_run: train_step takes 4 inputs and 4 outputs, not 4 and 5");
+  const void *two[2] = {0};
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, two, 2, NULL, 0), MIGC_E_ARG,
+            "migc_train_step: 2 latents given, train_step takes 4 inputs");
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 3, NULL, 0), MIGC_E_ARG,
+            "migc_train_step: latents is NULL but nlatents is 3 (NULL draws every input: pass 0)");
+  CHECK(a.step(md) == 1);
+  CHECK_ERR(a.generate(md, two, 1, x, (size_t)nx), MIGC_E_ARG,
+            "migc_generate: 1 latents given, generate takes 3 inputs");
+  CHECK_ERR(a.encode(md, x, (size_t)nx, nulls, 1), MIGC_E_ARG, "migc_encode: 1 outputs given, encode has 2");
 
   /* checkpoints: missing, not safetensors, not migc's, another program's, incomplete */
   float before = a.state(md)[0];
@@ -469,11 +483,11 @@ static void test_last_error(void) {
   CLEARS(a.function_find(md, "encode") == enc);
   CLEARS(a.draw_input(md, 1, 2, 0, z, sizeof z) == MIGC_OK);
   memset(z, 0, sizeof z); /* z, and c = 0 as a code, and s */
-  CLEARS(a.run(md, gen, gin, (void *const *)&img) == MIGC_OK);
-  CLEARS(a.train_step(md, x, BATCH * 784, NULL, NULL, 0) == MIGC_OK);
+  CLEARS(a.run(md, gen, gin, 3, (void *const *)&img, 1) == MIGC_OK);
+  CLEARS(a.train_step(md, x, BATCH * 784, NULL, 0, NULL, 0) == MIGC_OK);
   CLEARS(a.metric(md, 0, NULL, NULL) == MIGC_OK);
-  CLEARS(a.generate(md, NULL, img, BATCH * 784) == MIGC_OK);
-  CLEARS(a.encode(md, x, BATCH * 784, outs) == MIGC_OK);
+  CLEARS(a.generate(md, NULL, 0, img, BATCH * 784) == MIGC_OK);
+  CLEARS(a.encode(md, x, BATCH * 784, outs, 2) == MIGC_OK);
   CLEARS(a.save(md, ck) == MIGC_OK);
   CLEARS(a.load(md, ck) == MIGC_OK);
   /* failures not checked in test_bad_input */
