@@ -35,7 +35,8 @@ typedef enum {
   MIGC_E_IO = 3,       /* a file could not be opened, read or written */
   MIGC_E_FORMAT = 4,   /* not a valid safetensors file, or not a migc checkpoint */
   MIGC_E_MISMATCH = 5, /* a checkpoint of another program, or with other tensors */
-  MIGC_E_RANGE = 6,    /* a label or code outside its range: the call did not finish */
+  MIGC_E_RANGE = 6,    /* an input value outside its range (a code, data not finite or
+                          outside [a, b]): refused before running, nothing changed */
   MIGC_E_MODEL = 7,    /* the library's own model description is damaged */
 } migc_status;
 

@@ -10,6 +10,7 @@
 #include "runtime/runtime.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,7 +212,60 @@ migc_status migc_draw_input(migc_model *m, int i, uint32_t stream, uint64_t coun
   return ok(m);
 }
 
-static migc_status call(migc_model *m, int f, void *const *in, void *const *out) {
+/* How far a data value may lie outside its input's range [a, b], as a fraction of b - a:
+ * room for rounding in the host's scaling, none for another range. */
+#define DATA_RANGE_SLACK 1e-4
+
+/* Where element e of input x sits: ", sample S" (and ", element E" when a sample holds
+ * more than one), for messages; nothing for an unbatched input (a seed). */
+static void where_in(const migc_input_info *x, int64_t e, char *buf, size_t n) {
+  bool batched = x->kind != MIGC_INPUT_SEED && x->rank > 0 && x->shape[0] > 0;
+  int64_t per = batched ? x->numel / x->shape[0] : 0;
+  if (!per) snprintf(buf, n, ", element %lld", (long long)e);
+  else if (per == 1) snprintf(buf, n, ", sample %lld", (long long)e);
+  else snprintf(buf, n, ", sample %lld, element %lld", (long long)(e / per), (long long)(e % per));
+}
+
+/* The values of function f's inputs, before any is used: a categorical code in
+ * [0, a), data finite and in its range, any other float finite (seeds are free). The
+ * compiled code checks codes too, but only after it may have changed the state, and
+ * without saying which; a NaN or a wrong scale in the data would train silently. */
+static migc_status check_values(migc_model *m, int f, void *const *in, const char *who) {
+  const migc_function_info *fi = &m->d.funcs[f].info;
+  char at[96];
+  for (int j = 0; j < fi->ninputs; j++) {
+    const migc_input_info *x = &m->d.inputs[fi->inputs[j]];
+    if (x->dtype == MIGC_I32 && x->dist == MIGC_DIST_CATEGORICAL) {
+      const int32_t *v = in[j];
+      for (int64_t e = 0; e < x->numel; e++)
+        if (v[e] < 0 || v[e] >= x->a) {
+          where_in(x, e, at, sizeof at);
+          return fail(m, MIGC_E_RANGE, "%s: input %s%s: code %d is outside [0, %g)", who,
+                      x->name, at, (int)v[e], x->a);
+        }
+    } else if (x->dtype == MIGC_F32) {
+      const float *v = in[j];
+      bool data = x->kind == MIGC_INPUT_DATA;
+      double slack = DATA_RANGE_SLACK * (x->b - x->a);
+      for (int64_t e = 0; e < x->numel; e++) {
+        bool finite = isfinite(v[e]);
+        if (finite && (!data || (v[e] >= x->a - slack && v[e] <= x->b + slack))) continue;
+        where_in(x, e, at, sizeof at);
+        if (!finite)
+          return fail(m, MIGC_E_RANGE, "%s: input %s%s: %g is not a finite number", who,
+                      x->name, at, v[e]);
+        return fail(m, MIGC_E_RANGE, "%s: input %s%s: %g is outside its range [%g, %g]", who,
+                    x->name, at, v[e], x->a, x->b);
+      }
+    }
+  }
+  return MIGC_OK;
+}
+
+static migc_status call(migc_model *m, int f, void *const *in, void *const *out,
+                        const char *who) {
+  migc_status st = check_values(m, f, in, who);
+  if (st) return st;
   if (migc_model_entries[f](m->state, in, out, m->scratch))
     return fail(m, MIGC_E_RANGE, "%s: a label or code is outside its range",
                 m->d.funcs[f].info.name);
@@ -238,7 +292,9 @@ migc_status migc_run(migc_model *m, int f, const void *const *inputs, int ninput
     if (!outputs[k])
       return fail(m, MIGC_E_ARG, "migc_run: %s: output %d (%s) is NULL", fi->name, k,
                   m->d.funcs[f].outputs[k].name);
-  return call(m, f, (void *const *)inputs, outputs);
+  char who[300];
+  snprintf(who, sizeof who, "migc_run: %s", fi->name);
+  return call(m, f, (void *const *)inputs, outputs, who);
 }
 
 /* The inputs of function f: data from `data` (data_floats checked), the rest from
@@ -295,7 +351,7 @@ migc_status migc_train_step(migc_model *m, const float *data, size_t data_floats
   migc_status st = gather(m, f, data, data_floats, latents, nlatents, in, __func__);
   if (st) return st;
   m->have_metrics = false;
-  st = call(m, f, in, m->train_out);
+  st = call(m, f, in, m->train_out, __func__);
   if (st) return st;
   m->have_metrics = true;
   m->step++;
@@ -337,7 +393,7 @@ migc_status migc_generate(migc_model *m, const void *const *latents, int nlatent
     out[k] = extra[k] = alloc64((size_t)df->outputs[k].numel * 4);
     if (!out[k]) st = fail(m, MIGC_E_NOMEM, "%s: out of memory", __func__);
   }
-  if (!st) st = call(m, f, in, out);
+  if (!st) st = call(m, f, in, out, __func__);
   for (int k = 1; k < 64; k++) free(extra[k]);
   return st;
 }
@@ -357,7 +413,7 @@ migc_status migc_encode(migc_model *m, const float *images, size_t image_floats,
       return fail(m, MIGC_E_ARG, "%s: output %d (%s) is NULL", __func__, k, df->outputs[k].name);
   void *in[64];
   migc_status st = gather(m, f, images, image_floats, NULL, 0, in, __func__);
-  return st ? st : call(m, f, in, outputs);
+  return st ? st : call(m, f, in, outputs, __func__);
 }
 
 /* ---- checkpoints: the format and metadata of cli/migc_model.c's model_save ---------- */

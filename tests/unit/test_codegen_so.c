@@ -351,7 +351,7 @@ static void test_bad_input(void) {
   CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 0, NULL, 2), MIGC_E_ARG,
             "migc_train_step: 2 metrics asked for (train_step has 4 outputs), into NULL");
   CHECK(a.step(md) == 0);
-  /* a code outside its range: the entry refuses, the step does not count */
+  /* bad values: a code outside its range, data not finite or outside [0, 1] */
   int f = a.function_find(md, "train_step");
   migc_function_info fi;
   CHECK(a.function(md, f, &fi) == MIGC_OK);
@@ -367,14 +367,46 @@ static void test_bad_input(void) {
     }
   }
   CHECK(bad_code != NULL);
+  void *nulls[8] = {0};
+  /* values are checked before anything runs: refused, the state and step untouched */
+  int64_t ns = a.state_size(md);
+  float *state0 = malloc((size_t)ns * 4);
+  memcpy(state0, a.state(md), (size_t)ns * 4);
   CHECK_ERR(a.train_step(md, x, (size_t)nx, lat, fi.ninputs, NULL, 0), MIGC_E_RANGE,
-            "train_step: a label or code is outside its range");
-  CHECK(a.step(md) == 0);
+            "migc_train_step: input c, sample 1: code 10 is outside [0, 10)");
+  lat[2] = NULL;
+  x[3 * 784 + 17] = NAN;
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 0, NULL, 0), MIGC_E_RANGE,
+            "migc_train_step: input x, sample 3, element 17: nan is not a finite number");
+  x[3 * 784 + 17] = 0;
+  x[2 * 784 + 5] = 1000;
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 0, NULL, 0), MIGC_E_RANGE,
+            "migc_train_step: input x, sample 2, element 5: 1000 is outside its range [0, 1]");
+  x[2 * 784 + 5] = -0.001f;
+  float eo[BATCH * 16];
+  void *eouts[2] = {eo, eo};
+  CHECK_ERR(a.run(md, a.function_find(md, "encode"), (const void *const *)&x, 1, eouts, 2),
+            MIGC_E_RANGE, "migc_run: encode: input x, sample 2, element 5: -0.001 is outside its range [0, 1]");
+  x[2 * 784 + 5] = 0;
+  float z[BATCH * 16] = {0};
+  z[16 + 2] = INFINITY;
+  lat[1] = z;
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, lat, fi.ninputs, NULL, 0), MIGC_E_RANGE,
+            "migc_train_step: input z, sample 1, element 2: inf is not a finite number");
+  bad_code[1] = -1;
+  const void *glat[3] = {NULL, bad_code, NULL};
+  CHECK_ERR(a.generate(md, glat, 3, x, (size_t)nx), MIGC_E_RANGE,
+            "migc_generate: input c, sample 1: code -1 is outside [0, 10)");
+  CHECK(a.step(md) == 0 && !memcmp(state0, a.state(md), (size_t)ns * 4));
+  free(state0);
   free(bad_code);
-  CHECK(a.train_step(md, x, (size_t)nx, NULL, 0, metrics, 4) == MIGC_OK);
+  /* within a rounding slack of the range (1e-4 of its width) is fine */
+  x[5] = 1.00005f;
+  x[6] = -0.00005f;
+  CHECK(a.train_step(md, x, (size_t)nx, NULL, 0, metrics, 4) == MIGC_OK && a.step(md) == 1);
+  x[5] = x[6] = 0;
 
   /* run, generate, encode */
-  void *nulls[8] = {0};
   CHECK_ERR(a.run(md, 7, NULL, 0, NULL, 0), MIGC_E_ARG, "migc_run: function 7 does not exist (the model has 3)");
   CHECK_ERR(a.run(md, f, (const void *const *)nulls, 4, nulls, 4), MIGC_E_ARG,
             "migc_run: train_step: input 0 (x) is NULL");
