@@ -159,7 +159,7 @@ MIGC_API migc_status migc_draw_input(migc_model *m, int i, uint32_t stream, uint
  * migc_input_info numel elements of its dtype), outputs[k] at room for output k;
  * ninputs and noutputs must be the function's counts (the arrays' lengths, so a short
  * array is refused, not read past). Every pointer must be non-NULL. Updates the state
- * when f trains; does not change the step. */
+ * when f trains; running "train_step" counts a step, as migc_train_step does. */
 MIGC_API migc_status migc_run(migc_model *m, int f, const void *const *inputs, int ninputs,
                               void *const *outputs, int noutputs);
 
@@ -193,7 +193,8 @@ MIGC_API migc_status migc_encode(migc_model *m, const float *images, size_t imag
 /* Checkpoints: the safetensors files of `migc train` (every state variable by name,
  * F32, and the same __metadata__: format, model, model_file, settings, batch,
  * program_hash, step, seed, migc). Either side reads what the other wrote. Loading
- * refuses another program's file (program_hash) and adopts the file's step and seed. */
+ * refuses another program's file (program_hash) and one whose optimizers' step counters
+ * disagree with its step metadata; it adopts the file's step and seed. */
 MIGC_API migc_status migc_save(migc_model *m, const char *path);
 MIGC_API migc_status migc_load(migc_model *m, const char *path);
 

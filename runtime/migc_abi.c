@@ -294,7 +294,11 @@ migc_status migc_run(migc_model *m, int f, const void *const *inputs, int ninput
                   m->d.funcs[f].outputs[k].name);
   char who[300];
   snprintf(who, sizeof who, "migc_run: %s", fi->name);
-  return call(m, f, (void *const *)inputs, outputs, who);
+  migc_status st = call(m, f, (void *const *)inputs, outputs, who);
+  /* train_step advances the optimizers' step counters: count it, so the step saved
+   * with the state agrees with them (migc_load checks that they do) */
+  if (!st && f == m->train) m->step++, m->have_metrics = false;
+  return st;
 }
 
 /* The inputs of function f: data from `data` (data_floats checked), the rest from
@@ -484,6 +488,16 @@ migc_status migc_load(migc_model *m, const char *path) {
     if (!same)
       st = fail(m, MIGC_E_MISMATCH, "%s: %s is %s", path, x->name,
                 t ? "of another shape or dtype" : "missing");
+  }
+  /* each optimizer's step counter counts the training steps too: a file whose counters
+   * disagree with its metadata would resume Adam's bias correction at another step.
+   * (A float counter stops at 2^24: past it, not compared.) */
+  for (int v = 0; v < m->d.nvars && !st; v++) {
+    const migc_var_info *x = &m->d.vars[v].info;
+    const float *t = st_file_find(&f, x->name)->data;
+    if (x->kind == MIGC_VAR_STEP && step <= 1 << 24 && t[0] != (float)step)
+      st = fail(m, MIGC_E_FORMAT, "%s: its step metadata says %llu, but its step counter %s "
+                "holds %.9g", path, (unsigned long long)step, x->name, t[0]);
   }
   for (int v = 0; v < m->d.nvars && !st; v++) {
     const migc_var_info *x = &m->d.vars[v].info;

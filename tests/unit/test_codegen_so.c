@@ -463,6 +463,41 @@ static void test_bad_input(void) {
   snprintf(want, sizeof want, "%s: %s is missing", path, v0.name);
   CHECK_ERR(a.load(md, path), MIGC_E_MISMATCH, want);
   CHECK(a.state(md)[0] == before && a.step(md) == 1); /* a failed load changes nothing */
+  /* a checkpoint whose step metadata disagrees with its optimizers' step counters */
+  snprintf(path, sizeof path, "%s/step1.safetensors", tmpdir);
+  CHECK(a.save(md, path) == MIGC_OK);
+  st_file sf;
+  if (safetensors_read(path, &sf, err, sizeof err) == 0) {
+    st_meta meta4[16];
+    for (int k = 0; k < sf.nmeta && k < 16; k++) {
+      meta4[k] = sf.meta[k];
+      if (!strcmp(meta4[k].key, "step")) meta4[k].value = "4";
+    }
+    snprintf(path, sizeof path, "%s/step4.safetensors", tmpdir);
+    CHECK(sf.nmeta <= 16 &&
+          safetensors_write(path, sf.tensors, sf.n, meta4, sf.nmeta, err, sizeof err) == 0);
+    st_file_free(&sf);
+    const char *counter = NULL; /* the first step counter, as the library checks them */
+    for (int v = 0; v < a.var_count(md) && !counter; v++)
+      if (a.var(md, v, &vi) == MIGC_OK && vi.kind == MIGC_VAR_STEP) counter = vi.name;
+    snprintf(want, sizeof want, "%s: its step metadata says 4, but its step counter %s holds 1",
+             path, counter ? counter : "?");
+    CHECK_ERR(a.load(md, path), MIGC_E_FORMAT, want);
+    CHECK(a.state(md)[0] == before && a.step(md) == 1);
+  }
+  /* train_step through migc_run counts its step: its checkpoint loads */
+  const void *tin[4] = {x, NULL, NULL, NULL};
+  void *tout[4] = {metrics, metrics + 1, metrics + 2, metrics + 3};
+  float zz[BATCH * 16], ss[BATCH * 2];
+  int32_t cc[BATCH] = {0};
+  CHECK(a.draw_input(md, 1, 2, 7, zz, sizeof zz) == MIGC_OK &&
+        a.draw_input(md, 3, 2, 7, ss, sizeof ss) == MIGC_OK);
+  tin[1] = zz, tin[2] = cc, tin[3] = ss;
+  CHECK_MSG(a.run(md, f, tin, 4, tout, 4) == MIGC_OK, "%s", a.last_error(md));
+  CHECK(a.step(md) == 2);
+  snprintf(path, sizeof path, "%s/step2.safetensors", tmpdir);
+  CHECK(a.save(md, path) == MIGC_OK);
+  CHECK_MSG(a.load(md, path) == MIGC_OK && a.step(md) == 2, "%s", a.last_error(md));
   snprintf(path, sizeof path, "%s/no/such/dir/x.safetensors", tmpdir);
   CHECK(a.save(md, path) == MIGC_E_IO && strstr(a.last_error(md), path) == a.last_error(md));
   free(x);
