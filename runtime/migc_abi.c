@@ -151,7 +151,8 @@ int migc_function_find(const migc_model *cm, const char *name) {
   if (!m) return -1;
   if (!name) return fail(m, MIGC_E_ARG, "migc_function_find: name is NULL"), -1;
   int f = model_desc_func(&m->d, name);
-  if (f < 0) return fail(m, MIGC_E_ARG, "migc_function_find: the model has no function %s", name), -1;
+  if (f < 0)
+    return fail(m, MIGC_E_ARG, "migc_function_find: the model has no function %s", name), -1;
   return ok(m), f;
 }
 
@@ -216,8 +217,8 @@ migc_status migc_draw_input(migc_model *m, int i, uint32_t stream, uint64_t coun
  * room for rounding in the host's scaling, none for another range. */
 #define DATA_RANGE_SLACK 1e-4
 
-/* Where element e of input x sits: ", sample S" (and ", element E" when a sample holds
- * more than one), for messages; nothing for an unbatched input (a seed). */
+/* Where element e of input x sits, for messages: ", sample S" (and ", element E" when a
+ * sample holds more than one); ", element E" alone for an unbatched input (a seed). */
 static void where_in(const migc_input_info *x, int64_t e, char *buf, size_t n) {
   bool batched = x->kind != MIGC_INPUT_SEED && x->rank > 0 && x->shape[0] > 0;
   int64_t per = batched ? x->numel / x->shape[0] : 0;

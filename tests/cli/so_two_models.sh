@@ -21,10 +21,13 @@ cc -std=c11 -Wall -Wextra -Werror -I"$root/runtime" "$here/so_two_models.c" -o h
 
 # the truth: each library alone; the names, batches and sizes are the headers'
 ./host alone "$PWD/libmlp.so" "$PWD/libsmall.so" >alone.txt 2>&1 || bad "alone: $(cat alone.txt)"
-grep -q "^infogan_mlp batch 8 state $(sed -n 's/#define MLP_STATE_SIZE \([0-9]*\).*/\1/p' mlp.h) hash $(sed -n 's/#define MLP_PROGRAM_HASH 0x\([0-9a-f]*\)ULL.*/\1/p' mlp.h) " alone.txt \
-  && ok || bad "libmlp.so alone: $(cat alone.txt)"
-grep -q "^mlp_small batch 4 state $(sed -n 's/#define SMALL_STATE_SIZE \([0-9]*\).*/\1/p' small.h) hash $(sed -n 's/#define SMALL_PROGRAM_HASH 0x\([0-9a-f]*\)ULL.*/\1/p' small.h) " alone.txt \
-  && ok || bad "libsmall.so alone: $(cat alone.txt)"
+# NAME.h says what the library is: "NAME batch B state S hash H"
+header() {
+  echo "state $(sed -n "s/#define $1_STATE_SIZE \([0-9]*\).*/\1/p" "$2")" \
+    "hash $(sed -n "s/#define $1_PROGRAM_HASH 0x\([0-9a-f]*\)ULL.*/\1/p" "$2") "
+}
+grep -q "^infogan_mlp batch 8 $(header MLP mlp.h)" alone.txt && ok || bad "libmlp.so alone: $(cat alone.txt)"
+grep -q "^mlp_small batch 4 $(header SMALL small.h)" alone.txt && ok || bad "libsmall.so alone: $(cat alone.txt)"
 [ "$(wc -l <alone.txt)" = 2 ] && [ "$(cut -d' ' -f1 alone.txt | sort -u | wc -l)" = 2 ] && ok \
   || bad "alone: $(cat alone.txt)"
 tac alone.txt >alone-rev.txt
