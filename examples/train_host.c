@@ -34,8 +34,8 @@ static struct {
   migc_status (*function)(migc_model *, int, migc_function_info *);
   migc_status (*function_output)(migc_model *, int, int, migc_output_info *);
   migc_status (*input)(migc_model *, int, migc_input_info *);
-  migc_status (*train_step)(migc_model *, const float *, size_t, const void *const *, float *,
-                            int);
+  migc_status (*train_step)(migc_model *, const float *, size_t, const void *const *, int,
+                            float *, int);
   migc_status (*save)(migc_model *, const char *);
   migc_status (*load)(migc_model *, const char *);
 } abi;
@@ -155,7 +155,7 @@ int main(int argc, char **argv) {
     if (dataset_batch(&ds, abi.seed(m), step, x.shape[0], images, NULL, err, sizeof err)) {
       fprintf(stderr, "train_host: %s\n", err);
       st = 1;
-    } else if (abi.train_step(m, images, (size_t)x.numel, NULL, metrics, nm)) {
+    } else if (abi.train_step(m, images, (size_t)x.numel, NULL, 0, metrics, nm)) {
       fprintf(stderr, "train_host: step %lld: %s\n", (long long)step, abi.last_error(m));
       st = 1;
     } else {

@@ -267,8 +267,9 @@ void idx_free(idx_array *a) {
 
 /* ---- conversion into the model's layout ------------------------------------------- */
 
-/* Writes "[a,b,c]" for the n dims. */
-static void shape_str(char *buf, size_t bufn, const int64_t *dim, int n) {
+/* Writes "[a,b,c]" for the n dims (the runtime's own: ir/'s shape_str takes an ir_shape, and
+ * the runtime ships in every model without ir/). */
+static void dims_str(char *buf, size_t bufn, const int64_t *dim, int n) {
   size_t k = 0;
   buf[0] = '\0';
   for (int d = 0; d < n && k < bufn; d++) {
@@ -312,9 +313,9 @@ static int convert_images(dataset *ds, const char *path, int64_t n, int64_t c, i
                               : want->dim[0] == numel;
   if (!fits) {
     char a[64], b[64], m[64], desc[200];
-    shape_str(a, sizeof a, src, 3);
-    shape_str(b, sizeof b, padded, 3);
-    shape_str(m, sizeof m, want->dim, want->rank);
+    dims_str(a, sizeof a, src, 3);
+    dims_str(b, sizeof b, padded, 3);
+    dims_str(m, sizeof m, want->dim, want->rank);
     if (p && want->rank == 1)
       snprintf(desc, sizeof desc, "%s (%s with pad %lld, %lld values)", a, b, (long long)p,
                (long long)numel);
@@ -443,7 +444,7 @@ static int load_npy_labels(dataset *ds, const char *path, char *err, size_t errn
   int rc;
   if ((a.dtype != NPY_U8 && a.dtype != NPY_I32) || a.rank != 1) {
     char s[128];
-    shape_str(s, sizeof s, a.dim, a.rank);
+    dims_str(s, sizeof s, a.dim, a.rank);
     rc = file_fail(err, errn, path, "labels must be uint8 or int32 [n], got %s %s",
                  a.dtype == NPY_F32 ? "float32" : a.dtype == NPY_U8 ? "uint8" : "int32", s);
   } else {
@@ -460,7 +461,7 @@ static int load_npy(dataset *ds, const char *path, const dataset_shape *want, ch
   if (npy_read(path, &a, err, errn)) return 1;
   int rc = 1;
   char s[128];
-  shape_str(s, sizeof s, a.dim, a.rank);
+  dims_str(s, sizeof s, a.dim, a.rank);
   if (a.dtype != NPY_U8 && a.dtype != NPY_F32) {
     file_fail(err, errn, path, "images must be uint8 or float32, got int32 %s", s);
     goto done;

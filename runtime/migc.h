@@ -3,11 +3,12 @@
  * shared object, and can drive any model: the library describes its own state,
  * inputs and functions.
  *
- * Conventions: every call that can fail returns a migc_status (MIGC_OK is 0) and
- * leaves a message naming the problem in migc_last_error(model) (for migc_create: in
- * err). Nothing in the library aborts or exits. Arrays are C order; images and
- * latents are float32, codes and labels int32, as each input's dtype says. A model is
- * not thread-safe: one thread at a time per model; distinct models are independent. */
+ * Conventions: every call that can fail returns a migc_status (MIGC_OK is 0; only
+ * migc_function_find returns -1) and sets migc_last_error(model): a message naming the
+ * problem, or "" on success (for migc_create: in err). Nothing in the library aborts
+ * or exits. Arrays are C order; images and latents are float32, codes and labels
+ * int32, as each input's dtype says. A model is not thread-safe: one thread at a time
+ * per model; distinct models are independent. */
 #ifndef MIGC_H
 #define MIGC_H
 
@@ -18,7 +19,7 @@
 extern "C" {
 #endif
 
-#define MIGC_ABI_VERSION 1
+#define MIGC_ABI_VERSION 2
 #define MIGC_MAX_RANK 8
 
 #if defined(__GNUC__)
@@ -34,7 +35,8 @@ typedef enum {
   MIGC_E_IO = 3,       /* a file could not be opened, read or written */
   MIGC_E_FORMAT = 4,   /* not a valid safetensors file, or not a migc checkpoint */
   MIGC_E_MISMATCH = 5, /* a checkpoint of another program, or with other tensors */
-  MIGC_E_RANGE = 6,    /* a label or code outside its range: the call did not finish */
+  MIGC_E_RANGE = 6,    /* an input value outside its range (a code, data not finite or
+                          outside [a, b]): refused before running, nothing changed */
   MIGC_E_MODEL = 7,    /* the library's own model description is damaged */
 } migc_status;
 
@@ -122,7 +124,9 @@ MIGC_API void migc_destroy(migc_model *m); /* NULL is fine */
  * per core). Results are the same bits for every n. Call it between steps, not during
  * one. Returns the count in use. */
 MIGC_API int migc_set_threads(int n);
-/* The message of the last failed call on m ("" when none); valid until the next call. */
+/* The message of the last call on m that can fail (one returning a migc_status, or
+ * migc_function_find): "" when it succeeded. Calls that cannot fail leave it as it
+ * was. Valid until the next call on m. */
 MIGC_API const char *migc_last_error(const migc_model *m);
 
 MIGC_API const char *migc_model_name(const migc_model *m);
@@ -141,7 +145,7 @@ MIGC_API int migc_input_count(const migc_model *m);
 MIGC_API migc_status migc_input(migc_model *m, int i, migc_input_info *out);
 MIGC_API int migc_function_count(const migc_model *m);
 MIGC_API migc_status migc_function(migc_model *m, int i, migc_function_info *out);
-/* The index of the function named name, or -1. */
+/* The index of the function named name, or -1 (and a message in migc_last_error). */
 MIGC_API int migc_function_find(const migc_model *m, const char *name);
 MIGC_API migc_status migc_function_output(migc_model *m, int f, int k, migc_output_info *out);
 
@@ -152,39 +156,45 @@ MIGC_API migc_status migc_draw_input(migc_model *m, int i, uint32_t stream, uint
                                      void *out, size_t bytes);
 
 /* Runs function f: inputs[j] points at the data of the function's input j (its
- * migc_input_info numel elements of its dtype), outputs[k] at room for output k. Every
- * pointer must be non-NULL. Updates the state when f trains; does not change the step. */
-MIGC_API migc_status migc_run(migc_model *m, int f, const void *const *inputs,
-                              void *const *outputs);
+ * migc_input_info numel elements of its dtype), outputs[k] at room for output k;
+ * ninputs and noutputs must be the function's counts (the arrays' lengths, so a short
+ * array is refused, not read past). Every pointer must be non-NULL. Updates the state
+ * when f trains; running "train_step" counts a step, as migc_train_step does. */
+MIGC_API migc_status migc_run(migc_model *m, int f, const void *const *inputs, int ninputs,
+                              void *const *outputs, int noutputs);
 
 /* One training step ("train_step") on a batch of real data: data holds data_floats
  * floats, the numel of the step's data input (values in its range [a, b]). Latents,
  * codes and seeds: latents NULL draws them all as `migc train` does (stream
- * RNG_STREAM_LATENT = 2, counter = migc_step); else latents[j] gives train_step input j
+ * RNG_STREAM_LATENT = 2, counter = migc_step) and nlatents must be 0; else latents holds
+ * nlatents entries, exactly train_step's input count, and latents[j] gives input j
  * (entries for data inputs are ignored; NULL entries are drawn). On success the step
  * count grows by one and metrics (when not NULL) receives nmetrics floats: element 0
  * of each train_step output in order (losses and MI estimates; names from
  * migc_function_output), nmetrics at most the output count. The values stay readable
  * through migc_metric until the next step. */
 MIGC_API migc_status migc_train_step(migc_model *m, const float *data, size_t data_floats,
-                                     const void *const *latents, float *metrics, int nmetrics);
+                                     const void *const *latents, int nlatents, float *metrics,
+                                     int nmetrics);
 /* Output k of the last successful training step: its name and element 0. */
 MIGC_API migc_status migc_metric(const migc_model *m, int k, const char **name, float *value);
 
-/* "generate": latents[j] is generate's input j (NULL entries, or latents NULL: drawn
- * with stream 2 and counter migc_step); images receives output 0, image_floats floats
- * exactly its numel. */
-MIGC_API migc_status migc_generate(migc_model *m, const void *const *latents, float *images,
-                                   size_t image_floats);
+/* "generate": latents[j] is generate's input j (NULL entries, or latents NULL with
+ * nlatents 0: drawn with stream 2 and counter migc_step; else nlatents is exactly the
+ * input count); images receives output 0, image_floats floats exactly its numel. */
+MIGC_API migc_status migc_generate(migc_model *m, const void *const *latents, int nlatents,
+                                   float *images, size_t image_floats);
 /* "encode": images (image_floats floats, the numel of encode's data input) to the
- * code predictions, outputs[k] for each of encode's outputs. */
+ * code predictions, outputs[k] for each of encode's noutputs outputs (exactly its
+ * output count). */
 MIGC_API migc_status migc_encode(migc_model *m, const float *images, size_t image_floats,
-                                 void *const *outputs);
+                                 void *const *outputs, int noutputs);
 
 /* Checkpoints: the safetensors files of `migc train` (every state variable by name,
  * F32, and the same __metadata__: format, model, model_file, settings, batch,
  * program_hash, step, seed, migc). Either side reads what the other wrote. Loading
- * refuses another program's file (program_hash) and adopts the file's step and seed. */
+ * refuses another program's file (program_hash) and one whose optimizers' step counters
+ * disagree with its step metadata; it adopts the file's step and seed. */
 MIGC_API migc_status migc_save(migc_model *m, const char *path);
 MIGC_API migc_status migc_load(migc_model *m, const char *path);
 

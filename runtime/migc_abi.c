@@ -10,6 +10,7 @@
 #include "runtime/runtime.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,8 +145,15 @@ int migc_var_count(const migc_model *m) { return m ? m->d.nvars : -1; }
 int migc_input_count(const migc_model *m) { return m ? m->d.ninputs : -1; }
 int migc_function_count(const migc_model *m) { return m ? m->d.nfuncs : -1; }
 
-int migc_function_find(const migc_model *m, const char *name) {
-  return m && name ? model_desc_func(&m->d, name) : -1;
+/* Can fail, so it reports like the calls that return a status (docs/abi.md). */
+int migc_function_find(const migc_model *cm, const char *name) {
+  migc_model *m = (migc_model *)cm;
+  if (!m) return -1;
+  if (!name) return fail(m, MIGC_E_ARG, "migc_function_find: name is NULL"), -1;
+  int f = model_desc_func(&m->d, name);
+  if (f < 0)
+    return fail(m, MIGC_E_ARG, "migc_function_find: the model has no function %s", name), -1;
+  return ok(m), f;
 }
 
 /* Checks m and out, and i against n; the name of the call goes into the message. */
@@ -205,19 +213,76 @@ migc_status migc_draw_input(migc_model *m, int i, uint32_t stream, uint64_t coun
   return ok(m);
 }
 
-static migc_status call(migc_model *m, int f, void *const *in, void *const *out) {
+/* How far a data value may lie outside its input's range [a, b], as a fraction of b - a:
+ * room for rounding in the host's scaling, none for another range. */
+#define DATA_RANGE_SLACK 1e-4
+
+/* Where element e of input x sits, for messages: ", sample S" (and ", element E" when a
+ * sample holds more than one); ", element E" alone for an unbatched input (a seed). */
+static void where_in(const migc_input_info *x, int64_t e, char *buf, size_t n) {
+  bool batched = x->kind != MIGC_INPUT_SEED && x->rank > 0 && x->shape[0] > 0;
+  int64_t per = batched ? x->numel / x->shape[0] : 0;
+  if (!per) snprintf(buf, n, ", element %lld", (long long)e);
+  else if (per == 1) snprintf(buf, n, ", sample %lld", (long long)e);
+  else snprintf(buf, n, ", sample %lld, element %lld", (long long)(e / per), (long long)(e % per));
+}
+
+/* The values of function f's inputs, before any is used: a categorical code in
+ * [0, a), data finite and in its range, any other float finite (seeds are free). The
+ * compiled code checks codes too, but only after it may have changed the state, and
+ * without saying which; a NaN or a wrong scale in the data would train silently. */
+static migc_status check_values(migc_model *m, int f, void *const *in, const char *who) {
+  const migc_function_info *fi = &m->d.funcs[f].info;
+  char at[96];
+  for (int j = 0; j < fi->ninputs; j++) {
+    const migc_input_info *x = &m->d.inputs[fi->inputs[j]];
+    if (x->dtype == MIGC_I32 && x->dist == MIGC_DIST_CATEGORICAL) {
+      const int32_t *v = in[j];
+      for (int64_t e = 0; e < x->numel; e++)
+        if (v[e] < 0 || v[e] >= x->a) {
+          where_in(x, e, at, sizeof at);
+          return fail(m, MIGC_E_RANGE, "%s: input %s%s: code %d is outside [0, %g)", who,
+                      x->name, at, (int)v[e], x->a);
+        }
+    } else if (x->dtype == MIGC_F32) {
+      const float *v = in[j];
+      bool data = x->kind == MIGC_INPUT_DATA;
+      double slack = DATA_RANGE_SLACK * (x->b - x->a);
+      for (int64_t e = 0; e < x->numel; e++) {
+        bool finite = isfinite(v[e]);
+        if (finite && (!data || (v[e] >= x->a - slack && v[e] <= x->b + slack))) continue;
+        where_in(x, e, at, sizeof at);
+        if (!finite)
+          return fail(m, MIGC_E_RANGE, "%s: input %s%s: %g is not a finite number", who,
+                      x->name, at, v[e]);
+        return fail(m, MIGC_E_RANGE, "%s: input %s%s: %g is outside its range [%g, %g]", who,
+                    x->name, at, v[e], x->a, x->b);
+      }
+    }
+  }
+  return MIGC_OK;
+}
+
+static migc_status call(migc_model *m, int f, void *const *in, void *const *out,
+                        const char *who) {
+  migc_status st = check_values(m, f, in, who);
+  if (st) return st;
   if (migc_model_entries[f](m->state, in, out, m->scratch))
     return fail(m, MIGC_E_RANGE, "%s: a label or code is outside its range",
                 m->d.funcs[f].info.name);
   return ok(m);
 }
 
-migc_status migc_run(migc_model *m, int f, const void *const *inputs, void *const *outputs) {
+migc_status migc_run(migc_model *m, int f, const void *const *inputs, int ninputs,
+                     void *const *outputs, int noutputs) {
   if (!m) return MIGC_E_ARG;
   if (f < 0 || f >= m->d.nfuncs)
     return fail(m, MIGC_E_ARG, "migc_run: function %d does not exist (the model has %d)", f,
                 m->d.nfuncs);
   const migc_function_info *fi = &m->d.funcs[f].info;
+  if (ninputs != fi->ninputs || noutputs != fi->noutputs)
+    return fail(m, MIGC_E_ARG, "migc_run: %s takes %d inputs and %d outputs, not %d and %d",
+                fi->name, fi->ninputs, fi->noutputs, ninputs, noutputs);
   if ((fi->ninputs && !inputs) || (fi->noutputs && !outputs))
     return fail(m, MIGC_E_ARG, "migc_run: %s: inputs or outputs is NULL", fi->name);
   for (int j = 0; j < fi->ninputs; j++)
@@ -228,14 +293,27 @@ migc_status migc_run(migc_model *m, int f, const void *const *inputs, void *cons
     if (!outputs[k])
       return fail(m, MIGC_E_ARG, "migc_run: %s: output %d (%s) is NULL", fi->name, k,
                   m->d.funcs[f].outputs[k].name);
-  return call(m, f, (void *const *)inputs, outputs);
+  char who[300];
+  snprintf(who, sizeof who, "migc_run: %s", fi->name);
+  migc_status st = call(m, f, (void *const *)inputs, outputs, who);
+  /* train_step advances the optimizers' step counters: count it, so the step saved
+   * with the state agrees with them (migc_load checks that they do) */
+  if (!st && f == m->train) m->step++, m->have_metrics = false;
+  return st;
 }
 
 /* The inputs of function f: data from `data` (data_floats checked), the rest from
- * given[j] or drawn for (seed, RNG_STREAM_LATENT, step). in has room for 64. */
+ * given[j] (ngiven entries: none, or exactly the function's inputs) or drawn for (seed,
+ * RNG_STREAM_LATENT, step). in has room for 64. */
 static migc_status gather(migc_model *m, int f, const float *data, size_t data_floats,
-                          const void *const *given, void **in, const char *who) {
+                          const void *const *given, int ngiven, void **in, const char *who) {
   const migc_function_info *fi = &m->d.funcs[f].info;
+  if (!given && ngiven)
+    return fail(m, MIGC_E_ARG, "%s: latents is NULL but nlatents is %d (NULL draws every input: "
+                "pass 0)", who, ngiven);
+  if (given && ngiven != fi->ninputs)
+    return fail(m, MIGC_E_ARG, "%s: %d latents given, %s takes %d inputs", who, ngiven, fi->name,
+                fi->ninputs);
   for (int j = 0; j < fi->ninputs; j++) {
     int idx = fi->inputs[j];
     const migc_input_info *x = &m->d.inputs[idx];
@@ -265,7 +343,8 @@ static int find_or_fail(migc_model *m, const char *name, const char *who) {
 }
 
 migc_status migc_train_step(migc_model *m, const float *data, size_t data_floats,
-                            const void *const *latents, float *metrics, int nmetrics) {
+                            const void *const *latents, int nlatents, float *metrics,
+                            int nmetrics) {
   if (!m) return MIGC_E_ARG;
   int f = find_or_fail(m, "train_step", __func__);
   if (f < 0) return MIGC_E_ARG;
@@ -274,10 +353,10 @@ migc_status migc_train_step(migc_model *m, const float *data, size_t data_floats
     return fail(m, MIGC_E_ARG, "%s: %d metrics asked for (train_step has %d outputs)%s",
                 __func__, nmetrics, df->info.noutputs, nmetrics > 0 && !metrics ? ", into NULL" : "");
   void *in[64];
-  migc_status st = gather(m, f, data, data_floats, latents, in, __func__);
+  migc_status st = gather(m, f, data, data_floats, latents, nlatents, in, __func__);
   if (st) return st;
   m->have_metrics = false;
-  st = call(m, f, in, m->train_out);
+  st = call(m, f, in, m->train_out, __func__);
   if (st) return st;
   m->have_metrics = true;
   m->step++;
@@ -299,8 +378,8 @@ migc_status migc_metric(const migc_model *cm, int k, const char **name, float *v
   return ok(m);
 }
 
-migc_status migc_generate(migc_model *m, const void *const *latents, float *images,
-                          size_t image_floats) {
+migc_status migc_generate(migc_model *m, const void *const *latents, int nlatents,
+                          float *images, size_t image_floats) {
   if (!m) return MIGC_E_ARG;
   int f = find_or_fail(m, "generate", __func__);
   if (f < 0) return MIGC_E_ARG;
@@ -310,7 +389,7 @@ migc_status migc_generate(migc_model *m, const void *const *latents, float *imag
     return fail(m, MIGC_E_ARG, "%s: the images hold %lld floats, not %zu", __func__,
                 df->info.noutputs ? (long long)df->outputs[0].numel : 0LL, image_floats);
   void *in[64], *out[64];
-  migc_status st = gather(m, f, NULL, 0, latents, in, __func__);
+  migc_status st = gather(m, f, NULL, 0, latents, nlatents, in, __func__);
   if (st) return st;
   /* outputs past the first go to scratch buffers the caller does not see */
   void *extra[64] = {0};
@@ -319,24 +398,27 @@ migc_status migc_generate(migc_model *m, const void *const *latents, float *imag
     out[k] = extra[k] = alloc64((size_t)df->outputs[k].numel * 4);
     if (!out[k]) st = fail(m, MIGC_E_NOMEM, "%s: out of memory", __func__);
   }
-  if (!st) st = call(m, f, in, out);
+  if (!st) st = call(m, f, in, out, __func__);
   for (int k = 1; k < 64; k++) free(extra[k]);
   return st;
 }
 
 migc_status migc_encode(migc_model *m, const float *images, size_t image_floats,
-                        void *const *outputs) {
+                        void *const *outputs, int noutputs) {
   if (!m) return MIGC_E_ARG;
   int f = find_or_fail(m, "encode", __func__);
   if (f < 0) return MIGC_E_ARG;
   const desc_func *df = &m->d.funcs[f];
   if (!outputs) return fail(m, MIGC_E_ARG, "%s: outputs is NULL", __func__);
+  if (noutputs != df->info.noutputs)
+    return fail(m, MIGC_E_ARG, "%s: %d outputs given, encode has %d", __func__, noutputs,
+                df->info.noutputs);
   for (int k = 0; k < df->info.noutputs; k++)
     if (!outputs[k])
       return fail(m, MIGC_E_ARG, "%s: output %d (%s) is NULL", __func__, k, df->outputs[k].name);
   void *in[64];
-  migc_status st = gather(m, f, images, image_floats, NULL, in, __func__);
-  return st ? st : call(m, f, in, outputs);
+  migc_status st = gather(m, f, images, image_floats, NULL, 0, in, __func__);
+  return st ? st : call(m, f, in, outputs, __func__);
 }
 
 /* ---- checkpoints: the format and metadata of cli/migc_model.c's model_save ---------- */
@@ -407,6 +489,16 @@ migc_status migc_load(migc_model *m, const char *path) {
     if (!same)
       st = fail(m, MIGC_E_MISMATCH, "%s: %s is %s", path, x->name,
                 t ? "of another shape or dtype" : "missing");
+  }
+  /* each optimizer's step counter counts the training steps too: a file whose counters
+   * disagree with its metadata would resume Adam's bias correction at another step.
+   * (A float counter stops at 2^24: past it, not compared.) */
+  for (int v = 0; v < m->d.nvars && !st; v++) {
+    const migc_var_info *x = &m->d.vars[v].info;
+    const float *t = st_file_find(&f, x->name)->data;
+    if (x->kind == MIGC_VAR_STEP && step <= 1 << 24 && t[0] != (float)step)
+      st = fail(m, MIGC_E_FORMAT, "%s: its step metadata says %llu, but its step counter %s "
+                "holds %.9g", path, (unsigned long long)step, x->name, t[0]);
   }
   for (int v = 0; v < m->d.nvars && !st; v++) {
     const migc_var_info *x = &m->d.vars[v].info;

@@ -154,7 +154,7 @@ class Library:
                                                      ctypes.POINTER(OutputInfo)]),
                            ("migc_train_step", [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
                                                 ctypes.c_size_t,
-                                                ctypes.POINTER(ctypes.c_void_p),
+                                                ctypes.POINTER(ctypes.c_void_p), ctypes.c_int,
                                                 ctypes.POINTER(ctypes.c_float), ctypes.c_int])]:
             getattr(L, name).argtypes = args
         L.migc_var_count.argtypes = [ctypes.c_void_p]
@@ -203,7 +203,7 @@ class Library:
         metrics = (ctypes.c_float * info.noutputs)()
         self.check(self.lib.migc_train_step(
             self.m, data.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), data.size, ptrs,
-            metrics, info.noutputs), "migc_train_step")
+            info.ninputs, metrics, info.noutputs), "migc_train_step")
         names = []
         for k in range(info.noutputs):
             o = OutputInfo()

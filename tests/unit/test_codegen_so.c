@@ -48,14 +48,17 @@ typedef struct {
   migc_status (*function)(migc_model *, int, migc_function_info *);
   int (*function_find)(const migc_model *, const char *);
   migc_status (*function_output)(migc_model *, int, int, migc_output_info *);
-  migc_status (*run)(migc_model *, int, const void *const *, void *const *);
-  migc_status (*train_step)(migc_model *, const float *, size_t, const void *const *, float *,
-                            int);
+  __typeof__(&migc_run) run; /* the header's own types: a changed signature fails to build */
+  __typeof__(&migc_train_step) train_step;
   migc_status (*metric)(const migc_model *, int, const char **, float *);
-  migc_status (*generate)(migc_model *, const void *const *, float *, size_t);
-  migc_status (*encode)(migc_model *, const float *, size_t, void *const *);
+  __typeof__(&migc_generate) generate;
+  __typeof__(&migc_encode) encode;
   migc_status (*save)(migc_model *, const char *);
   migc_status (*load)(migc_model *, const char *);
+  migc_status (*draw_input)(migc_model *, int, uint32_t, uint64_t, void *, size_t);
+  const char *(*model_name)(const migc_model *);
+  int64_t (*batch)(const migc_model *);
+  int (*set_threads)(int);
 } abi;
 
 static bool open_abi(abi *a, const char *path) {
@@ -77,7 +80,8 @@ static bool open_abi(abi *a, const char *path) {
   SYM(function_find, "migc_function_find"); SYM(function_output, "migc_function_output");
   SYM(run, "migc_run"); SYM(train_step, "migc_train_step"); SYM(metric, "migc_metric");
   SYM(generate, "migc_generate"); SYM(encode, "migc_encode"); SYM(save, "migc_save");
-  SYM(load, "migc_load");
+  SYM(load, "migc_load"); SYM(draw_input, "migc_draw_input"); SYM(model_name, "migc_model_name");
+  SYM(batch, "migc_batch"); SYM(set_threads, "migc_set_threads");
 #undef SYM
   return a->load != NULL && a->create != NULL;
 }
@@ -198,7 +202,7 @@ static void compare_run(const ir_module *m, cg_program *p, abi *a, migc_model *m
   size_t ss = cg_scratch_size(p, f->name);
   void *scratch = aligned_alloc(64, (ss + 127) & ~(size_t)63);
   CHECK(cg_lookup(p, f->name)(jit, in, oj, scratch) == 0);
-  CHECK_MSG(a->run(md, k, (const void *const *)in, os) == MIGC_OK, "%s", a->last_error(md));
+  CHECK_MSG(a->run(md, k, (const void *const *)in, f->ninputs, os, f->noutputs) == MIGC_OK, "%s", a->last_error(md));
   for (int o = 0; o < f->noutputs; o++)
     CHECK_MSG(!memcmp(oj[o], os[o], (size_t)shape_numel(f->nodes[f->outputs[o].node].shape) * 4),
               "%s.%s: output %s differs between the JIT and the .so", m->name, f->name,
@@ -228,7 +232,7 @@ static void compare_training(const ir_module *m, cg_program *p, abi *a, migc_mod
     CHECK(cg_lookup(p, f->name)(jit, in, oj, scratch) == 0);
     float metrics[16] = {0};
     int nm = f->noutputs < 16 ? f->noutputs : 16;
-    CHECK_MSG(a->train_step(md, data, nd, NULL, metrics, nm) == MIGC_OK, "%s",
+    CHECK_MSG(a->train_step(md, data, nd, NULL, 0, metrics, nm) == MIGC_OK, "%s",
               a->last_error(md));
     CHECK(a->step(md) == step + 1);
     for (int o = 0; o < nm; o++) {
@@ -318,7 +322,7 @@ static void test_bad_input(void) {
   if (!open_abi(&a, so)) return;
   CHECK(a.create(1, NULL, err, sizeof err) == MIGC_E_ARG);
   CHECK_STR(err, "migc_create: out is NULL");
-  CHECK(a.var_count(NULL) == -1 && a.train_step(NULL, NULL, 0, NULL, NULL, 0) == MIGC_E_ARG);
+  CHECK(a.var_count(NULL) == -1 && a.train_step(NULL, NULL, 0, NULL, 0, NULL, 0) == MIGC_E_ARG);
   CHECK(a.load(NULL, "x") == MIGC_E_ARG && a.save(NULL, "x") == MIGC_E_ARG);
   migc_model *md = NULL;
   CHECK(a.create(1, &md, err, sizeof err) == MIGC_OK);
@@ -338,16 +342,16 @@ static void test_bad_input(void) {
   /* training: the data (x is [4, 784] here), metrics */
   int64_t nx = BATCH * 784;
   float *x = calloc((size_t)nx, 4), metrics[8];
-  CHECK_ERR(a.train_step(md, NULL, (size_t)nx, NULL, NULL, 0), MIGC_E_ARG,
+  CHECK_ERR(a.train_step(md, NULL, (size_t)nx, NULL, 0, NULL, 0), MIGC_E_ARG,
             "migc_train_step: the data for input x is NULL");
-  CHECK_ERR(a.train_step(md, x, 5, NULL, NULL, 0), MIGC_E_ARG,
+  CHECK_ERR(a.train_step(md, x, 5, NULL, 0, NULL, 0), MIGC_E_ARG,
             "migc_train_step: input x holds 3136 floats, not 5");
-  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, metrics, 5), MIGC_E_ARG,
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 0, metrics, 5), MIGC_E_ARG,
             "migc_train_step: 5 metrics asked for (train_step has 4 outputs)");
-  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, NULL, 2), MIGC_E_ARG,
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 0, NULL, 2), MIGC_E_ARG,
             "migc_train_step: 2 metrics asked for (train_step has 4 outputs), into NULL");
   CHECK(a.step(md) == 0);
-  /* a code outside its range: the entry refuses, the step does not count */
+  /* bad values: a code outside its range, data not finite or outside [0, 1] */
   int f = a.function_find(md, "train_step");
   migc_function_info fi;
   CHECK(a.function(md, f, &fi) == MIGC_OK);
@@ -363,24 +367,71 @@ static void test_bad_input(void) {
     }
   }
   CHECK(bad_code != NULL);
-  CHECK_ERR(a.train_step(md, x, (size_t)nx, lat, NULL, 0), MIGC_E_RANGE,
-            "train_step: a label or code is outside its range");
-  CHECK(a.step(md) == 0);
+  void *nulls[8] = {0};
+  /* values are checked before anything runs: refused, the state and step untouched */
+  int64_t ns = a.state_size(md);
+  float *state0 = malloc((size_t)ns * 4);
+  memcpy(state0, a.state(md), (size_t)ns * 4);
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, lat, fi.ninputs, NULL, 0), MIGC_E_RANGE,
+            "migc_train_step: input c, sample 1: code 10 is outside [0, 10)");
+  lat[2] = NULL;
+  x[3 * 784 + 17] = NAN;
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 0, NULL, 0), MIGC_E_RANGE,
+            "migc_train_step: input x, sample 3, element 17: nan is not a finite number");
+  x[3 * 784 + 17] = 0;
+  x[2 * 784 + 5] = 1000;
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 0, NULL, 0), MIGC_E_RANGE,
+            "migc_train_step: input x, sample 2, element 5: 1000 is outside its range [0, 1]");
+  x[2 * 784 + 5] = -0.001f;
+  float eo[BATCH * 16];
+  void *eouts[2] = {eo, eo};
+  CHECK_ERR(a.run(md, a.function_find(md, "encode"), (const void *const *)&x, 1, eouts, 2),
+            MIGC_E_RANGE, "migc_run: encode: input x, sample 2, element 5: -0.001 is outside its range [0, 1]");
+  x[2 * 784 + 5] = 0;
+  float z[BATCH * 16] = {0};
+  z[16 + 2] = INFINITY;
+  lat[1] = z;
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, lat, fi.ninputs, NULL, 0), MIGC_E_RANGE,
+            "migc_train_step: input z, sample 1, element 2: inf is not a finite number");
+  bad_code[1] = -1;
+  const void *glat[3] = {NULL, bad_code, NULL};
+  CHECK_ERR(a.generate(md, glat, 3, x, (size_t)nx), MIGC_E_RANGE,
+            "migc_generate: input c, sample 1: code -1 is outside [0, 10)");
+  CHECK(a.step(md) == 0 && !memcmp(state0, a.state(md), (size_t)ns * 4));
+  free(state0);
   free(bad_code);
-  CHECK(a.train_step(md, x, (size_t)nx, NULL, metrics, 4) == MIGC_OK);
+  /* within a rounding slack of the range (1e-4 of its width) is fine */
+  x[5] = 1.00005f;
+  x[6] = -0.00005f;
+  CHECK(a.train_step(md, x, (size_t)nx, NULL, 0, metrics, 4) == MIGC_OK && a.step(md) == 1);
+  x[5] = x[6] = 0;
 
   /* run, generate, encode */
-  void *nulls[8] = {0};
-  CHECK_ERR(a.run(md, 7, NULL, NULL), MIGC_E_ARG, "migc_run: function 7 does not exist (the model has 3)");
-  CHECK_ERR(a.run(md, f, (const void *const *)nulls, nulls), MIGC_E_ARG,
+  CHECK_ERR(a.run(md, 7, NULL, 0, NULL, 0), MIGC_E_ARG, "migc_run: function 7 does not exist (the model has 3)");
+  CHECK_ERR(a.run(md, f, (const void *const *)nulls, 4, nulls, 4), MIGC_E_ARG,
             "migc_run: train_step: input 0 (x) is NULL");
-  CHECK_ERR(a.run(md, f, NULL, nulls), MIGC_E_ARG, "migc_run: train_step: inputs or outputs is NULL");
+  CHECK_ERR(a.run(md, f, NULL, 4, nulls, 4), MIGC_E_ARG, "migc_run: train_step: inputs or outputs is NULL");
   float img[4];
-  CHECK_ERR(a.generate(md, NULL, img, 4), MIGC_E_ARG,
+  CHECK_ERR(a.generate(md, NULL, 0, img, 4), MIGC_E_ARG,
             "migc_generate: the images hold 3136 floats, not 4");
-  CHECK_ERR(a.generate(md, NULL, NULL, 4), MIGC_E_ARG, "migc_generate: images is NULL");
-  CHECK_ERR(a.encode(md, x, (size_t)nx, NULL), MIGC_E_ARG, "migc_encode: outputs is NULL");
-  CHECK_ERR(a.encode(md, x, (size_t)nx, nulls), MIGC_E_ARG, "migc_encode: output 0 (c_logits) is NULL");
+  CHECK_ERR(a.generate(md, NULL, 0, NULL, 4), MIGC_E_ARG, "migc_generate: images is NULL");
+  CHECK_ERR(a.encode(md, x, (size_t)nx, NULL, 2), MIGC_E_ARG, "migc_encode: outputs is NULL");
+  CHECK_ERR(a.encode(md, x, (size_t)nx, nulls, 2), MIGC_E_ARG, "migc_encode: output 0 (c_logits) is NULL");
+  /* arrays shorter (or longer) than the function's inputs or outputs are refused, not
+   * read past: the counts say how long they are */
+  CHECK_ERR(a.run(md, f, (const void *const *)nulls, 3, nulls, 4), MIGC_E_ARG,
+            "migc_run: train_step takes 4 inputs and 4 outputs, not 3 and 4");
+  CHECK_ERR(a.run(md, f, (const void *const *)nulls, 4, nulls, 5), MIGC_E_ARG,
+            "migc_run: train_step takes 4 inputs and 4 outputs, not 4 and 5");
+  const void *two[2] = {0};
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, two, 2, NULL, 0), MIGC_E_ARG,
+            "migc_train_step: 2 latents given, train_step takes 4 inputs");
+  CHECK_ERR(a.train_step(md, x, (size_t)nx, NULL, 3, NULL, 0), MIGC_E_ARG,
+            "migc_train_step: latents is NULL but nlatents is 3 (NULL draws every input: pass 0)");
+  CHECK(a.step(md) == 1);
+  CHECK_ERR(a.generate(md, two, 1, x, (size_t)nx), MIGC_E_ARG,
+            "migc_generate: 1 latents given, generate takes 3 inputs");
+  CHECK_ERR(a.encode(md, x, (size_t)nx, nulls, 1), MIGC_E_ARG, "migc_encode: 1 outputs given, encode has 2");
 
   /* checkpoints: missing, not safetensors, not migc's, another program's, incomplete */
   float before = a.state(md)[0];
@@ -412,11 +463,118 @@ static void test_bad_input(void) {
   snprintf(want, sizeof want, "%s: %s is missing", path, v0.name);
   CHECK_ERR(a.load(md, path), MIGC_E_MISMATCH, want);
   CHECK(a.state(md)[0] == before && a.step(md) == 1); /* a failed load changes nothing */
+  /* a checkpoint whose step metadata disagrees with its optimizers' step counters */
+  snprintf(path, sizeof path, "%s/step1.safetensors", tmpdir);
+  CHECK(a.save(md, path) == MIGC_OK);
+  st_file sf;
+  if (safetensors_read(path, &sf, err, sizeof err) == 0) {
+    st_meta meta4[16];
+    for (int k = 0; k < sf.nmeta && k < 16; k++) {
+      meta4[k] = sf.meta[k];
+      if (!strcmp(meta4[k].key, "step")) meta4[k].value = "4";
+    }
+    snprintf(path, sizeof path, "%s/step4.safetensors", tmpdir);
+    CHECK(sf.nmeta <= 16 &&
+          safetensors_write(path, sf.tensors, sf.n, meta4, sf.nmeta, err, sizeof err) == 0);
+    st_file_free(&sf);
+    const char *counter = NULL; /* the first step counter, as the library checks them */
+    for (int v = 0; v < a.var_count(md) && !counter; v++)
+      if (a.var(md, v, &vi) == MIGC_OK && vi.kind == MIGC_VAR_STEP) counter = vi.name;
+    snprintf(want, sizeof want, "%s: its step metadata says 4, but its step counter %s holds 1",
+             path, counter ? counter : "?");
+    CHECK_ERR(a.load(md, path), MIGC_E_FORMAT, want);
+    CHECK(a.state(md)[0] == before && a.step(md) == 1);
+  }
+  /* train_step through migc_run counts its step: its checkpoint loads */
+  const void *tin[4] = {x, NULL, NULL, NULL};
+  void *tout[4] = {metrics, metrics + 1, metrics + 2, metrics + 3};
+  float zz[BATCH * 16], ss[BATCH * 2];
+  int32_t cc[BATCH] = {0};
+  CHECK(a.draw_input(md, 1, 2, 7, zz, sizeof zz) == MIGC_OK &&
+        a.draw_input(md, 3, 2, 7, ss, sizeof ss) == MIGC_OK);
+  tin[1] = zz, tin[2] = cc, tin[3] = ss;
+  CHECK_MSG(a.run(md, f, tin, 4, tout, 4) == MIGC_OK, "%s", a.last_error(md));
+  CHECK(a.step(md) == 2);
+  snprintf(path, sizeof path, "%s/step2.safetensors", tmpdir);
+  CHECK(a.save(md, path) == MIGC_OK);
+  CHECK_MSG(a.load(md, path) == MIGC_OK && a.step(md) == 2, "%s", a.last_error(md));
   snprintf(path, sizeof path, "%s/no/such/dir/x.safetensors", tmpdir);
   CHECK(a.save(md, path) == MIGC_E_IO && strstr(a.last_error(md), path) == a.last_error(md));
   free(x);
   a.destroy(md);
   a.destroy(NULL);
+  dlclose(a.h);
+}
+
+/* docs/abi.md's rule for migc_last_error, call by call: a call that can fail sets it
+ * (its message, or "" on success); one that cannot leaves it as it was. */
+static void test_last_error(void) {
+  char so[300], err[1024], ck[400];
+  snprintf(so, sizeof so, "%s/libinfogan_mlp.so", tmpdir);
+  snprintf(ck, sizeof ck, "%s/last_error.safetensors", tmpdir);
+  abi a;
+  migc_model *md = NULL;
+  if (!open_abi(&a, so) || a.create(1, &md, err, sizeof err) != MIGC_OK) return;
+  const char *stale = "migc_var: variable -1 does not exist (the model has 68)";
+  migc_var_info vi;
+#define STALE() CHECK(a.var(md, -1, &vi) == MIGC_E_ARG && !strcmp(a.last_error(md), stale))
+#define CLEARS(call)                                                                        \
+  do {                                                                                      \
+    STALE();                                                                                \
+    CHECK_MSG((call) && !a.last_error(md)[0], "%s left \"%s\"", #call, a.last_error(md)); \
+  } while (0)
+#define KEEPS(call)        \
+  do {                     \
+    STALE();               \
+    (void)(call);          \
+    CHECK_STR(a.last_error(md), stale); \
+  } while (0)
+  /* the calls that cannot fail */
+  KEEPS(a.abi_version()); KEEPS(a.model_name(md)); KEEPS(a.batch(md)); KEEPS(a.hash(md));
+  KEEPS(a.seed(md)); KEEPS(a.step(md)); KEEPS(a.state(md)); KEEPS(a.state_size(md));
+  KEEPS(a.var_count(md)); KEEPS(a.input_count(md)); KEEPS(a.function_count(md));
+  KEEPS(a.set_threads(1)); KEEPS(a.last_error(md));
+  /* the calls that can fail, succeeding (a failure of each is checked below, or in
+   * test_bad_input where its message is) */
+  migc_input_info ii;
+  migc_function_info fi;
+  migc_output_info oi;
+  int gen = a.function_find(md, "generate"), enc = a.function_find(md, "encode");
+  float z[BATCH * 16], *x = calloc(BATCH * 784, 4), *img = calloc(BATCH * 784, 4), out[BATCH * 16];
+  void *outs[2] = {out, out};
+  const void *gin[3] = {z, z, z};
+  CLEARS(a.var(md, 0, &vi) == MIGC_OK);
+  CLEARS(a.input(md, 0, &ii) == MIGC_OK);
+  CLEARS(a.function(md, 0, &fi) == MIGC_OK);
+  CLEARS(a.function_output(md, 0, 0, &oi) == MIGC_OK);
+  CLEARS(a.function_find(md, "encode") == enc);
+  CLEARS(a.draw_input(md, 1, 2, 0, z, sizeof z) == MIGC_OK);
+  memset(z, 0, sizeof z); /* z, and c = 0 as a code, and s */
+  CLEARS(a.run(md, gen, gin, 3, (void *const *)&img, 1) == MIGC_OK);
+  CLEARS(a.train_step(md, x, BATCH * 784, NULL, 0, NULL, 0) == MIGC_OK);
+  CLEARS(a.metric(md, 0, NULL, NULL) == MIGC_OK);
+  CLEARS(a.generate(md, NULL, 0, img, BATCH * 784) == MIGC_OK);
+  CLEARS(a.encode(md, x, BATCH * 784, outs, 2) == MIGC_OK);
+  CLEARS(a.save(md, ck) == MIGC_OK);
+  CLEARS(a.load(md, ck) == MIGC_OK);
+  /* failures not checked in test_bad_input */
+  CHECK_ERR(a.input(md, 4, &ii), MIGC_E_ARG, "migc_input: input 4 does not exist (the model has 4)");
+  CHECK_ERR(a.function(md, 3, &fi), MIGC_E_ARG,
+            "migc_function: function 3 does not exist (the model has 3)");
+  CHECK_ERR(a.draw_input(md, 0, 2, 0, z, sizeof z), MIGC_E_ARG,
+            "migc_draw_input: input x is real data, not drawn");
+  CHECK_ERR(a.draw_input(md, 1, 2, 0, z, 4), MIGC_E_ARG,
+            "migc_draw_input: input z needs 256 bytes, not 4");
+  CHECK(a.function_find(md, "nope") == -1);
+  CHECK_STR(a.last_error(md), "migc_function_find: the model has no function nope");
+  CHECK(a.function_find(md, NULL) == -1);
+  CHECK_STR(a.last_error(md), "migc_function_find: name is NULL");
+#undef STALE
+#undef CLEARS
+#undef KEEPS
+  free(x);
+  free(img);
+  a.destroy(md);
   dlclose(a.h);
 }
 
@@ -434,6 +592,7 @@ int main(void) {
     test_model(models[k], k + 1);
   }
   test_bad_input();
+  test_last_error();
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   CHECK(system(cmd) == 0);
