@@ -150,5 +150,14 @@ fi
 [ $st -eq 1 ] && grep -q "step [0-9]: d.loss is infinite; stopping without saving this state (no checkpoint was saved before it)" div0.log \
   && ok || bad "divergence at step 0: exit $st: $(tail -1 div0.log)"
 
+# A checkpoint whose step metadata disagrees with its optimizers' step counters (here
+# edited from 80 to 76, same length) is refused, naming the file, not resumed at the
+# wrong Adam bias correction.
+mkdir -p meta/checkpoints
+sed 's/"step":"80"/"step":"76"/' "$final" >meta/checkpoints/step-00000080.safetensors
+"$migc" train "$model" --batch 8 --data small-images-idx3-ubyte --resume meta --steps 90 >meta.log 2>&1; st=$?
+[ $st -eq 1 ] && grep -q "step-00000080.safetensors: its step metadata says 76, but its step counter .* holds 80" meta.log \
+  && ok || bad "edited step metadata: exit $st: $(tail -1 meta.log)"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
