@@ -601,9 +601,17 @@ int dataset_open(dataset *ds, const char *spec, const char *data_dir,
       goto done;
     }
     if (!file_exists(ds->images_path)) {
-      file_fail(err, errn, ds->images_path,
-              "not found (nor with .gz): the '%s' data set; scripts/fetch-data.sh fetches it",
-              spec);
+      /* say where to put it: fetch-data.sh writes to data/ unless MIGC_DATA_DIR says
+       * otherwise, and a data dir given by hand is usually a misspelt or moved one */
+      if (strcmp(data_dir, "data") == 0)
+        file_fail(err, errn, ds->images_path,
+                  "not found (nor with .gz): the '%s' data set; scripts/fetch-data.sh "
+                  "fetches it into data/", spec);
+      else
+        file_fail(err, errn, ds->images_path,
+                  "not found (nor with .gz): the '%s' data set is not under %s/; "
+                  "MIGC_DATA_DIR=%s scripts/fetch-data.sh fetches it there", spec, data_dir,
+                  data_dir);
       goto done;
     }
     if (load_idx(ds, ds->images_path, want, err, errn) ||

@@ -102,7 +102,7 @@ static float expect_px(int q, float lo, float hi) {
 #define CHECK_OPEN_FAILS(spec, data_dir, shape, ...)                                     \
   do {                                                                                \
     dataset ds_;                                                                      \
-    char err_[1024] = "", want_[1024];                                                \
+    char err_[2048] = "", want_[2048];                                                \
     dataset_shape shape_ = (shape);                                                   \
     snprintf(want_, sizeof want_, __VA_ARGS__);                                       \
     CHECK(dataset_open(&ds_, (spec), (data_dir), &shape_, err_, sizeof err_) != 0);   \
@@ -114,7 +114,7 @@ static float expect_px(int q, float lo, float hi) {
 #define CHECK_IDX_FAILS(path, ...)                                                    \
   do {                                                                                \
     idx_array a_;                                                                     \
-    char err_[1024] = "", want_[1024];                                                \
+    char err_[2048] = "", want_[2048];                                                \
     snprintf(want_, sizeof want_, __VA_ARGS__);                                       \
     CHECK(idx_read((path), &a_, err_, sizeof err_) != 0);                             \
     CHECK_STR(err_, want_);                                                           \
@@ -729,7 +729,8 @@ static void test_names(void) {
   /* a known set must be complete */
   snprintf(p, sizeof p, "%s/mnist/t10k-images-idx3-ubyte", dd);
   CHECK_OPEN_FAILS("mnist-test", dd, s, "%s: not found (nor with .gz): the 'mnist-test' data "
-                                        "set; scripts/fetch-data.sh fetches it", p);
+                                        "set is not under %s/; MIGC_DATA_DIR=%s "
+                                        "scripts/fetch-data.sh fetches it there", p, dd, dd);
   snprintf(p, sizeof p, "%s/fashion-mnist/train-labels-idx1-ubyte", dd);
   CHECK_OPEN_FAILS("fashion", dd, s, "%s: cannot open: No such file or directory", p);
   /* the default directory is data/, relative to the working directory */
@@ -738,7 +739,7 @@ static void test_names(void) {
   CHECK(chdir(dir) == 0);
   CHECK_OPEN_FAILS("fashion-test", NULL, s, "data/fashion-mnist/t10k-images-idx3-ubyte: not "
                                             "found (nor with .gz): the 'fashion-test' data set; "
-                                            "scripts/fetch-data.sh fetches it");
+                                            "scripts/fetch-data.sh fetches it into data/");
   CHECK_OPEN_FAILS("mnsit", NULL, s, "mnsit: no such file, nor a known data set (mnist, "
                                      "mnist-test, fashion, fashion-test)");
   CHECK(chdir(cwd) == 0);
