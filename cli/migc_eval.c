@@ -8,6 +8,7 @@
  *                eval_measure is that measurement, which migc train --eval-every takes
  *                during a run too (without the sweeps). */
 #include "migc_eval.h"
+#include "migc_runinfo.h"
 
 #include "runtime/runtime.h"
 
@@ -570,10 +571,23 @@ int eval_run(const eval_options *o, diag_sink *d) {
     model_close(&md);
     return 1;
   }
-  eval_plan p;
+  eval_plan p = {0};
   eval_result r;
   char err[1024];
-  int st = eval_plan_open(&p, &md, o->data ? o->data : "mnist-test", o->data_dir, err, sizeof err);
+  char trained[1024], dir[1024];
+  const char *data = o->data, *data_dir = o->data_dir;
+  int st = 0;
+  if (!data) { /* the test split of what the run trained on (run.json), else MNIST's */
+    int r = runinfo_read_data(o->run, trained, sizeof trained, dir, sizeof dir, err, sizeof err);
+    data = r == 0 && trained[0] ? runinfo_test_split(trained) : "mnist-test";
+    if (r == 0 && !data_dir && dir[0]) data_dir = dir;
+    if (r == 2)
+      st = 1;
+    else if (!data)
+      st = snprintf(err, sizeof err, "%s was trained on %s, which has no test split known to "
+                    "migc; give --data the labelled images to evaluate on", o->run, trained) > 0;
+  }
+  if (!st) st = eval_plan_open(&p, &md, data, data_dir, err, sizeof err);
   if (!st) st = eval_measure(&p, &md, o->seed, o->batches, o->draws, &r, err, sizeof err);
   if (st)
     fprintf(stderr, "migc eval: %s\n", err);

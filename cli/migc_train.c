@@ -2,6 +2,7 @@
  * as native code from codegen/ or, with --backend interp, on the reference
  * interpreter; run_func hides which. */
 #include "migc_train.h"
+#include "migc_runinfo.h"
 
 #include "migc_eval.h"
 #include "migc_model.h"
@@ -332,11 +333,7 @@ static void progress(trainer *t, const ir_tensor *outs, double rate, bool tty) {
 /* The labelled images --eval-every measures on: --eval-data, else the test split of
  * the training set when it is mnist or fashion; NULL otherwise. */
 static const char *eval_data(const train_options *o) {
-  const char *train = o->data ? o->data : "mnist";
-  if (o->eval_data) return o->eval_data;
-  if (!strcmp(train, "mnist")) return "mnist-test";
-  if (!strcmp(train, "fashion")) return "fashion-test";
-  return NULL;
+  return o->eval_data ? o->eval_data : runinfo_test_split(o->data ? o->data : "mnist");
 }
 
 /* The most each output of train_step can reach when it is an MI estimate (NaN when it
@@ -505,6 +502,11 @@ int train_run(const train_options *o, diag_sink *d, train_result *res) {
   t.quiet = false;
   FILE *metrics = st || !t.leader ? NULL : open_metrics(&t);
   if (!st && t.leader && !metrics) st = 1;
+  if (!st && t.leader) {
+    runinfo ri = {t.md.m->name, t.md.file, t.md.settings, o->data, o->data_dir, t.md.batch,
+                  t.seed, o->threads};
+    if (runinfo_write(t.out, &ri, t.err, sizeof t.err)) st = fail(&t, "%s", t.err);
+  }
   if (!st && t.leader) {
     char procs[64] = "";
     if (t.ranks > 1)

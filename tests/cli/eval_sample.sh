@@ -58,5 +58,26 @@ err=$("$migc" eval g 2>&1); st=$?
 [ $st -eq 1 ] && grep -q "no categorical code that encode predicts" <<<"$err" && ok || bad "eval dcgan: $st $err"
 "$migc" sample g >/dev/null 2>&1 && ok || bad "sample of a model without codes"
 
+# eval's data defaults to the test split of what the run trained on (RUN/run.json)
+"$migc" train "$root/models/infogan_mlp.mig" --data fashion --batch 8 --steps 2 --out fr >/dev/null 2>&1
+grep -q '"data": "fashion"' fr/run.json && grep -q '"seed": 1,' fr/run.json && ok || bad "run.json: $(cat fr/run.json)"
+for what in fr fr/checkpoints/step-00000002.safetensors; do
+  out=$("$migc" eval $what --batches 1 --draws 0 2>&1)
+  grep -q "^data: .*fashion-mnist/t10k-images-idx3-ubyte" <<<"$out" && ok || bad "eval $what of a fashion run: $out"
+done
+out=$("$migc" eval fr --data mnist-test --batches 1 --draws 0 2>&1)
+grep -q "^data: .*/mnist/t10k-images-idx3-ubyte" <<<"$out" && ok || bad "eval --data over run.json: $out"
+printf '{"data": ' >fr/run.json
+err=$("$migc" eval fr --batches 1 --draws 0 2>&1); st=$?
+[ $st -eq 1 ] && grep -q "fr/run.json: not a migc run record (damaged JSON)" <<<"$err" && ok || bad "damaged run.json: $st $err"
+rm fr/run.json # a run of older migc: MNIST's test split, as before
+out=$("$migc" eval fr --batches 1 --draws 0 2>&1)
+grep -q "^data: .*/mnist/t10k-images-idx3-ubyte" <<<"$out" && ok || bad "eval without run.json: $out"
+idx=$(ls -d data/mnist/t10k-images-idx3-ubyte* | head -1)
+"$migc" train "$root/models/infogan_mlp.mig" --data "$idx" --batch 8 --steps 1 --out pr >/dev/null 2>&1
+err=$("$migc" eval pr --batches 1 --draws 0 2>&1); st=$?
+[ $st -eq 1 ] && grep -q "pr was trained on $idx, which has no test split known to migc; give --data" <<<"$err" \
+  && ok || bad "eval of a run trained on a file: $st $err"
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
