@@ -53,8 +53,9 @@ train --out ref >ref.log 2>&1 || bad "reference run: $(tail -2 ref.log)"
 final=$(ckpt ref $STEPS)
 [ -f "$final" ] && ok || bad "no $final"
 
-# ---- A full disk: the second checkpoint's write fails with ENOSPC halfway.
-MIGC_TEST_FAULT=fail-write:2 train --out full >full.log 2>&1; st=$?
+# ---- A full disk: the second checkpoint's write fails with ENOSPC halfway (the
+# third file written: run.json is the first).
+MIGC_TEST_FAULT=fail-write:3 train --out full >full.log 2>&1; st=$?
 [ $st -eq 1 ] && grep -q "step-00000008.safetensors: cannot write .*No space left on device (the previous checkpoints are intact)" full.log \
   && ok || bad "disk full: exit $st: $(tail -2 full.log)"
 [ "$(ls full/checkpoints)" = "step-00000004.safetensors" ] && ok \
@@ -93,9 +94,10 @@ for round in 1 2 3 4 5 6; do
     # checkpoint (it printed progress first), so that checkpoint loads
     [ $st -eq 137 ] || [ $st -eq 0 ] && ok || bad "round $round: exit $st: $(tail -1 kill$round.log)"
   else
-    # killed in its second checkpoint: it resumed (loading the newest) and wrote one
-    MIGC_TEST_FAULT=kill-write:2 train "${how[@]}" >kill$round.log 2>&1; st=$?
-    [ $st -eq 137 ] && ok || bad "round $round: kill-write:2 should kill migc, exit $st: $(tail -1 kill$round.log)"
+    # killed in its second checkpoint (the third file: run.json first): it resumed
+    # (loading the newest) and wrote one
+    MIGC_TEST_FAULT=kill-write:3 train "${how[@]}" >kill$round.log 2>&1; st=$?
+    [ $st -eq 137 ] && ok || bad "round $round: kill-write:3 should kill migc, exit $st: $(tail -1 kill$round.log)"
   fi
   grep -q "done, $STEPS steps" kill$round.log && break
   rounds=$((rounds+1))

@@ -9,7 +9,7 @@ model=$root/models/infogan_mlp.mig
 . "$root/tests/cli_lib.sh"
 cli_workdir
 
-"$migc" bench "$model" --batch 8 --profile --steps 3 --time 0 --warmup 1 >out.json 2>report.txt
+"$migc" bench "$model" --batch 8 --threads 1 --profile --steps 3 --time 0 --warmup 1 >out.json 2>report.txt
 matmuls=$("$migc" dump --grad "$model" --batch 8 | awk '/^func /{f=$2} /= matmul/ && f ~ /^train_step/{n++} END{print n}')
 out=$(/usr/bin/python3 - out.json "$matmuls" <<'PY'
 import json, sys
