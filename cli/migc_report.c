@@ -1,10 +1,12 @@
 /* migc_report.c: `migc report DIR`: one self-contained HTML page for a run: the loss
  * curves and the MI curves (SVG, drawn from metrics.csv) with the most each MI estimate
  * can reach (from the program of the run's checkpoint), and the newest sample grid and
- * figure (PNG embedded as data URIs), written to DIR/report.html atomically. */
+ * figure (PNG embedded as data URIs), how the run was started (RUN/run.json) and the
+ * model's text, written to DIR/report.html atomically. */
 #include "migc_report.h"
 
 #include "migc_model.h"
+#include "migc_runinfo.h"
 
 #include "runtime/runtime.h"
 
@@ -36,6 +38,61 @@ static void put(text *t, const char *fmt, ...) {
     t->cap = (t->cap + (size_t)(k > 0 ? k : 0)) * 2 + 4096;
     t->buf = realloc(t->buf, t->cap);
   }
+}
+
+/* s with &, <, > and " as entities: names and model text go into the page as text */
+static void put_escaped(text *t, const char *s) {
+  for (; *s; s++) {
+    const char *e = *s == '&' ? "&amp;" : *s == '<' ? "&lt;" : *s == '>' ? "&gt;"
+                  : *s == '"' ? "&quot;" : NULL;
+    if (e)
+      put(t, "%s", e);
+    else
+      put(t, "%c", *s);
+  }
+}
+
+/* ---- settings: RUN/run.json and the model's source ---------------------------------- */
+
+typedef struct {
+  text *out;
+  char model_file[1024];
+} settings_ctx;
+
+static void setting_row(void *ctx, const char *key, const char *value) {
+  settings_ctx *c = ctx;
+  if (!strcmp(key, "format")) return;
+  if (!strcmp(key, "model_file")) snprintf(c->model_file, sizeof c->model_file, "%s", value);
+  put(c->out, "<tr><th>");
+  put_escaped(c->out, key);
+  put(c->out, "</th><td style=\"text-align:left\"><code>");
+  put_escaped(c->out, value);
+  put(c->out, "</code></td></tr>\n");
+}
+
+/* How the run was started (run.json) and the model file's text as it is now: what a
+ * reader needs to reproduce it. Runs of older migc have no run.json: said so. */
+static void settings_section(text *out, const char *dir) {
+  settings_ctx c = {out, ""};
+  char err[1300];
+  put(out, "<h2>Settings</h2>\n<table>\n");
+  int st = runinfo_each(dir, setting_row, &c, err, sizeof err);
+  put(out, "</table>\n");
+  if (st == 1) put(out, "<p>No run.json: this run was made by an older migc.</p>\n");
+  if (st == 2) {
+    put(out, "<p>");
+    put_escaped(out, err);
+    put(out, "</p>\n");
+  }
+  FILE *fp = c.model_file[0] ? fopen(c.model_file, "rb") : NULL;
+  if (!fp) return;
+  put(out, "<h2>Model <code>");
+  put_escaped(out, c.model_file);
+  put(out, "</code> (as it is now)</h2>\n<pre>");
+  char line[4096];
+  while (fgets(line, sizeof line, fp)) put_escaped(out, line);
+  put(out, "</pre>\n");
+  fclose(fp);
 }
 
 /* ---- metrics ------------------------------------------------------------------------- */
@@ -250,10 +307,13 @@ static int seeds_report(const char *dir, const char *csv) {
     snprintf(tb.names[tb.ncols++], 64, "%s", tok);
   }
   text out = {0};
-  put(&out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>migc seeds %s</title>\n"
-            "<style>body{font-family:sans-serif;margin:2em;max-width:960px}"
+  put(&out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>migc seeds ");
+  put_escaped(&out, dir);
+  put(&out, "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:960px}"
             "td,th{padding:2px 10px;text-align:right}</style></head><body>\n"
-            "<h1>migc runs <code>%s</code>, one per seed</h1>\n<table><tr>", dir, dir);
+            "<h1>migc runs <code>");
+  put_escaped(&out, dir);
+  put(&out, "</code>, one per seed</h1>\n<table><tr>");
   for (int c = 0; c < tb.ncols; c++) put(&out, "<th>%s</th>", tb.names[c]);
   put(&out, "</tr>\n");
   int st = 0, seeds = 0;
@@ -304,11 +364,15 @@ int report_run(const char *dir) {
     return 1;
   }
   text out = {0};
-  put(&out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>migc run %s</title>\n"
+  put(&out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>migc run ");
+  put_escaped(&out, dir);
+  put(&out, "</title>\n"
             "<style>body{font-family:sans-serif;margin:2em;max-width:960px}"
             "figure{display:inline-block;margin:1em}img{image-rendering:pixelated;width:360px}"
             "td,th{padding:2px 10px;text-align:right}</style></head><body>\n"
-            "<h1>migc run <code>%s</code></h1>\n", dir, dir);
+            "<h1>migc run <code>");
+  put_escaped(&out, dir);
+  put(&out, "</code></h1>\n");
   read_bounds(dir, &tb);
   bool bounded = false;
   for (int c = 0; c < tb.ncols; c++) bounded = bounded || isfinite(tb.bound[c]);
@@ -347,6 +411,7 @@ int report_run(const char *dir) {
   if (newest(dir, "step", img, sizeof img)) embed_png(&out, img, "the newest samples");
   if (newest(dir, "figure-step", img, sizeof img))
     embed_png(&out, img, "rows: categorical code; columns: a continuous code from -2 to 2");
+  settings_section(&out, dir);
   put(&out, "</body></html>\n");
   snprintf(path, sizeof path, "%s/report.html", dir);
   const void *parts[1] = {out.buf};

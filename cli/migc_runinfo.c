@@ -64,11 +64,10 @@ static void runinfo_path(const char *run, char *path, size_t n) {
   snprintf(path, n, "%.*s%srun.json", keep, run, keep && run[keep - 1] != '/' ? "/" : "");
 }
 
-int runinfo_read_data(const char *run, char *data, size_t datan, char *dir, size_t dirn,
-                      char *err, size_t errn) {
+/* run.json parsed: 0 with *out, 1 when there is none, 2 with a message when damaged */
+static int read_json(const char *run, json_value **out, char *err, size_t errn) {
   char path[1200];
   runinfo_path(run, path, sizeof path);
-  data[0] = dir[0] = 0;
   FILE *fp = fopen(path, "rb");
   if (!fp) return 1;
   char text[65536];
@@ -82,6 +81,29 @@ int runinfo_read_data(const char *run, char *data, size_t datan, char *dir, size
     json_free(v);
     return 2 * file_fail(err, errn, path, "not a migc run record (damaged JSON)");
   }
+  *out = v;
+  return 0;
+}
+
+int runinfo_each(const char *run, void (*fn)(void *ctx, const char *key, const char *value),
+                 void *ctx, char *err, size_t errn) {
+  json_value *v = NULL;
+  int st = read_json(run, &v, err, errn);
+  for (json_value *m = st ? NULL : v->child; m; m = m->next) {
+    char num[64];
+    if (m->type == JSON_NUMBER) snprintf(num, sizeof num, "%.0f", m->num);
+    fn(ctx, m->key, m->type == JSON_STRING ? m->str : m->type == JSON_NUMBER ? num : "?");
+  }
+  json_free(v);
+  return st;
+}
+
+int runinfo_read_data(const char *run, char *data, size_t datan, char *dir, size_t dirn,
+                      char *err, size_t errn) {
+  json_value *v = NULL;
+  data[0] = dir[0] = 0;
+  int st = read_json(run, &v, err, errn);
+  if (st) return st;
   for (json_value *m = v->child; m; m = m->next) {
     if (m->type != JSON_STRING) continue;
     if (!strcmp(m->key, "data")) snprintf(data, datan, "%s", m->str);

@@ -24,6 +24,11 @@ int runinfo_write(const char *dir, const runinfo *r, char *err, size_t errn);
 int runinfo_read_data(const char *run, char *data, size_t datan, char *dir, size_t dirn,
                       char *err, size_t errn);
 
+/* Calls fn(ctx, key, value) for each member of run's run.json in its order (numbers
+ * as whole numbers, other values as JSON text); the return codes of runinfo_read_data. */
+int runinfo_each(const char *run, void (*fn)(void *ctx, const char *key, const char *value),
+                 void *ctx, char *err, size_t errn);
+
 /* The labelled test split of a known training set (mnist -> mnist-test, fashion ->
  * fashion-test); a test split is its own. NULL for any other data. */
 const char *runinfo_test_split(const char *data);

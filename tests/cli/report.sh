@@ -72,6 +72,24 @@ PY
 )
 [ "$check" = "6 [True, True, True, True]" ] && ok || bad "eval charts: $check"
 
+# How the run was started (run.json) and the model's text, escaped for HTML: a run
+# directory named with & and < is text, not markup.
+"$migc" train "$root/models/infogan_mlp.mig" --batch 8 --steps 2 --seed 7 -D lr=0.5 \
+  --out 'a&b<c' >/dev/null 2>&1 && "$migc" report 'a&b<c' >/dev/null 2>&1 || bad "report of a&b<c"
+check=$(/usr/bin/python3 - 'a&b<c' "$root/models/infogan_mlp.mig" <<'PY'
+import html, re, sys
+h = open(sys.argv[1] + "/report.html").read()
+rows = dict(re.findall(r'<tr><th>([^<]*)</th><td[^>]*><code>([^<]*)</code></td></tr>', h))
+pre = re.search(r"<pre>(.*)</pre>", h, re.S)
+print(rows.get("seed"), rows.get("batch"), rows.get("settings"), rows.get("data"),
+      "<h1>migc run <code>a&amp;b&lt;c</code></h1>" in h,
+      bool(pre) and html.unescape(pre.group(1)) == open(sys.argv[2]).read())
+PY
+)
+[ "$check" = "7 8 lr=0.5 mnist True True" ] && ok || bad "settings in the report: $check"
+rm 'a&b<c/run.json' && "$migc" report 'a&b<c' >/dev/null 2>&1 && grep -q "No run.json: this run was made by an older migc" 'a&b<c/report.html' \
+  && ok || bad "report of a run without run.json"
+
 err=$("$migc" report nowhere 2>&1); st=$?
 [ $st -eq 1 ] && grep -q "nowhere/metrics.csv: cannot open" <<<"$err" && ok || bad "no metrics: $st $err"
 echo "$pass passed, $fail failed"
