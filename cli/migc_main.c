@@ -727,6 +727,32 @@ static int64_t parse_size(const char *v) {
   return (int64_t)x << shift;
 }
 
+/* The option of command c nearest to the unknown `arg` (its part before any '='), from
+ * the options its usage and help name and the common ones: 0 when none is within two
+ * edits, else 1 with it in out. */
+static int nearest_option(const command *c, const char *arg, char *out, size_t n) {
+  char want[64];
+  snprintf(want, sizeof want, "%.*s", (int)strcspn(arg, "="), arg);
+  const char *texts[] = {c->usage, c->help, common_help};
+  int best = 3;
+  for (size_t t = 0; t < sizeof texts / sizeof *texts; t++)
+    for (const char *p = texts[t]; (p = strchr(p, '-')) != NULL;) {
+      bool starts = p == texts[t] || p[-1] == ' ' || p[-1] == '[' || p[-1] == '|';
+      size_t len = strspn(p, "-abcdefghijklmnopqrstuvwxyzD");
+      if (starts && len > 1 && len < sizeof want && p[1] != ' ') {
+        char cand[64];
+        snprintf(cand, sizeof cand, "%.*s", (int)len, p);
+        int d = edit_distance(want, cand);
+        if (d < best && d < (int)strlen(want) - 1) {
+          best = d;
+          snprintf(out, n, "%s", cand);
+        }
+      }
+      p += len ? len : 1;
+    }
+  return best < 3;
+}
+
 static int parse_options(const command *c, int argc, char **argv, cli_options *o) {
   const char *color = "auto";
   int st;
@@ -847,8 +873,13 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
     } else if (!strcmp(c->name, "dump") && !strcmp(a, "--ir")) {
       o->dump_ir = true;
     } else if (a[0] == '-' && a[1]) {
-      fprintf(stderr, "migc %s: unknown option '%s' (see migc %s --help)\n", c->name, a,
-              c->name);
+      char near[64];
+      if (nearest_option(c, a, near, sizeof near))
+        fprintf(stderr, "migc %s: unknown option '%s'; did you mean '%s'? (see migc %s --help)\n",
+                c->name, a, near, c->name);
+      else
+        fprintf(stderr, "migc %s: unknown option '%s' (see migc %s --help)\n", c->name, a,
+                c->name);
       return 2;
     } else if (o->file && !strcmp(c->name, "check")) {
       o->more = realloc(o->more, (size_t)(o->nmore + 1) * sizeof *o->more);

@@ -217,25 +217,6 @@ static binding *scope_find(scope *s, const char *name, int limit) {
 /* The visibility limit of lookups in e->locals while a lazy binding is computed. */
 static int visible_limit = 1 << 30;
 
-static int edit_distance(const char *a, const char *b) {
-  int la = (int)strlen(a), lb = (int)strlen(b);
-  if (la > 32 || lb > 32) return 99;
-  int row[33];
-  for (int j = 0; j <= lb; j++) row[j] = j;
-  for (int i = 1; i <= la; i++) {
-    int prev = row[0];
-    row[0] = i;
-    for (int j = 1; j <= lb; j++) {
-      int cur = row[j];
-      int sub = prev + (a[i - 1] != b[j - 1]);
-      int del = row[j] + 1, ins = row[j - 1] + 1;
-      row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-      prev = cur;
-    }
-  }
-  return row[lb];
-}
-
 static void suggest(elab *e, const char *name, ir_span span) {
   const char *best = NULL;
   int bestd = 3;

@@ -161,3 +161,23 @@ void diag_print(const diag_sink *d, FILE *out, bool color) {
   if (d->nerrors > limit)
     fprintf(out, "migc: too many errors; %d more not shown\n", d->nerrors - limit);
 }
+
+/* Levenshtein distance, for "did you mean" (names of at most 32 characters; longer: 99). */
+int edit_distance(const char *a, const char *b) {
+  int la = (int)strlen(a), lb = (int)strlen(b);
+  if (la > 32 || lb > 32) return 99;
+  int row[33];
+  for (int j = 0; j <= lb; j++) row[j] = j;
+  for (int i = 1; i <= la; i++) {
+    int prev = row[0];
+    row[0] = i;
+    for (int j = 1; j <= lb; j++) {
+      int cur = row[j];
+      int sub = prev + (a[i - 1] != b[j - 1]);
+      int del = row[j] + 1, ins = row[j - 1] + 1;
+      row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+      prev = cur;
+    }
+  }
+  return row[lb];
+}

@@ -62,6 +62,9 @@ typedef struct {
   int nsources;
 } diag_sink;
 
+/* Levenshtein distance of two names, for "did you mean" (longer than 32 characters:
+ * 99). */
+int edit_distance(const char *a, const char *b);
 void diag_init(diag_sink *d);
 void diag_free(diag_sink *d);
 /* Registers a source text; returns the stable file-name pointer to use in spans. */

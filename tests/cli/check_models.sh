@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Every model in models/ passes `migc check`; the CLI's help, version and usage
+# Every model in models/ (and the recipe arms of bench/recipes/) passes `migc check`; the CLI's help, version and usage
 # errors behave as documented (exit 0 / 1 / 2).
 set -u
 migc=$1 root=$2
 . "$root/tests/cli_lib.sh"
 
-for f in "$root"/models/*.mig; do
+for f in "$root"/models/*.mig "$root"/bench/recipes/*.mig; do
   out=$("$migc" check "$f" 2>&1); st=$?
   if [ $st -eq 0 ] && grep -q "is well-formed" <<<"$out" && ! grep -q "warning" <<<"$out"; then ok
   else bad "migc check $f (exit $st): $out"; fi
@@ -31,6 +31,16 @@ done
 "$migc" frobnicate >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "unknown command exits 2"
 "$migc" check >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "check without a file exits 2"
 "$migc" check --bogus x.mig >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "unknown option exits 2"
+# a misspelt option: the nearest of the command's own options (usage, help, common ones)
+for pair in "train --eval-evry --eval-every" "eval --dat --data" "bench --thread --threads" \
+            "check --batchh --batch"; do
+  read -r cmd opt want <<<"$pair"
+  err=$("$migc" "$cmd" x.mig "$opt" 2>&1)
+  grep -qF "migc $cmd: unknown option '$opt'; did you mean '$want'? (see migc $cmd --help)" <<<"$err" \
+    && ok || bad "$cmd $opt: $err"
+done
+err=$("$migc" train x.mig --zzzzzz 2>&1)
+[ "$err" = "migc train: unknown option '--zzzzzz' (see migc train --help)" ] && ok || bad "--zzzzzz: $err"
 "$migc" dump "$root/models/infogan_mlp.mig" >/dev/null 2>&1; [ $? -eq 2 ] && ok || bad "dump without a stage exits 2"
 
 err=$("$migc" check /nonexistent/model.mig 2>&1); st=$?
