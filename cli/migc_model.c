@@ -318,15 +318,12 @@ int model_load(model *md, const char *path, int64_t *step, uint64_t *seed) {
   long long n = st ? 0 : strtoll(sstep, &end, 10);
   if (!st && (end == sstep || *end || n < 0))
     st = md_fail(md, "%s: its step metadata \"%s\" is not a step count", path, sstep);
-  /* every optimizer's step counter counts the training steps too: a file whose counters
-   * disagree with its metadata would resume Adam's bias correction at another step, as
-   * migc_load refuses (a float counter stops at 2^24: past it, not compared) */
   for (int v = 0; v < md->m->nvars && !st; v++) {
     const ir_var *var = &md->m->vars[v];
-    float t = md->state[var->offset];
-    if (var->kind == VAR_STEP && n <= 1 << 24 && t != (float)n)
-      st = md_fail(md, "%s: its step metadata says %lld, but its step counter %s holds %.9g", path,
-                   n, var->name, t);
+    if (var->kind == VAR_STEP && st_check_step_counter(path, (unsigned long long)n, var->name,
+                                                       md->state[var->offset], md->err,
+                                                       sizeof md->err))
+      st = 1;
   }
   if (!st) {
     *step = n;

@@ -49,9 +49,10 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
 /* Initial parameters for `seed`. */
 void model_init(model *md, uint64_t seed);
 /* Compiled steps run on n threads (runtime/pool.c; n <= 0: one per CPU of the
- * process's affinity mask; more than the online cores: one per core), and so does a shared object opened after this; returns the
- * count. A run is the same bits for every count: GEMMs and kernels are split into
- * blocks fixed by the shapes (tests/cli/threads.sh). */
+ * process's affinity mask; more than the online cores: one per core), and so does a
+ * shared object opened after this; returns the count. A run is the same bits for every
+ * count: GEMMs and kernels are split into blocks fixed by the shapes
+ * (tests/cli/threads.sh). */
 int model_set_threads(int n);
 /* Runs f: in holds f->ninputs tensors; out receives f->noutputs (caller frees). */
 int model_run(model *md, const ir_func *f, const ir_tensor *in, ir_tensor *out);

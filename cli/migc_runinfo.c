@@ -98,19 +98,22 @@ int runinfo_each(const char *run, void (*fn)(void *ctx, const char *key, const c
   return st;
 }
 
+typedef struct {
+  char *data, *dir;
+  size_t datan, dirn;
+} data_fields;
+
+static void take_data(void *ctx, const char *key, const char *value) {
+  data_fields *d = ctx;
+  if (!strcmp(key, "data")) snprintf(d->data, d->datan, "%s", value);
+  if (!strcmp(key, "data_dir")) snprintf(d->dir, d->dirn, "%s", value);
+}
+
 int runinfo_read_data(const char *run, char *data, size_t datan, char *dir, size_t dirn,
                       char *err, size_t errn) {
-  json_value *v = NULL;
+  data_fields d = {data, dir, datan, dirn};
   data[0] = dir[0] = 0;
-  int st = read_json(run, &v, err, errn);
-  if (st) return st;
-  for (json_value *m = v->child; m; m = m->next) {
-    if (m->type != JSON_STRING) continue;
-    if (!strcmp(m->key, "data")) snprintf(data, datan, "%s", m->str);
-    if (!strcmp(m->key, "data_dir")) snprintf(dir, dirn, "%s", m->str);
-  }
-  json_free(v);
-  return 0;
+  return runinfo_each(run, take_data, &d, err, errn);
 }
 
 const char *runinfo_test_split(const char *data) {

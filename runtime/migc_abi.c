@@ -490,15 +490,12 @@ migc_status migc_load(migc_model *m, const char *path) {
       st = fail(m, MIGC_E_MISMATCH, "%s: %s is %s", path, x->name,
                 t ? "of another shape or dtype" : "missing");
   }
-  /* each optimizer's step counter counts the training steps too: a file whose counters
-   * disagree with its metadata would resume Adam's bias correction at another step.
-   * (A float counter stops at 2^24: past it, not compared.) */
   for (int v = 0; v < m->d.nvars && !st; v++) {
     const migc_var_info *x = &m->d.vars[v].info;
     const float *t = st_file_find(&f, x->name)->data;
-    if (x->kind == MIGC_VAR_STEP && step <= 1 << 24 && t[0] != (float)step)
-      st = fail(m, MIGC_E_FORMAT, "%s: its step metadata says %llu, but its step counter %s "
-                "holds %.9g", path, (unsigned long long)step, x->name, t[0]);
+    if (x->kind == MIGC_VAR_STEP &&
+        st_check_step_counter(path, (unsigned long long)step, x->name, t[0], m->err, sizeof m->err))
+      st = MIGC_E_FORMAT;
   }
   for (int v = 0; v < m->d.nvars && !st; v++) {
     const migc_var_info *x = &m->d.vars[v].info;

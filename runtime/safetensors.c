@@ -615,6 +615,13 @@ const char *st_file_meta(const st_file *f, const char *key) {
   return NULL;
 }
 
+int st_check_step_counter(const char *path, unsigned long long step, const char *name,
+                          float value, char *err, size_t errn) {
+  if (step > 1u << 24 || value == (float)step) return 0;
+  return file_fail(err, errn, path, "its step metadata says %llu, but its step counter %s "
+                   "holds %.9g", step, name, value);
+}
+
 void st_file_free(st_file *f) {
   for (int j = 0; j < f->nmeta; j++) {
     free((char *)f->meta[j].key);
