@@ -116,9 +116,10 @@ int compile_run(const char *path, const const_overrides *ov, int64_t batch, cons
   if (st)
     fprintf(stderr, "migc compile: %s\n", err);
   else
-    fprintf(stderr, "migc compile: %s (batch %lld, program %016llx) -> %s in %.0f ms "
+    fprintf(stderr, "migc compile: %s (batch %lld, program %016llx) -> %s for %s in %.0f ms "
                     "(lower %.0f, optimise %.0f, machine code %.0f) and linked\n",
-            md.m->name, (long long)md.m->batch, (unsigned long long)md.hash, out, cs.total_ms,
+            md.m->name, (long long)md.m->batch, (unsigned long long)md.hash, out,
+            co->cpu && strcmp(co->cpu, "native") ? co->cpu : "this CPU (native)", cs.total_ms,
             cs.lower_ms, cs.opt_ms, cs.jit_ms);
   if (!st && stats && schedule_report(md.m, co, false, stdout, err, sizeof err)) {
     fprintf(stderr, "migc compile: %s\n", err);

@@ -512,14 +512,19 @@ static const command commands[] = {
      "  --no-PASS       skip a pass (e.g. --no-dce)\n"
      "  --no-verify-each  do not verify the IR after every pass (on by default)\n"},
     {"compile", cmd_compile, "compile a model into a shared object with a C ABI",
-     "migc compile FILE [-D NAME=VALUE]... [--batch N] [--stats] [--no-fuse] [--no-memplan]\n"
-     "             -o libNAME.so",
+     "migc compile FILE [-D NAME=VALUE]... [--batch N] [--cpu CPU] [--stats] [--no-fuse]\n"
+     "             [--no-memplan] -o libNAME.so",
      "Compiles FILE to native code exactly as migc train's JIT does (same passes,\n"
      "optimisation and CPU) and links libNAME.so: the model's functions, its\n"
      "description and the runtime's C ABI (runtime/migc.h, docs/abi.md), needing only\n"
      "libc, libm and OpenBLAS. Also writes NAME.h beside it (the model's constants).\n"
      "Links with $CC (default cc) and libmigc_rt_pic.a found beside migc.\n"
      "  -o FILE         the shared object to write\n"
+     "  --cpu CPU       the CPU the code is for: native (default: this machine's CPU\n"
+     "                  and every extension it has, as the JIT), or an x86-64 level\n"
+     "                  for other machines: x86-64 (any), x86-64-v2 (SSE4.2),\n"
+     "                  x86-64-v3 (AVX2, FMA), x86-64-v4 (AVX-512). On a CPU without\n"
+     "                  the extensions, migc_create refuses with MIGC_E_CPU\n"
      "  --stats         print, per function, kernels before and after fusion, bytes\n"
      "                  read and written per call before and after, and the planned\n"
      "                  arena against the sum of all buffers (as dump --schedule --stats)\n"
@@ -841,6 +846,15 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
           return fprintf(stderr, "migc gradcheck: %s needs a number in (0, 1]\n", a), 2;
         *(!strcmp(a, "--tol") ? &o->tol : &o->h) = x;
       }
+    } else if (!strcmp(c->name, "compile") && !strcmp(a, "--cpu")) {
+      char cerr[160];
+      if (i + 1 >= argc || cg_check_cpu(argv[i + 1], cerr, sizeof cerr)) {
+        fprintf(stderr, "migc compile: --cpu: %s\n",
+                i + 1 >= argc ? "needs a CPU: native, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4"
+                              : cerr);
+        return 2;
+      }
+      o->codegen.cpu = argv[++i];
     } else if (!strcmp(c->name, "compile") && !strcmp(a, "-o")) {
       if (i + 1 >= argc) {
         fprintf(stderr, "migc compile: -o needs a file name (libNAME.so)\n");

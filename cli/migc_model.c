@@ -153,7 +153,8 @@ int model_open_so(model *md, const char *path, const const_overrides *ov, int64_
   char err[512];
   if (model_desc_parse(text, &desc, err, sizeof err)) return md_fail(md, "%s: %s", so, err);
   int st = 0;
-  if (desc.hash != md->hash)
+  if (model_desc_check_cpu(&desc, err, sizeof err)) st = md_fail(md, "%s: %s", so, err);
+  else if (desc.hash != md->hash)
     st = md_fail(md, "%s was compiled from another program than %s (model source, -D or batch "
                      "differ: its hash %016llx, this run %016llx); compile it again",
                  so, path, (unsigned long long)desc.hash, (unsigned long long)md->hash);

@@ -273,8 +273,11 @@ void cg_module_free(cg_module *cm);
 void cg_entry_name(char *buf, size_t n, const char *func);
 
 /* ---- target.c ---- */
-LLVMTargetMachineRef cg_host_machine(int level, bool pic, char **cpu, char **features,
-                                     char *err, size_t errn);
+/* The machine for the host CPU (target_cpu NULL or "native") or an x86-64 psABI level
+ * (cg_check_cpu); *cpu gets its name and *features its extensions, space-separated
+ * (LLVM's names; both malloc'd, either pointer may be NULL). */
+LLVMTargetMachineRef cg_host_machine(int level, bool pic, const char *target_cpu, char **cpu,
+                                     char **features, char *err, size_t errn);
 /* Verifies mod and runs "default<O<level>>" for tm; keeps IR text when asked. */
 int cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, char **ir_before,
                 char **ir_after, char *err, size_t errn);

@@ -421,7 +421,8 @@ int cg_build(const ir_module *m, const cg_options *o, bool pic, cg_module *cm, c
   if (cg_lower_into(m, o, pic, cm, err, errn)) return 1;
   bool keep = o && o->keep_ir;
   double t1 = now_ms();
-  cm->tm = cg_host_machine(cm->level, pic, &cm->cpu, &cm->features, err, errn);
+  cm->tm = cg_host_machine(cm->level, pic, pic && o ? o->cpu : NULL, &cm->cpu, &cm->features,
+                           err, errn);
   if (!cm->tm || cg_optimize(cm->mod, cm->tm, cm->level, keep ? &cm->ir_before : NULL,
                              keep ? &cm->ir_after : NULL, err, errn)) {
     cg_module_free(cm);
@@ -528,7 +529,8 @@ cg_program *cg_compile(const ir_module *m, const cg_options *o, char *err, size_
   if (nparts > 1) {
     LLVMMemoryBufferRef objs[64] = {0};
     if (nparts > 64) nparts = 64;
-    LLVMTargetMachineRef tm = cg_host_machine(cm.level, false, &p->cpu, &p->features, err, errn);
+    LLVMTargetMachineRef tm =
+        cg_host_machine(cm.level, false, NULL, &p->cpu, &p->features, err, errn);
     int rc = !tm || cg_compile_parts(cm.mod, cm.level, nparts, objs, &p->stats.opt_ms, err, errn);
     cg_module_free(&cm); /* the lowered module: the parts have their own copies */
     if (rc) {

@@ -41,6 +41,10 @@ typedef struct {
   bool no_fuse;        /* every node its own kernel (--no-fuse) */
   bool no_memplan;     /* one scratch region per value, nothing reused (--no-memplan) */
   bool profile;        /* time every kernel call and GEMM (cg_get_profile; slower) */
+  const char *cpu;     /* cg_emit_object: NULL or "native" for this machine's CPU and
+                          every extension it has; or an x86-64 psABI level ("x86-64",
+                          "x86-64-v2" .. "v4", cg_check_cpu) for a shared object that
+                          runs on any CPU of that level. The JIT always uses the host's. */
   int compile_threads; /* cg_compile: optimise and make machine code in this many parts
                           on as many threads (jit_parts.c); 0: the cores this process
                           may run on (affinity), at most 4; 1: one module, as migc
@@ -123,6 +127,8 @@ typedef struct {
   const char *settings; /* the -D settings, "name=value,..." ("" for none) */
 } cg_model_info;
 
+/* 0 if cpu is a name cg_options.cpu accepts, else 1 with err naming the choices. */
+int cg_check_cpu(const char *cpu, char *err, size_t errn);
 /* Writes to path an object file of m's functions, lowered and optimised exactly as
  * cg_compile does (same pipeline, CPU and features) but position-independent, plus
  * the globals the C ABI reads (migc_model_desc, migc_model_entries). stats may be
@@ -130,9 +136,11 @@ typedef struct {
 int cg_emit_object(const ir_module *m, const cg_options *o, const cg_model_info *info,
                    const char *path, cg_stats *stats, char *err, size_t errn);
 /* The description text of m for the C ABI (format in docs/abi.md); scratch[k] is the
- * scratch size of m->funcs[k]. Caller frees; NULL with err set on failure. */
-char *cg_model_desc(const ir_module *m, const size_t *scratch, const cg_model_info *info,
-                    char *err, size_t errn);
+ * scratch size of m->funcs[k]; cpu and features (space-separated), when cpu is not
+ * NULL, make the `cpu` record the runtime checks at load. Caller frees; NULL with err
+ * set on failure. */
+char *cg_model_desc(const ir_module *m, const size_t *scratch, const char *cpu,
+                    const char *features, const cg_model_info *info, char *err, size_t errn);
 /* Where the runtime's position-independent archive is: $MIGC_RUNTIME_ARCHIVE, else
  * libmigc_rt_pic.a beside the running executable (found through /proc/self/exe), in
  * its parent directory, or in ../lib/migc. */

@@ -21,7 +21,7 @@ int cg_emit_object(const ir_module *m, const cg_options *o, const cg_model_info 
   double t0 = now_ms();
   cg_module cm;
   if (cg_build(m, o, true, &cm, err, errn)) return 1;
-  char *desc = cg_model_desc(m, cm.scratch, info, err, errn);
+  char *desc = cg_model_desc(m, cm.scratch, cm.cpu, cm.features, info, err, errn);
   if (!desc) {
     cg_module_free(&cm);
     return 1;

@@ -74,7 +74,7 @@ static void *run_part(void *arg) {
     goto done;
   }
   keep_part(mod, j);
-  tm = cg_host_machine(j->level, false, NULL, NULL, j->err, sizeof j->err);
+  tm = cg_host_machine(j->level, false, NULL, NULL, NULL, j->err, sizeof j->err);
   if (!tm) goto done;
   double t0 = now_ms();
   if (cg_optimize(mod, tm, j->level, NULL, NULL, j->err, sizeof j->err)) goto done;

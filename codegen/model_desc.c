@@ -53,8 +53,8 @@ static bool plain(const char *s) {
 
 static int dtype_code(ir_dtype dt) { return dt == IR_I32 ? MIGC_I32 : MIGC_F32; }
 
-char *cg_model_desc(const ir_module *m, const size_t *scratch, const cg_model_info *info,
-                    char *err, size_t errn) {
+char *cg_model_desc(const ir_module *m, const size_t *scratch, const char *cpu,
+                    const char *features, const cg_model_info *info, char *err, size_t errn) {
   text t = {0};
   if (strchr(info->file, '\n') || strchr(info->settings, '\n')) {
     snprintf(err, errn, "the model file name and -D settings must not hold line breaks");
@@ -63,6 +63,7 @@ char *cg_model_desc(const ir_module *m, const size_t *scratch, const cg_model_in
   put(&t, "migc-model %d\nname %s\nhash %016llx\nbatch %lld\nstate %lld\nfile %s\nsettings %s\n",
       MIGC_ABI_VERSION, m->name, (unsigned long long)info->hash, (long long)m->batch,
       (long long)m->state_size, info->file, info->settings);
+  if (cpu) put(&t, "cpu %s%s%s\n", cpu, features && *features ? " " : "", features ? features : "");
   const char *bad = plain(m->name) ? NULL : m->name;
   for (int v = 0; v < m->nvars; v++) {
     const ir_var *x = &m->vars[v];

@@ -5,7 +5,13 @@
  * where the CPU has it, even where LLVM 14 names a newer CPU by an older model). The
  * module is verified, then optimised with the new pass manager ("default<Ox>") for
  * that machine. Only the relocation and code models differ between the two users:
- * the JIT's defaults, or position-independent code for a shared object. */
+ * the JIT's defaults, or position-independent code for a shared object.
+ *
+ * A shared object may instead be built for a generic x86-64 level (`migc compile
+ * --cpu`), so it runs on other machines. Only the psABI levels are offered: their
+ * extensions are fixed by the psABI, so the list the runtime checks at load time
+ * (runtime/cpu.c) is known here without asking LLVM, whose C API cannot tell what a
+ * named CPU implies. */
 #include "codegen/cg_internal.h"
 
 #include <llvm-c/Analysis.h>
@@ -17,14 +23,57 @@
 
 static bool targets_ready;
 
+/* The x86-64 psABI levels, each with the extensions it adds to the one before. */
+static const struct {
+  const char *name, *adds;
+} levels[] = {
+    {"x86-64", ""},
+    {"x86-64-v2", "sse3 ssse3 sse4.1 sse4.2 popcnt cx16 sahf"},
+    {"x86-64-v3", "avx avx2 bmi bmi2 f16c fma lzcnt movbe xsave"},
+    {"x86-64-v4", "avx512f avx512bw avx512cd avx512dq avx512vl"},
+};
+enum { NLEVELS = sizeof levels / sizeof levels[0] };
+
+
+int cg_check_cpu(const char *cpu, char *err, size_t errn) {
+  if (!cpu || !strcmp(cpu, "native")) return 0;
+  for (int k = 0; k < NLEVELS; k++)
+    if (!strcmp(cpu, levels[k].name)) return 0;
+  snprintf(err, errn, "unknown CPU '%s': use native, x86-64, x86-64-v2, x86-64-v3 or x86-64-v4", cpu);
+  return 1;
+}
+
+/* "+a,+b,-c,..." (LLVM's host list) or a level's lists, as "a b ..." (enabled only) */
+static char *feature_words(const char *cpu, const char *host) {
+  size_t n = strlen(host) + 1;
+  for (int k = 0; k < NLEVELS; k++) n += strlen(levels[k].adds) + 1;
+  char *out = calloc(n, 1), *o = out;
+  if (!out) return NULL;
+  if (!cpu) {
+    for (const char *p = host; *p;) {
+      size_t len = strcspn(p, ",");
+      if (*p == '+' && len > 1) o += sprintf(o, "%s%.*s", o > out ? " " : "", (int)len - 1, p + 1);
+      p += len + (p[len] == ',');
+    }
+    return out;
+  }
+  for (int k = 0; k < NLEVELS; k++) {
+    if (*levels[k].adds) o += sprintf(o, "%s%s", o > out ? " " : "", levels[k].adds);
+    if (!strcmp(cpu, levels[k].name)) break;
+  }
+  return out;
+}
+
 static char *dup_message(char *msg) {
   char *s = strdup(msg ? msg : "");
   LLVMDisposeMessage(msg);
   return s;
 }
 
-LLVMTargetMachineRef cg_host_machine(int level, bool pic, char **cpu_out, char **feat_out,
-                                     char *err, size_t errn) {
+LLVMTargetMachineRef cg_host_machine(int level, bool pic, const char *target_cpu,
+                                     char **cpu_out, char **feat_out, char *err, size_t errn) {
+  if (target_cpu && !strcmp(target_cpu, "native")) target_cpu = NULL;
+  if (cg_check_cpu(target_cpu, err, errn)) return NULL;
   if (!targets_ready) {
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
@@ -39,6 +88,12 @@ LLVMTargetMachineRef cg_host_machine(int level, bool pic, char **cpu_out, char *
     return NULL;
   }
   char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+  if (target_cpu) { /* a level: its name, and the features it implies */
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(feat);
+    cpu = LLVMCreateMessage(target_cpu);
+    feat = LLVMCreateMessage("");
+  }
   LLVMCodeGenOptLevel ol = level >= 3 ? LLVMCodeGenLevelAggressive
                            : level == 2 ? LLVMCodeGenLevelDefault
                                         : LLVMCodeGenLevelLess;
@@ -46,7 +101,7 @@ LLVMTargetMachineRef cg_host_machine(int level, bool pic, char **cpu_out, char *
       LLVMCreateTargetMachine(t, triple, cpu, feat, ol, pic ? LLVMRelocPIC : LLVMRelocDefault,
                               pic ? LLVMCodeModelDefault : LLVMCodeModelJITDefault);
   if (cpu_out) *cpu_out = strdup(cpu);
-  if (feat_out) *feat_out = strdup(feat);
+  if (feat_out) *feat_out = feature_words(target_cpu, feat);
   LLVMDisposeMessage(cpu);
   LLVMDisposeMessage(feat);
   LLVMDisposeMessage(triple);

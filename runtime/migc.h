@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define MIGC_ABI_VERSION 2
+#define MIGC_ABI_VERSION 3
 #define MIGC_MAX_RANK 8
 
 #if defined(__GNUC__)
@@ -38,6 +38,8 @@ typedef enum {
   MIGC_E_RANGE = 6,    /* an input value outside its range (a code, data not finite or
                           outside [a, b]): refused before running, nothing changed */
   MIGC_E_MODEL = 7,    /* the library's own model description is damaged */
+  MIGC_E_CPU = 8,      /* compiled for instruction-set extensions this CPU lacks
+                          (migc compile --cpu): nothing of the model ran */
 } migc_status;
 
 typedef enum { MIGC_F32 = 0, MIGC_I32 = 1 } migc_dtype;

@@ -89,6 +89,13 @@ migc_status migc_create(uint64_t seed, migc_model **out, char *err, size_t errn)
     free(m);
     return MIGC_E_MODEL;
   }
+  char why[512];
+  if (model_desc_check_cpu(&m->d, why, sizeof why)) {
+    snprintf(err, errn, "migc_create: %s", why);
+    model_desc_free(&m->d);
+    free(m);
+    return MIGC_E_CPU;
+  }
   size_t scratch = 0;
   for (int k = 0; k < m->d.nfuncs; k++)
     if (m->d.funcs[k].info.scratch_bytes > scratch) scratch = m->d.funcs[k].info.scratch_bytes;

@@ -118,6 +118,18 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
       d->settings = line[8] ? line + 9 : line + 8;
       continue;
     }
+    /* "cpu NAME FEATURE...": the features stay one string for cpu_missing_features */
+    if (!strncmp(line, "cpu ", 4) && line[4] && line[4] != ' ') {
+      if (d->cpu) {
+        rc = desc_fail(&f, "the cpu is given twice");
+        continue;
+      }
+      d->cpu = line + 4;
+      char *sp = strchr(d->cpu, ' ');
+      d->features = sp ? sp + 1 : d->cpu + strlen(d->cpu);
+      if (sp) *sp = '\0';
+      continue;
+    }
     f.n = 0;
     char *tsave = NULL;
     for (char *t = strtok_r(line, " ", &tsave); t; t = strtok_r(NULL, " ", &tsave)) {

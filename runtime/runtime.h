@@ -302,6 +302,8 @@ typedef struct {
 typedef struct {
   int version;          /* MIGC_ABI_VERSION */
   char *name, *file, *settings;
+  char *cpu, *features; /* the `cpu` record: the target CPU and its extensions (LLVM
+                           names, space-separated); NULL when there is none */
   uint64_t hash;
   int64_t batch, state_size;
   int nvars, ninputs, nfuncs;
@@ -315,6 +317,15 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn);
 void model_desc_free(model_desc *d);
 /* The index of the function named name, or -1. */
 int model_desc_func(const model_desc *d, const char *name);
+
+/* ---- cpu.c: the instruction-set extensions of this CPU ---------------------------- */
+
+/* How many of features (LLVM's names, space-separated) this CPU lacks, their names in
+ * missing; names cpu.c cannot ask about count as present. */
+int cpu_missing_features(const char *features, char *missing, size_t n);
+/* 0 when this CPU has every extension d's `cpu` record asks (or it has none); else 1
+ * and err says, naming the model, the target and the missing extensions. */
+int model_desc_check_cpu(const model_desc *d, char *err, size_t errn);
 
 /* ---- collective.c: sums across the processes of a data-parallel run --------------- */
 
