@@ -238,6 +238,17 @@ static void suggest(elab *e, const char *name, ir_span span) {
   if (best) diag_note(e->d, span, "did you mean '%s'?", best);
 }
 
+/* A step names nets: suggest only nets (an input or a constant would be refused too). */
+static void suggest_net(elab *e, const char *name, ir_span span) {
+  const char *best = NULL;
+  int bestd = 3;
+  for (int i = 0; i < e->m->nnets; i++) {
+    int dist = edit_distance(name, e->m->nets[i]);
+    if (dist < bestd && (int)strlen(name) > dist) bestd = dist, best = e->m->nets[i];
+  }
+  if (best) diag_note(e->d, span, "did you mean '%s'?", best);
+}
+
 static int find_net(elab *e, const char *name) {
   for (int i = 0; i < e->m->nnets; i++)
     if (strcmp(e->m->nets[i], name) == 0) return i;
@@ -1187,7 +1198,7 @@ static void train_step_stmt(elab *e, const ast_stmt *s) {
     if (net < 0) {
       diag_error(e->d, s->names[j].span, "'%s' is not a net; a step names the nets it trains",
                  s->names[j].name);
-      suggest(e, s->names[j].name, s->names[j].span);
+      suggest_net(e, s->names[j].name, s->names[j].span);
       ok = false;
       continue;
     }
@@ -1212,6 +1223,26 @@ static void train_step_stmt(elab *e, const ast_stmt *s) {
     diag_error(e->d, s->values[0]->span,
                "the objective of step %s does not depend on any parameter of the nets it "
                "trains", s->step.name);
+    free(nets);
+    return;
+  }
+  /* each named net must be trained by the objective: naming one it never reaches is a
+   * mistake (a typo of another net, or a call left out), not a choice */
+  for (int j = 0; j < nn && ok; j++) {
+    bool has_params = false;
+    for (int v = 0; v < e->m->nvars; v++)
+      has_params |= e->m->vars[v].kind == VAR_PARAM && e->m->vars[v].net == nets[j];
+    if (e->net_used[nets[j]] && !has_params) continue; /* no parameters: nothing to train */
+    seen = calloc((size_t)f->nnodes + 1, 1);
+    bool reached = depends_on_nets(e, loss.node, &nets[j], 1, seen);
+    free(seen);
+    if (reached) continue;
+    diag_error(e->d, s->names[j].span, "the objective of step %s does not depend on the "
+               "parameters of net %s; call %s in it or leave %s out of the step", s->step.name,
+               e->m->nets[nets[j]], e->m->nets[nets[j]], e->m->nets[nets[j]]);
+    ok = false;
+  }
+  if (!ok) {
     free(nets);
     return;
   }

@@ -210,6 +210,23 @@ static void expect_error(const char *line16, const char *want) {
   free(src);
 }
 
+/* As expect_error, and the first note must be want_note ("" for none). */
+static void expect_note(const char *line16, const char *want, const char *want_note) {
+  char *src = malloc(sizeof base + strlen(line16));
+  const char *at = strstr(base, "@@");
+  sprintf(src, "%.*s%s%s", (int)(at - base), base, line16, at + 2);
+  diag_sink d;
+  ir_module *m = elab_text(src, NULL, &d);
+  char buf[512];
+  CHECK(m == NULL);
+  CHECK_STR(first(&d, DIAG_ERROR, buf, sizeof buf), want);
+  const char *note = first(&d, DIAG_NOTE, buf, sizeof buf);
+  CHECK_STR(strcmp(note, "(none)") ? note : "", want_note);
+  ir_module_free(m);
+  diag_free(&d);
+  free(src);
+}
+
 static void expect_with(const char *src, const elab_options *eo, diag_level level,
                         const char *want) {
   diag_sink d;
@@ -249,6 +266,14 @@ static void test_errors(void) {
                "16:24: the objective of a step must be a scalar, but this is [8,1]; reduce it, e.g. with mean(...)");
   expect_error("step e(D) : minimize mean(fake) with adam(lr=1e-3)",
                "16:24: the objective of step e does not depend on any parameter of the nets it trains");
+  /* a net the objective never reaches, here called only by later steps */
+  expect_error("step e(G, D) : minimize mean(fake) with adam(lr=1e-3)",
+               "16:13: the objective of step e does not depend on the parameters of net D; call D in it or leave D out of the step");
+  /* a misspelt net gets a net suggested; an input named in a step gets none */
+  expect_note("step e(Gx) : minimize mean(fake) with adam(lr=1e-3)",
+              "16:10: 'Gx' is not a net; a step names the nets it trains", "16:10: did you mean 'G'?");
+  expect_note("step e(x) : minimize mean(fake) with adam(lr=1e-3)",
+              "16:10: 'x' is not a net; a step names the nets it trains", "");
   expect_error("step e(H) : minimize mean(fake) with adam(lr=1e-3)",
                "16:10: 'H' is not a net; a step names the nets it trains");
   expect_error("step e(G) : minimize mean(fake) with adam(lr=-1)",
