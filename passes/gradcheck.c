@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { STREAM_INPUTS = 11, STREAM_DIRECTION = 12, STREAM_PICK = 13 };
 
@@ -146,6 +147,12 @@ static int check_tensor(evaluator *ev, const gradcheck_options *o, int var,
   return 0;
 }
 
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 int gradcheck(ir_module *m, const gradcheck_options *o, gradcheck_result **out, char *err,
               size_t errn) {
   *out = NULL;
@@ -226,11 +233,14 @@ int gradcheck(ir_module *m, const gradcheck_options *o, gradcheck_result **out, 
     for (int64_t i = 0; i < m->state_size; i++) state[i] = state32[i];
     for (int j = 0; j < f->ninputs; j++) inputs[j] = sample(&m->inputs[f->inputs[j]], o->seed, j);
     evaluator ev = {m, fwd, inputs, state, 0, err, errn};
+    double t0 = now_s();
     status = run(&ev, f, outs);
     have_outs = !status;
+    if (!status && o->progress) o->progress(o->progress_ctx, NULL, 0, n, now_s() - t0);
     for (int k = 0; k < n && !status; k++) {
       ev.loss_out = res_step[k];
       status = check_tensor(&ev, o, res_var[k], &outs[res_out[k]], &res[k]);
+      if (!status && o->progress) o->progress(o->progress_ctx, &res[k], k + 1, n, now_s() - t0);
     }
   }
   if (have_outs)

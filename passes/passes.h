@@ -81,20 +81,25 @@ const pass_info *pass_find(const char *name);
 
 /* ---- gradcheck.c: analytic gradients against finite differences ------------------- */
 
-typedef struct {
-  const char *step; /* NULL: every step */
-  uint64_t seed;    /* initial parameters and sampled inputs */
-  int elements;     /* single elements checked per tensor, besides one random direction */
-  double h;         /* finite-difference step, relative to max(1, |parameter|) */
-} gradcheck_options;
-
-typedef struct {
+typedef struct gradcheck_result {
   char *step, *var;
   int64_t numel;
   int checks;       /* directional and element comparisons made */
   double grad_norm; /* of the analytic gradient */
   double worst;     /* worst relative error of those comparisons */
 } gradcheck_result;
+
+typedef struct {
+  const char *step; /* NULL: every step */
+  uint64_t seed;    /* initial parameters and sampled inputs */
+  int elements;     /* single elements checked per tensor, besides one random direction */
+  double h;         /* finite-difference step, relative to max(1, |parameter|) */
+  /* called (when not NULL) once the analytic gradients are computed (done 0, r NULL),
+   * then after each tensor with its result: a big model takes minutes */
+  void (*progress)(void *ctx, const gradcheck_result *r, int done, int total,
+                   double seconds);
+  void *progress_ctx;
+} gradcheck_options;
 
 /* Differentiates every step of m's train_step (or the one named) without applying
  * updates, runs it in double precision from parameters initialised with the seed on

@@ -33,7 +33,7 @@ static void check_model(const char *what, const char *body_and_train) {
   if (!m) diag_print(&d, stderr, false);
   CHECK_MSG(m != NULL, "%s: the model does not elaborate", what);
   if (m) {
-    gradcheck_options o = {NULL, 5, 4, 1e-6};
+    gradcheck_options o = {NULL, 5, 4, 1e-6, NULL, NULL};
     gradcheck_result *r;
     char err[512];
     int n = gradcheck(m, &o, &r, err, sizeof err);
