@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { STREAM_EVAL = 10, STREAM_FIGURE = 11 };
 
@@ -513,34 +514,55 @@ static void json_string(const char *s, FILE *out) {
   fputc('"', out);
 }
 
-static void print_json(const eval_plan *p, const model *md, int64_t step, const eval_result *r) {
-  fputs("{\"model\": ", stdout);
-  json_string(md->m->name, stdout);
-  printf(", \"step\": %lld, \"generated\": %lld, \"mi\": {", (long long)step,
-         (long long)r->generated);
+static void print_json(FILE *out, const eval_plan *p, const model *md, int64_t step,
+                       const eval_result *r) {
+  fputs("{\"model\": ", out);
+  json_string(md->m->name, out);
+  fprintf(out, ", \"step\": %lld, \"generated\": %lld, \"mi\": {", (long long)step,
+          (long long)r->generated);
   for (int e = 0; e < p->nmi; e++) {
-    printf("%s", e ? ", " : "");
-    json_string(p->mi[e].name, stdout);
-    printf(": %.17g", r->mi[e]);
+    fprintf(out, "%s", e ? ", " : "");
+    json_string(p->mi[e].name, out);
+    fprintf(out, ": %.17g", r->mi[e]);
   }
-  fputs("}, \"mi_bounds\": {", stdout);
+  fputs("}, \"mi_bounds\": {", out);
   for (int e = 0; e < p->nmi; e++) {
-    printf("%s", e ? ", " : "");
-    json_string(p->mi[e].name, stdout);
-    printf(": %.17g", ir_mi_bound(p->mi[e].terms, p->mi[e].nterms));
+    fprintf(out, "%s", e ? ", " : "");
+    json_string(p->mi[e].name, out);
+    fprintf(out, ": %.17g", ir_mi_bound(p->mi[e].terms, p->mi[e].nterms));
   }
-  fputs("}, \"data\": ", stdout);
-  json_string(p->data.images_path, stdout);
-  printf(", \"images\": %lld, \"accuracy\": %.17g, \"mapping\": [", (long long)r->images,
-         r->accuracy);
-  for (int i = 0; i < p->k; i++) printf("%s%d", i ? ", " : "", r->mapping[i]);
-  fputs("], \"class_kept\": {", stdout);
+  fputs("}, \"data\": ", out);
+  json_string(p->data.images_path, out);
+  fprintf(out, ", \"images\": %lld, \"accuracy\": %.17g, \"mapping\": [",
+          (long long)r->images, r->accuracy);
+  for (int i = 0; i < p->k; i++) fprintf(out, "%s%d", i ? ", " : "", r->mapping[i]);
+  fputs("], \"class_kept\": {", out);
   for (int i = 0; i < r->nkept; i++) {
-    printf("%s", i ? ", " : "");
-    json_string(r->kept_name[i], stdout);
-    printf(": %.17g", r->kept[i]);
+    fprintf(out, "%s", i ? ", " : "");
+    json_string(r->kept_name[i], out);
+    fprintf(out, ": %.17g", r->kept[i]);
   }
-  printf("}, \"class_kept_images\": %lld}\n", (long long)r->kept_images);
+  fprintf(out, "}, \"class_kept_images\": %lld}\n", (long long)r->kept_images);
+}
+
+/* A run directory keeps its last evaluation (RUN/eval.json, what --json prints) for
+ * migc report; a checkpoint file evaluated on its own leaves nothing behind. */
+static int save_json(const char *run, const eval_plan *p, const model *md, int64_t step,
+                     const eval_result *r, char *err, size_t errn) {
+  struct stat sb;
+  if (stat(run, &sb) || !S_ISDIR(sb.st_mode)) return 0;
+  char *text = NULL, path[1200];
+  size_t len = 0;
+  FILE *fp = open_memstream(&text, &len);
+  if (!fp) return snprintf(err, errn, "out of memory") > 0;
+  print_json(fp, p, md, step, r);
+  fclose(fp);
+  snprintf(path, sizeof path, "%s/eval.json", run);
+  const void *parts[1] = {text};
+  size_t lens[1] = {len};
+  int st = file_write_atomic(path, parts, lens, 1, err, errn);
+  free(text);
+  return st;
 }
 
 static void print_text(const eval_plan *p, const model *md, int64_t step, int draws,
@@ -589,12 +611,14 @@ int eval_run(const eval_options *o, diag_sink *d) {
   }
   if (!st) st = eval_plan_open(&p, &md, data, data_dir, err, sizeof err);
   if (!st) st = eval_measure(&p, &md, o->seed, o->batches, o->draws, &r, err, sizeof err);
-  if (st)
-    fprintf(stderr, "migc eval: %s\n", err);
-  else if (o->json)
-    print_json(&p, &md, step, &r);
-  else
-    print_text(&p, &md, step, o->draws, &r);
+  if (!st) {
+    if (o->json)
+      print_json(stdout, &p, &md, step, &r);
+    else
+      print_text(&p, &md, step, o->draws, &r);
+    st = save_json(o->run, &p, &md, step, &r, err, sizeof err);
+  }
+  if (st) fprintf(stderr, "migc eval: %s\n", err);
   eval_plan_close(&p);
   model_close(&md);
   return st;

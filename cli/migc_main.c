@@ -673,6 +673,8 @@ static const command commands[] = {
      "row's (1: Q sees the row's value all along; about 1/K: no relation). It uses Q,\n"
      "not a classifier of digits: a Q that reads its code from other marks than the\n"
      "class can call a changing digit kept (docs/language.md, section 11).\n"
+     "Evaluating a run directory also saves the result as RUN/eval.json (the --json\n"
+     "object), which migc report shows.\n"
      "  --data D        labelled images (default: the test split of the data the run\n"
      "                  trained on, as RUN/run.json records it, and its --data-dir;\n"
      "                  mnist-test for a run without run.json)\n"
@@ -697,7 +699,9 @@ static const command commands[] = {
      "estimate can reach (dashed lines and an 'at most' row, from the program of the\n"
      "newest checkpoint), with train --eval-every the matched accuracy and the MI\n"
      "estimates of its evaluations against step and against wall time, and the\n"
-     "newest sample grid and InfoGAN figure (PNG embedded in the page). For the\n"
+     "newest sample grid and InfoGAN figure (PNG embedded in the page), the last\n"
+     "migc eval of the run (RUN/eval.json), how the run was started (RUN/run.json) and\n"
+     "the model file's text. For the\n"
      "directory of migc train --seeds: its seeds.csv as a table, each seed linked to\n"
      "its own report, which is written first.\n"},
     {"gradcheck", cmd_gradcheck, "check every gradient against finite differences",

@@ -8,6 +8,7 @@
 #include "migc_model.h"
 #include "migc_runinfo.h"
 
+#include "runtime/json.h"
 #include "runtime/runtime.h"
 
 #include <ctype.h>
@@ -93,6 +94,64 @@ static void settings_section(text *out, const char *dir) {
   while (fgets(line, sizeof line, fp)) put_escaped(out, line);
   put(out, "</pre>\n");
   fclose(fp);
+}
+
+/* ---- the last migc eval of the run (RUN/eval.json) --------------------------------- */
+
+static const json_value *member(const json_value *o, const char *key, json_type type) {
+  for (const json_value *m = o ? o->child : NULL; m; m = m->next)
+    if (m->key && !strcmp(m->key, key) && m->type == type) return m;
+  return NULL;
+}
+
+static double number(const json_value *o, const char *key) {
+  const json_value *v = member(o, key, JSON_NUMBER);
+  return v ? v->num : NAN;
+}
+
+static void eval_section(text *out, const char *dir) {
+  char path[1200], err[1400];
+  snprintf(path, sizeof path, "%s/eval.json", dir);
+  json_value *v = NULL;
+  int st = runinfo_json_file(path, "migc eval result", &v, err, sizeof err);
+  if (st == 1) return; /* never evaluated by migc eval */
+  put(out, "<h2>Evaluation</h2>\n");
+  if (st) {
+    put(out, "<p>");
+    put_escaped(out, err);
+    put(out, "</p>\n");
+    return;
+  }
+  put(out, "<p>The last <code>migc eval</code> of this run, at step %.0f.</p>\n<table>\n",
+      number(v, "step"));
+  const json_value *data = member(v, "data", JSON_STRING);
+  put(out, "<tr><th>data</th><td style=\"text-align:left\">");
+  put_escaped(out, data ? data->str : "?");
+  put(out, "</td></tr>\n<tr><th>matched accuracy</th><td style=\"text-align:left\">%.4f on "
+           "%.0f images</td></tr>\n", number(v, "accuracy"), number(v, "images"));
+  const json_value *map = member(v, "mapping", JSON_ARRAY);
+  put(out, "<tr><th>code value &rarr; label</th><td style=\"text-align:left\">");
+  int i = 0;
+  for (const json_value *x = map ? map->child : NULL; x; x = x->next, i++)
+    put(out, "%s%d&rarr;%.0f", i ? " " : "", i, x->type == JSON_NUMBER ? x->num : NAN);
+  put(out, "</td></tr>\n");
+  const json_value *mi = member(v, "mi", JSON_OBJECT), *bounds = member(v, "mi_bounds", JSON_OBJECT);
+  for (const json_value *x = mi ? mi->child : NULL; x; x = x->next) {
+    put(out, "<tr><th>");
+    put_escaped(out, x->key);
+    put(out, "</th><td style=\"text-align:left\">%.4f nats (at most %.4f) on %.0f generated "
+             "images</td></tr>\n", x->type == JSON_NUMBER ? x->num : NAN, number(bounds, x->key),
+        number(v, "generated"));
+  }
+  const json_value *kept = member(v, "class_kept", JSON_OBJECT);
+  for (const json_value *x = kept ? kept->child : NULL; x; x = x->next) {
+    put(out, "<tr><th>class kept along ");
+    put_escaped(out, x->key);
+    put(out, "</th><td style=\"text-align:left\">%.4f of %.0f images</td></tr>\n",
+        x->type == JSON_NUMBER ? x->num : NAN, number(v, "class_kept_images"));
+  }
+  put(out, "</table>\n");
+  json_free(v);
 }
 
 /* ---- metrics ------------------------------------------------------------------------- */
@@ -411,6 +470,7 @@ int report_run(const char *dir) {
   if (newest(dir, "step", img, sizeof img)) embed_png(&out, img, "the newest samples");
   if (newest(dir, "figure-step", img, sizeof img))
     embed_png(&out, img, "rows: categorical code; columns: a continuous code from -2 to 2");
+  eval_section(&out, dir);
   settings_section(&out, dir);
   put(&out, "</body></html>\n");
   snprintf(path, sizeof path, "%s/report.html", dir);

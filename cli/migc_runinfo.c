@@ -68,6 +68,12 @@ static void runinfo_path(const char *run, char *path, size_t n) {
 static int read_json(const char *run, json_value **out, char *err, size_t errn) {
   char path[1200];
   runinfo_path(run, path, sizeof path);
+  return runinfo_json_file(path, "migc run record", out, err, errn);
+}
+
+int runinfo_json_file(const char *path, const char *what, json_value **out, char *err,
+                      size_t errn) {
+  *out = NULL;
   FILE *fp = fopen(path, "rb");
   if (!fp) return 1;
   char text[65536];
@@ -79,7 +85,9 @@ static int read_json(const char *run, json_value **out, char *err, size_t errn) 
   json_value *v = whole ? json_parse(text, len, &at, &trailing, &deep) : NULL;
   if (!v || v->type != JSON_OBJECT) {
     json_free(v);
-    return 2 * file_fail(err, errn, path, "not a migc run record (damaged JSON)");
+    char why[128];
+    snprintf(why, sizeof why, "not a %s (damaged JSON)", what);
+    return 2 * file_fail(err, errn, path, why);
   }
   *out = v;
   return 0;

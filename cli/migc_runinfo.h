@@ -29,6 +29,13 @@ int runinfo_read_data(const char *run, char *data, size_t datan, char *dir, size
 int runinfo_each(const char *run, void (*fn)(void *ctx, const char *key, const char *value),
                  void *ctx, char *err, size_t errn);
 
+/* Reads path (at most 64 KiB) as one JSON object into *out (json_free it): 0; 1 when
+ * there is no such file; 2 with a message naming the file and `what` it should be
+ * when it does not hold a JSON object. */
+struct json_value;
+int runinfo_json_file(const char *path, const char *what, struct json_value **out, char *err,
+                      size_t errn);
+
 /* The labelled test split of a known training set (mnist -> mnist-test, fashion ->
  * fashion-test); a test split is its own. NULL for any other data. */
 const char *runinfo_test_split(const char *data);

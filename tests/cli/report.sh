@@ -2,8 +2,9 @@
 # migc report: a self-contained page for a run: a table of the last metrics row, an SVG
 # chart of the losses and one of the MI estimates with one point per logged step, and
 # the newest sample grid and figure embedded as PNG data that decodes to the files'
-# exact bytes; with --eval-every, the evaluations against step and wall time. Written
-# atomically; a directory without metrics is refused.
+# exact bytes; with --eval-every, the evaluations against step and wall time; the last
+# migc eval (RUN/eval.json) as a table. Written atomically; a directory without metrics
+# is refused.
 set -u
 migc=$1 root=$2
 . "$root/tests/cli_lib.sh"
@@ -71,6 +72,33 @@ print(len(rows), out)
 PY
 )
 [ "$check" = "6 [True, True, True, True]" ] && ok || bad "eval charts: $check"
+
+# migc eval of a run directory keeps its result (RUN/eval.json, the bytes --json
+# printed); the report shows it, every value as eval gave it. A checkpoint file
+# evaluated on its own leaves nothing; a damaged eval.json is named, not fatal.
+cmp -s e.json e/eval.json && ok || bad "e/eval.json is not eval --json's output"
+"$migc" report e >/dev/null 2>&1 || bad "report e after eval"
+check=$(/usr/bin/python3 - e <<'PY'
+import json, re, sys
+j = json.load(open("e.json"))
+h = open(sys.argv[1] + "/report.html").read()
+sec = re.search(r"<h2>Evaluation</h2>\n<p>The last <code>migc eval</code> of this run, at step (\d+)\.</p>\n<table>\n(.*?)</table>", h, re.S)
+rows = dict(re.findall(r"<tr><th>(.*?)</th><td[^>]*>(.*?)</td></tr>", sec.group(2))) if sec else {}
+want = {"data": j["data"], "matched accuracy": "%.4f on %d images" % (j["accuracy"], j["images"]),
+        "code value &rarr; label": " ".join("%d&rarr;%d" % (i, l) for i, l in enumerate(j["mapping"]))}
+for k, v in j["mi"].items():
+    want[k] = "%.4f nats (at most %.4f) on %d generated images" % (v, j["mi_bounds"][k], j["generated"])
+for k, v in j["class_kept"].items():
+    want["class kept along " + k] = "%.4f of %d images" % (v, j["class_kept_images"])
+print(bool(sec) and int(sec.group(1)) == j["step"], rows == want, len(want))
+PY
+)
+[ "$check" = "True True 7" ] && ok || bad "evaluation in the report: $check"
+rm e/eval.json && "$migc" eval e/checkpoints/step-00000020.safetensors --batches 1 --draws 0 >/dev/null 2>&1 \
+  && [ ! -e e/eval.json ] && [ ! -e e/checkpoints/eval.json ] && ok || bad "eval of a checkpoint file wrote eval.json"
+echo '{"step": ' >e/eval.json && "$migc" report e >/dev/null 2>&1 \
+  && grep -q "<h2>Evaluation</h2>.<p>e/eval.json: not a migc eval result (damaged JSON)</p>" <(tr '\n' '.' <e/report.html) \
+  && ok || bad "report with a damaged eval.json"
 
 # How the run was started (run.json) and the model's text, escaped for HTML: a run
 # directory named with & and < is text, not markup.
