@@ -1,12 +1,12 @@
 /* link_shared.c: object file -> shared object, with the system C compiler as linker.
  *
- *   $CC -shared -o OUT.tmp.PID OBJ --whole-archive ARCHIVE -lopenblas -lm -z defs -Bsymbolic
+ *   $CC -shared -o OUT.tmp.PID OBJ --whole-archive ARCHIVE -lopenblas -lz -lm -z defs -Bsymbolic
  *
  * spawned without a shell (CC names one program, no arguments), then renamed over OUT.
  * ARCHIVE is libmigc_rt_pic.a, the runtime built position-independent with hidden
  * visibility (CMakeLists.txt): only the C ABI's migc_* functions and the model's own
- * symbols are exported, and the object needs nothing at run time but libc, libm and
- * OpenBLAS. -z defs makes a symbol missing from all of these a link error, not a
+ * symbols are exported, and the object needs nothing at run time but libc, libm,
+ * OpenBLAS and zlib (the data reader's gzip). -z defs makes a symbol missing from all of these a link error, not a
  * failure when a host loads the library. -Bsymbolic binds the library's references to its
  * own definitions: every model exports the same names (migc_model_desc, migc_create,
  * ...), and without it a host that loads two models RTLD_GLOBAL would run the first
@@ -66,7 +66,7 @@ int cg_link_shared(const char *obj, const char *out, char *err, size_t errn) {
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", out, (long)getpid());
   /* whole archive: the object references none of the ABI, which the host calls */
   char *argv[] = {(char *)cc, "-shared", "-o", tmp, (char *)obj, "-Wl,--whole-archive", archive,
-                  "-Wl,--no-whole-archive", "-lopenblas", "-lm", "-Wl,-z,defs", "-Wl,-Bsymbolic",
+                  "-Wl,--no-whole-archive", "-lopenblas", "-lz", "-lm", "-Wl,-z,defs", "-Wl,-Bsymbolic",
                   NULL};
   pid_t pid;
   int rc = posix_spawnp(&pid, cc, NULL, NULL, argv, environ);

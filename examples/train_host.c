@@ -8,11 +8,11 @@
  *   train_host LIB.so [--steps N] [--seed S] [--data NAME|PATH] [--data-dir DIR]
  *                     [--resume CKPT] [--save CKPT]
  *
- * Batches come from the runtime's data set reader (runtime/dataset.c) in the order
+ * Batches come from the library's own data reader (migc_data_*) in the order
  * `migc train` uses for the same seed, so this host and `migc train` compute the same
- * run bit for bit. A host may as well read its data any other way. */
-#include "runtime/migc.h"
-#include "runtime/runtime.h"
+ * run bit for bit. A host may as well read its data any other way. It needs nothing
+ * but migc.h: `cc train_host.c $(pkg-config --cflags --libs migc)`. */
+#include "migc.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -38,6 +38,11 @@ static struct {
                             float *, int);
   migc_status (*save)(migc_model *, const char *);
   migc_status (*load)(migc_model *, const char *);
+  migc_status (*data_open)(migc_model *, int, const char *, const char *, migc_data **, char *,
+                           size_t);
+  migc_status (*data_batch)(migc_data *, uint64_t, int64_t, float *, size_t, int32_t *, size_t);
+  const char *(*data_last_error)(const migc_data *);
+  void (*data_close)(migc_data *);
 } abi;
 
 static int load_abi(void *h) {
@@ -53,6 +58,9 @@ static int load_abi(void *h) {
       {(void **)&abi.function, "migc_function"},       {(void **)&abi.function_output, "migc_function_output"},
       {(void **)&abi.input, "migc_input"},             {(void **)&abi.train_step, "migc_train_step"},
       {(void **)&abi.save, "migc_save"},               {(void **)&abi.load, "migc_load"},
+      {(void **)&abi.data_open, "migc_data_open"},     {(void **)&abi.data_batch, "migc_data_batch"},
+      {(void **)&abi.data_last_error, "migc_data_last_error"},
+      {(void **)&abi.data_close, "migc_data_close"},
   };
   for (size_t k = 0; k < sizeof syms / sizeof *syms; k++)
     if (!(*syms[k].slot = dlsym(h, syms[k].name))) {
@@ -138,22 +146,18 @@ int main(int argc, char **argv) {
            (long long)abi.step(m), (unsigned long long)abi.seed(m));
 
   /* the data set, shaped as the model's data input asks */
-  dataset ds = {0};
-  if (!st) {
-    dataset_shape want = {x.rank - 1, {0}, (float)x.a, (float)x.b, x.pad};
-    for (int d = 1; d < x.rank; d++) want.dim[d - 1] = x.shape[d];
-    if (dataset_open(&ds, data, data_dir, &want, err, sizeof err)) {
-      fprintf(stderr, "train_host: %s\n", err);
-      st = 1;
-    }
+  migc_data *ds = NULL;
+  if (!st && abi.data_open(m, -1, data, data_dir, &ds, err, sizeof err)) {
+    fprintf(stderr, "train_host: %s\n", err);
+    st = 1;
   }
   float *images = st ? NULL : malloc((size_t)x.numel * sizeof *images);
   float metrics[16];
   int nm = fi.noutputs < 16 ? fi.noutputs : 16;
   while (!st && abi.step(m) < steps) {
     int64_t step = abi.step(m);
-    if (dataset_batch(&ds, abi.seed(m), step, x.shape[0], images, NULL, err, sizeof err)) {
-      fprintf(stderr, "train_host: %s\n", err);
+    if (abi.data_batch(ds, abi.seed(m), step, images, (size_t)x.numel, NULL, 0)) {
+      fprintf(stderr, "train_host: %s\n", abi.data_last_error(ds));
       st = 1;
     } else if (abi.train_step(m, images, (size_t)x.numel, NULL, 0, metrics, nm)) {
       fprintf(stderr, "train_host: step %lld: %s\n", (long long)step, abi.last_error(m));
@@ -177,7 +181,7 @@ int main(int argc, char **argv) {
     }
   }
   free(images);
-  dataset_close(&ds);
+  abi.data_close(ds);
   abi.destroy(m);
   dlclose(h);
   return st;

@@ -1,7 +1,7 @@
 /* json.h: the small strict JSON reader behind safetensors.c (internal to runtime/).
  *
  * Why not cJSON: the runtime is linked into every compiled model (`migc compile`), and a
- * shared object may need only libc, libm and OpenBLAS at run time; Debian ships cJSON
+ * shared object may need only libc, libm, zlib and OpenBLAS at run time; Debian ships cJSON
  * as a shared library only, so the runtime cannot carry it. A safetensors header needs
  * little of JSON, and a reader made for untrusted files is easier to keep strict here:
  * RFC 8259 grammar only (no comments, no trailing commas, no leading zeros or '+'),

@@ -200,6 +200,32 @@ MIGC_API migc_status migc_encode(migc_model *m, const float *images, size_t imag
 MIGC_API migc_status migc_save(migc_model *m, const char *path);
 MIGC_API migc_status migc_load(migc_model *m, const char *path);
 
+/* Data: the reader of `migc train` (IDX or .npy images, labels where there are any),
+ * shaped as one of the model's data inputs asks (value range [a, b], padding; the
+ * images' shape must be the input's per-sample shape) and batched in migc train's
+ * order, so a host that feeds step t the batch of (migc_seed(m), t) computes migc
+ * train's run bit for bit. spec is migc train's --data: mnist, mnist-test, fashion,
+ * fashion-test under data_dir (NULL: "data"), or the path of an IDX images file (its
+ * labels beside it by the standard name) or of a .npy file; IDX files may be
+ * gzip-compressed. input: a model input of kind
+ * MIGC_INPUT_DATA, or -1 for the training step's only one. MIGC_E_IO when a file
+ * cannot be opened, MIGC_E_FORMAT when it is not images of that shape, MIGC_E_ARG for
+ * bad arguments; the message goes to err (may be NULL) and migc_last_error(m). */
+typedef struct migc_data migc_data;
+MIGC_API migc_status migc_data_open(migc_model *m, int input, const char *spec,
+                                    const char *data_dir, migc_data **out, char *err,
+                                    size_t errn);
+MIGC_API void migc_data_close(migc_data *d); /* NULL is fine */
+MIGC_API int64_t migc_data_count(const migc_data *d);  /* images; -1 for NULL */
+MIGC_API int migc_data_labelled(const migc_data *d);   /* 1 with labels, else 0 */
+/* The batch of step `step` for seed (migc_batch(m) images): image_floats must be that
+ * many times the input's per-sample numel; labels, when not NULL, gets nlabels =
+ * batch labels (-1 each when the data set has none). */
+MIGC_API migc_status migc_data_batch(migc_data *d, uint64_t seed, int64_t step, float *images,
+                                     size_t image_floats, int32_t *labels, size_t nlabels);
+/* The message of the last failed migc_data_batch ("" after a success). */
+MIGC_API const char *migc_data_last_error(const migc_data *d);
+
 #ifdef __cplusplus
 }
 #endif

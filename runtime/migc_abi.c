@@ -54,6 +54,10 @@ static migc_status ok(migc_model *m) {
   return MIGC_OK;
 }
 
+void migc_abi_set_error(migc_model *m, const char *msg) {
+  if (m) snprintf(m->err, sizeof m->err, "%s", msg);
+}
+
 static void *alloc64(size_t bytes) {
   return aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
 }

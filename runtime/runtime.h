@@ -318,6 +318,12 @@ void model_desc_free(model_desc *d);
 /* The index of the function named name, or -1. */
 int model_desc_func(const model_desc *d, const char *name);
 
+/* ---- migc_abi.c, for migc_data.c ---------------------------------------------------- */
+
+/* Sets m's migc_last_error to msg ("" for success). */
+typedef struct migc_model migc_model;
+void migc_abi_set_error(migc_model *m, const char *msg);
+
 /* ---- cpu.c: the instruction-set extensions of this CPU ---------------------------- */
 
 /* How many of features (LLVM's names, space-separated) this CPU lacks, their names in

@@ -13,7 +13,7 @@
  * the host holds it; migc runs on little-endian hosts.
  *
  * The header is read and written with json.c, not cJSON: this file is linked into
- * every compiled model, which may need only libc, libm and OpenBLAS at run time, and
+ * every compiled model, which may need only libc, libm, zlib and OpenBLAS at run time, and
  * Debian has no static cJSON (see json.h). */
 #include "runtime/runtime.h"
 

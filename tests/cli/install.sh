@@ -5,7 +5,8 @@
 # - the installed migc compiles an installed model (it finds the runtime archive in
 #   its own prefix: nothing points it at the build tree);
 # - a host built with `pkg-config --cflags --libs migc` alone links that library, and
-#   creates and trains the model through the C ABI;
+#   creates and trains the model through the C ABI; examples/train_host.c builds the
+#   same way and trains it on MNIST with the library's data reader;
 # - migc.pc is relocatable: the prefix moved elsewhere still gives its own include dir.
 set -u
 migc=$1 root=$2
@@ -54,6 +55,13 @@ EOF
 cc host.c $(pkg-config --cflags --libs migc) -L. -lmlp -Wl,-rpath,"$work" -o host >cc.log 2>&1 && ok \
   || bad "host with pkg-config's flags: $(cat cc.log)"
 ./host >host.log 2>&1 && grep -q "^infogan_mlp batch 4 step 1$" host.log && ok || bad "host: $(cat host.log)"
+
+# examples/train_host.c, which needs only migc.h, builds from pkg-config's flags and
+# trains the library on real MNIST (its data reader is in the library)
+cc "$root/examples/train_host.c" $(pkg-config --cflags --libs migc) -o train_host >cc.log 2>&1 && ok \
+  || bad "examples/train_host.c with pkg-config's flags: $(cat cc.log)"
+./train_host ./libmlp.so --steps 2 --data-dir "$root/data" >th.log 2>&1 \
+  && [ "$(grep -c '^step [12]  mi_c' th.log)" = 2 ] && ok || bad "train_host: $(cat th.log)"
 
 # relocatable: moved, migc.pc names the new include dir
 mv p q

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # migc compile and its shared objects, end to end on real MNIST (data/ from
 # scripts/fetch-data.sh), with infogan_mlp at batch 16:
-# - the .so needs only libc, libm and OpenBLAS, is linked -Bsymbolic, exports only
+# - the .so needs only libc, libm, zlib and OpenBLAS, is linked -Bsymbolic, exports only
 #   migc_* symbols, and its NAME.h compiles;
 # - migc train --so (on 2 threads) gives the JIT's (on 1) metrics and byte-identical
 #   checkpoints, and
@@ -29,7 +29,7 @@ grep -q "migc compile: infogan_mlp (batch 16, program [0-9a-f]\{16\}) -> lib/lib
   || bad "compile summary: $(cat c.log)"
 [ -f lib/mlp.h ] && ok || bad "no lib/mlp.h"
 needed=$(readelf -d lib/libmlp.so | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort | tr '\n' ' ')
-[ "$needed" = "libc.so.6 libm.so.6 libopenblas.so.0 " ] && ok || bad "NEEDED: $needed"
+[ "$needed" = "libc.so.6 libm.so.6 libopenblas.so.0 libz.so.1 " ] && ok || bad "NEEDED: $needed"
 # bound to itself (-Bsymbolic): a second model in the process cannot interpose its symbols
 readelf -d lib/libmlp.so | grep -q '(FLAGS) *SYMBOLIC' && ok || bad "not linked -Bsymbolic: $(readelf -d lib/libmlp.so | grep FLAGS)"
 others=$(nm -D --defined-only lib/libmlp.so | awk '{print $3}' | grep -v '^migc_')

@@ -11,8 +11,9 @@
  *   test_codegen_models, tightly with a reference GEMM; here the .so and the JIT both
  *   use OpenBLAS and are the same optimised code, so they must agree exactly;
  * - checkpoints round-trip through migc_save and migc_load;
- * and the ABI's answers to bad input (NULL pointers, wrong sizes, indices out of range,
- * missing, corrupt and foreign checkpoints): status codes and exact messages. */
+ * the data reader against migc train's; and the ABI's answers to bad input (NULL
+ * pointers, wrong sizes, indices out of range, missing, corrupt and foreign checkpoints,
+ * data files): status codes and exact messages. */
 #include "check.h"
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
@@ -59,6 +60,12 @@ typedef struct {
   const char *(*model_name)(const migc_model *);
   int64_t (*batch)(const migc_model *);
   int (*set_threads)(int);
+  __typeof__(&migc_data_open) data_open;
+  __typeof__(&migc_data_batch) data_batch;
+  __typeof__(&migc_data_count) data_count;
+  __typeof__(&migc_data_labelled) data_labelled;
+  __typeof__(&migc_data_last_error) data_last_error;
+  __typeof__(&migc_data_close) data_close;
 } abi;
 
 static bool open_abi(abi *a, const char *path) {
@@ -82,6 +89,9 @@ static bool open_abi(abi *a, const char *path) {
   SYM(generate, "migc_generate"); SYM(encode, "migc_encode"); SYM(save, "migc_save");
   SYM(load, "migc_load"); SYM(draw_input, "migc_draw_input"); SYM(model_name, "migc_model_name");
   SYM(batch, "migc_batch"); SYM(set_threads, "migc_set_threads");
+  SYM(data_open, "migc_data_open"); SYM(data_batch, "migc_data_batch");
+  SYM(data_count, "migc_data_count"); SYM(data_labelled, "migc_data_labelled");
+  SYM(data_last_error, "migc_data_last_error"); SYM(data_close, "migc_data_close");
 #undef SYM
   return a->load != NULL && a->create != NULL;
 }
@@ -578,6 +588,81 @@ static void test_last_error(void) {
   dlclose(a.h);
 }
 
+/* The library's data reader (migc_data_*): migc train's batches, bit for bit (the
+ * runtime's reader, which migc train uses, as the oracle), plain and gzipped files,
+ * and its refusals with their status codes and messages. */
+static void test_data(void) {
+  char so[300], err[1024], path[400];
+  snprintf(so, sizeof so, "%s/libinfogan_mlp.so", tmpdir);
+  abi a;
+  migc_model *md = NULL;
+  if (!open_abi(&a, so) || a.create(1, &md, err, sizeof err) != MIGC_OK) return;
+  const char *dir = MIGC_SOURCE_DIR "/data";
+  migc_data *d = NULL;
+  CHECK(a.data_open(md, -1, "mnist-test", dir, &d, err, sizeof err) == MIGC_OK);
+  CHECK_STR(err, "");
+  CHECK_STR(a.last_error(md), "");
+  if (!d) return;
+  CHECK(a.data_count(d) == 10000 && a.data_labelled(d) == 1);
+  /* x is [4, 784] in [0, 1]: the same spec migc train gives the runtime's reader */
+  dataset ds = {0};
+  dataset_shape want = {1, {784}, 0, 1, 0};
+  CHECK(dataset_open(&ds, "mnist-test", dir, &want, err, sizeof err) == 0);
+  float got[BATCH * 784], ref[BATCH * 784];
+  int32_t gl[BATCH], rl[BATCH];
+  for (int64_t step = 0; step < 2600; step += 1299) { /* 2600*4 passes an epoch's end */
+    CHECK(a.data_batch(d, 5, step, got, BATCH * 784, gl, BATCH) == MIGC_OK);
+    CHECK(dataset_batch(&ds, 5, step, BATCH, ref, rl, err, sizeof err) == 0);
+    CHECK_MSG(!memcmp(got, ref, sizeof got) && !memcmp(gl, rl, sizeof gl), "step %lld",
+              (long long)step);
+  }
+  CHECK(a.data_batch(d, 5, 0, got, BATCH * 784, NULL, 0) == MIGC_OK);
+  CHECK_STR(a.data_last_error(d), "");
+  CHECK(a.data_batch(d, 5, 0, got, 784, NULL, 0) == MIGC_E_ARG);
+  CHECK_STR(a.data_last_error(d), "migc_data_batch: images must hold 3136 floats (batch 4 of "
+                                  "784), got 784");
+  CHECK(a.data_batch(d, 5, 0, got, BATCH * 784, gl, 3) == MIGC_E_ARG);
+  CHECK_STR(a.data_last_error(d), "migc_data_batch: labels must hold 4 (the batch), got 3");
+  CHECK(a.data_batch(d, 5, -1, got, BATCH * 784, NULL, 0) == MIGC_E_ARG);
+  CHECK_STR(a.data_last_error(d), "migc_data_batch: step -1 is negative");
+  a.data_close(d);
+  dataset_close(&ds);
+
+  /* gzipped IDX (Debian's Fashion-MNIST) reads as migc train reads it */
+  CHECK(a.data_open(md, 0, "fashion-test", dir, &d, NULL, 0) == MIGC_OK);
+  CHECK(a.data_count(d) == 10000);
+  a.data_close(d);
+
+  /* refusals: a missing file (E_IO), images of another shape (E_FORMAT), arguments */
+  snprintf(path, sizeof path, "%s/nothing-images-idx3-ubyte", tmpdir);
+  CHECK(a.data_open(md, -1, path, NULL, &d, err, sizeof err) == MIGC_E_IO && d == NULL);
+  CHECK_MSG(strstr(err, "nothing-images-idx3-ubyte: cannot open") != NULL, "%s", err);
+  CHECK_STR(a.last_error(md), err);
+  snprintf(path, sizeof path, "%s/small.npy", tmpdir);
+  FILE *fp = fopen(path, "wb");
+  static const char npy[] = "\x93NUMPY\x01\x00\x76\x00{'descr': '|u1', 'fortran_order': False, "
+                            "'shape': (2, 5, 5), }";
+  char header[128];
+  memset(header, ' ', sizeof header);
+  memcpy(header, npy, sizeof npy - 1);
+  header[127] = '\n';
+  unsigned char pixels[50] = {0};
+  CHECK(fp && fwrite(header, 1, 128, fp) == 128 && fwrite(pixels, 1, 50, fp) == 50);
+  if (fp) fclose(fp);
+  CHECK(a.data_open(md, -1, path, NULL, &d, err, sizeof err) == MIGC_E_FORMAT);
+  CHECK_MSG(strstr(err, "small.npy: images are [1,5,5], the model's input is [1,28,28]"), "%s", err);
+  CHECK(a.data_open(md, 1, "mnist", dir, &d, err, sizeof err) == MIGC_E_ARG);
+  CHECK_STR(err, "migc_data_open: input 1 is not a data input of images ([C,H,W] or flat [D] a sample)");
+  CHECK(a.data_open(md, -1, NULL, dir, &d, err, sizeof err) == MIGC_E_ARG);
+  CHECK_STR(err, "migc_data_open: spec is NULL");
+  CHECK(a.data_open(NULL, -1, "mnist", dir, &d, err, sizeof err) == MIGC_E_ARG);
+  CHECK(a.data_count(NULL) == -1 && a.data_labelled(NULL) == 0);
+  CHECK(a.data_batch(NULL, 1, 0, got, BATCH * 784, NULL, 0) == MIGC_E_ARG);
+  a.data_close(NULL);
+  a.destroy(md);
+  dlclose(a.h);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/migc-so-XXXXXX");
   CHECK(mkdtemp(tmpdir) != NULL);
@@ -593,6 +678,7 @@ int main(void) {
   }
   test_bad_input();
   test_last_error();
+  test_data();
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
   CHECK(system(cmd) == 0);
