@@ -16,7 +16,8 @@ cli_workdir
 
 cmake --install "$build" --prefix "$work/p" >install.log 2>&1 && ok || bad "cmake --install: $(cat install.log)"
 for f in bin/migc lib/migc/libmigc_rt_pic.a include/migc.h lib/pkgconfig/migc.pc \
-         share/migc/models/infogan_mnist.mig share/migc/models/infogan_mlp.mig; do
+         share/migc/models/infogan_mnist.mig share/migc/models/infogan_mlp.mig \
+         share/migc/python/migc.py; do
   [ -f "p/$f" ] && ok || bad "not installed: $f"
 done
 
@@ -62,6 +63,10 @@ cc "$root/examples/train_host.c" $(pkg-config --cflags --libs migc) -o train_hos
   || bad "examples/train_host.c with pkg-config's flags: $(cat cc.log)"
 ./train_host ./libmlp.so --steps 2 --data-dir "$root/data" >th.log 2>&1 \
   && [ "$(grep -c '^step [12]  mi_c' th.log)" = 2 ] && ok || bad "train_host: $(cat th.log)"
+
+# the Python binding, from the prefix alone
+PYTHONPATH=$work/p/share/migc/python /usr/bin/python3 -c 'import migc; m = migc.Model("./libmlp.so"); print(m.name, m.batch)' >py.log 2>&1 \
+  && [ "$(cat py.log)" = "infogan_mlp 4" ] && ok || bad "installed migc.py: $(cat py.log)"
 
 # relocatable: moved, migc.pc names the new include dir
 mv p q
