@@ -600,6 +600,71 @@ static value reduce(elab *e, call_args *a, ir_op op) {
 static value b_sum(elab *e, call_args *a) { return reduce(e, a, IR_OP_SUM); }
 static value b_mean(elab *e, call_args *a) { return reduce(e, a, IR_OP_MEAN); }
 
+/* ---- resampling images: compositions of reshape, mean and concat ------------------------
+ *
+ * Neither is an op of its own: pooling is a mean over the k x k blocks of a reshaped
+ * image, nearest upsampling the image's pixels repeated by concat. Autodiff, fusion,
+ * the interpreter and codegen handle them as the ops they are made of (their gradients
+ * are each other: concat's adjoint sums the copies, mean's spreads the average). */
+
+/* x must be images ([C,H,W] a sample); k, at least 1. */
+static bool image_and_k(elab *e, call_args *a, const char *fn, int64_t *k) {
+  if (!need_tensor(e, a->args[0], "the input") || !need_int(e, a->args[1], "k", k)) return false;
+  if (sample_rank(e, a->args[0]) != 3 || !node_of(e, a->args[0])->shape.batched) {
+    char sh[128];
+    user_shape(e, a->args[0], sh, sizeof sh);
+    diag_error(e->d, a->args[0].span, "%s takes images, [C,H,W] a sample; this is %s", fn, sh);
+    return false;
+  }
+  if (*k < 1 || *k > 64) {
+    diag_error(e->d, a->args[1].span, "k must be from 1 to 64, got %lld", (long long)*k);
+    return false;
+  }
+  return true;
+}
+
+static value reshape_to(elab *e, call_args *a, value x, int rank, const int64_t *d) {
+  ir_attrs at;
+  memset(&at, 0, sizeof at);
+  at.ashape = shape_make(rank, d, true);
+  return op1(e, a, IR_OP_RESHAPE, &at, x);
+}
+
+/* [N,C,H,W] -> [N,C,H/k,k,W/k,k] -> mean over the two k axes -> [N,C,H/k,W/k] */
+static value b_avgpool(elab *e, call_args *a) {
+  int64_t k;
+  if (!image_and_k(e, a, "avgpool", &k)) return val_poison();
+  ir_shape s = node_of(e, a->args[0])->shape;
+  for (int d = 2; d < 4; d++)
+    if (s.dim[d] % k) {
+      diag_error(e->d, a->args[1].span, "avgpool: the image's %s, %lld, is not a multiple of "
+                 "k = %lld", d == 2 ? "height" : "width", (long long)s.dim[d], (long long)k);
+      return val_poison();
+    }
+  int64_t d6[6] = {s.dim[0], s.dim[1], s.dim[2] / k, k, s.dim[3] / k, k};
+  value blocks = reshape_to(e, a, a->args[0], 6, d6);
+  ir_attrs at = {.i = {(1LL << 3) | (1LL << 5), 0}};
+  return op1(e, a, IR_OP_MEAN, &at, blocks);
+}
+
+/* [N,C,H,W] -> [N,C,H,1,W,1] -> k copies along each 1 -> [N,C,H*k,W*k] */
+static value b_upsample(elab *e, call_args *a) {
+  int64_t k;
+  if (!image_and_k(e, a, "upsample", &k)) return val_poison();
+  ir_shape s = node_of(e, a->args[0])->shape;
+  int64_t d6[6] = {s.dim[0], s.dim[1], s.dim[2], 1, s.dim[3], 1};
+  value y = reshape_to(e, a, a->args[0], 6, d6);
+  for (int64_t axis = 5; axis >= 3; axis -= 2) {
+    const value **copies = malloc((size_t)k * sizeof *copies);
+    for (int64_t j = 0; j < k; j++) copies[j] = &y;
+    ir_attrs at = {.i = {axis}};
+    y = emit_op(e, IR_OP_CONCAT, copies, (int)k, &at, a->call->span, NULL);
+    free(copies);
+  }
+  int64_t d4[4] = {s.dim[0], s.dim[1], s.dim[2] * k, s.dim[3] * k};
+  return reshape_to(e, a, y, 4, d4);
+}
+
 static value b_matmul(elab *e, call_args *a) {
   if (!need_tensor(e, a->args[0], "matmul's first operand") ||
       !need_tensor(e, a->args[1], "matmul's second operand"))
@@ -748,6 +813,8 @@ const builtin builtins[] = {
     {"sum", "x, axes=, keep=0", b_sum, "sum over per-sample axes, or everything"},
     {"mean", "x, axes=, keep=0", b_mean, "mean over per-sample axes, or everything"},
     {"matmul", "a, b", b_matmul, "matrix product [M,K] x [K,N]"},
+    {"avgpool", "x, k=2", b_avgpool, "average over k x k blocks: [C,H,W] -> [C,H/k,W/k]"},
+    {"upsample", "x, k=2", b_upsample, "nearest-neighbour upsampling: [C,H,W] -> [C,kH,kW]"},
     {"onehot", "c, n=", b_onehot, "categorical code to a one-hot vector"},
     {"dropout", "x, p=0.5", b_dropout, "zero elements with probability p while training"},
     {"bce", "logits, target", b_bce, "mean binary cross-entropy of logits against target"},

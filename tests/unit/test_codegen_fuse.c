@@ -431,7 +431,8 @@ int main(void) {
 #ifdef __SANITIZE_ADDRESS__
   const char *models[] = {"infogan_mlp"};
 #else
-  const char *models[] = {"infogan_mlp", "infogan_mnist", "dcgan_fashion", "seed_infogan"};
+  const char *models[] = {"infogan_mlp", "infogan_mnist", "dcgan_fashion", "seed_infogan",
+                          "resize_fashion"};
 #endif
   for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) test_model(models[k]);
   return check_done();
