@@ -504,7 +504,8 @@ static const command commands[] = {
      "errors prints a summary (nets, parameter count, batch size, entry functions).\n"},
     {"dump", cmd_dump, "print a stage of compilation",
      "migc dump FILE (--ast | --ir | --grad | --llvm | --llvm-raw | --schedule [--stats])\n"
-     "               [--no-fuse] [--no-memplan] [-D NAME=VALUE]...",
+     "               [--no-fuse] [--no-memplan] [--no-PASS]... [--no-verify-each]\n"
+     "               [-D NAME=VALUE]... [--batch N]",
      "  --ast           the syntax tree, one node per line with its line:col\n"
      "  --ir            the IR module: state variables with their offsets and\n"
      "                  initialisers, inputs, and every entry function's nodes\n"
@@ -550,10 +551,12 @@ static const command commands[] = {
      "  --no-fuse       every IR node its own kernel\n"
      "  --no-memplan    one scratch region per value instead of the planned arena\n"},
     {"train", cmd_train, "train a model on a data set",
-     "migc train FILE [--data D] [--steps N] [--batch B] [--seed S] [-D NAME=VALUE]...\n"
-     "                  [--out DIR | --resume DIR] [--save-every N] [--keep K]\n"
-     "                  [--eval-every N [--eval-data D]] [--seeds LIST]\n"
-     "                  [--no-fuse] [--no-memplan] [--threads N] [--profile]",
+     "migc train FILE [--data D] [--data-dir DIR] [--steps N] [--batch B] [--seed S]\n"
+     "                [-D NAME=VALUE]... [--out DIR | --resume DIR] [--save-every N]\n"
+     "                [--keep K] [--log-every N] [--sample-every N]\n"
+     "                [--eval-every N [--eval-data D]] [--seeds LIST] [--threads N]\n"
+     "                [--backend jit|interp] [--so LIB] [--no-fuse] [--no-memplan]\n"
+     "                [--local-bn] [--profile]",
      "Compiles FILE and trains it: each step gets the next batch of real images\n"
      "(shuffled per epoch with the seed) and latents drawn from their priors. A run\n"
      "is a function of the model, its settings, the data and the seed: resumed from\n"
@@ -620,7 +623,7 @@ static const command commands[] = {
      "                  per core). A run is the same bits for every N\n"},
     {"bench", cmd_bench, "time a model's training step (bench/run.sh's migc side)",
      "migc bench FILE [--batch B] [--threads N] [--warmup W] [--steps N] [--time S]\n"
-     "                  [--profile] [--so libNAME.so]",
+     "                [--profile] [--so LIB]",
      "Compiles FILE, runs W untimed training steps (default 2), then times steps on\n"
      "one fixed batch until S seconds have passed (default 2; at least 3 steps, at\n"
      "most N, default 1000). Prints one JSON line: parameters, frontend and compile\n"
@@ -636,7 +639,8 @@ static const command commands[] = {
      "  --so LIB        run the step from LIB, written by migc compile for this\n"
      "                  program, instead of the JIT (compile_ms is then 0)\n"},
     {"sample", cmd_sample, "draw the InfoGAN figure of a trained run",
-     "migc sample RUN|CHECKPOINT [--grid OUT.png|OUT.npy] [--vary NAME[I]] [--seed S] [--model FILE]",
+     "migc sample RUN|CHECKPOINT [--grid OUT.png|OUT.npy] [--vary NAME[I]] [--seed S]\n"
+     "                           [--model FILE] [--backend jit|interp] [--threads N]",
      "Reopens the program a checkpoint was written by (its model file, -D settings\n"
      "and batch are in the checkpoint) and draws the figure of the InfoGAN paper: one\n"
      "row per value of the categorical code, columns sweeping one continuous code\n"
@@ -653,8 +657,9 @@ static const command commands[] = {
      "  --threads N     threads for GEMMs and large kernels (default: the CPUs this\n"
      "                  process may run on, its affinity mask)\n"},
     {"eval", cmd_eval, "measure what a trained InfoGAN's code captures",
-     "migc eval RUN|CHECKPOINT [--data D] [--batches N] [--draws N] [--seed S] [--model FILE]\n"
-     "                         [--json]",
+     "migc eval RUN|CHECKPOINT [--data D] [--data-dir DIR] [--batches N] [--draws N]\n"
+     "                         [--seed S] [--model FILE] [--json] [--backend jit|interp]\n"
+     "                         [--threads N]",
      "Prints every MI estimate the model reports (an output of train_step made of\n"
      "info_categorical and info_gaussian terms: mi_c, mi_s) in nats, computed with\n"
      "the terms' formulas from encode's prediction of the codes on N batches of\n"
