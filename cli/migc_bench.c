@@ -14,6 +14,7 @@
 #include "migc_bench.h"
 
 #include "migc_model.h"
+#include "migc_peak.h"
 #include "migc_profile.h"
 
 #include "runtime/runtime.h"
@@ -143,9 +144,10 @@ int bench_run(const bench_options *o, diag_sink *d) {
       profile_summary s = profile_report(prof, "train_step", n, total, stderr);
       printf(", \"profiled_step_ms\": %.4f, \"kernel_ms\": %.4f, \"gemm_ms\": %.4f, "
              "\"attainable_ms\": %.4f, \"split_alone_ms\": %.4f, \"gemm_calls\": %d, "
-             "\"gemm_shapes\": %d",
+             "\"gemm_shapes\": %d, \"gemm_gflop\": %.9g, \"peak_gflops\": %.9g, "
+             "\"gemm_bound_ms\": %.9g",
              s.step_ms, s.kernel_ms, s.gemm_ms, s.attainable_ms, s.split_alone_ms, s.gemm_calls,
-             s.gemm_shapes);
+             s.gemm_shapes, s.gemm_gflop, s.peak_gflops, s.gemm_bound_ms);
     }
     printf("}\n");
   }
@@ -154,4 +156,44 @@ int bench_run(const bench_options *o, diag_sink *d) {
   free(in), free(ip), free(op), free(out), free(ms), free(cpu);
   model_close(&md);
   return st ? 1 : 0;
+}
+
+/* The CPU's name as the kernel reports it, for the table's heading. */
+static void cpu_model(char *buf, size_t n) {
+  snprintf(buf, n, "an unknown CPU");
+  FILE *fp = fopen("/proc/cpuinfo", "r");
+  char line[512];
+  while (fp && fgets(line, sizeof line, fp))
+    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+      char *v = strchr(line, ':') + 1;
+      v += strspn(v, " \t");
+      v[strcspn(v, "\n")] = '\0';
+      snprintf(buf, n, "%s", v);
+      break;
+    }
+  if (fp) fclose(fp);
+}
+
+int bench_peak(int threads) {
+  if (threads < 1) threads = 1;
+  if (threads > PEAK_MAX_THREADS) threads = PEAK_MAX_THREADS;
+  char cpu[256];
+  cpu_model(cpu, sizeof cpu);
+  printf("Arithmetic peaks of %s, measured by migc bench --peak (GFLOP/s; registers only,\n"
+         "12 independent chains a thread; 1 to %d threads at once):\n\n| |", cpu, threads);
+  for (int t = 1; t <= threads; t++) printf(" %d thread%s |", t, t == 1 ? "" : "s");
+  printf("\n|---|");
+  for (int t = 1; t <= threads; t++) printf("---|");
+  printf("\n");
+  for (int k = PEAK_FP32_AVX512; k <= PEAK_BF16_AVX512; k++) {
+    printf("| %s |", peak_name((peak_kind)k));
+    for (int t = 1; t <= threads; t++) {
+      double g;
+      if (peak_measure((peak_kind)k, t, &g)) printf(" not on this CPU |");
+      else printf(" %.1f |", g);
+      fflush(stdout);
+    }
+    printf("\n");
+  }
+  return 0;
 }

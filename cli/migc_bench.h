@@ -18,11 +18,15 @@ typedef struct {
   int64_t steps;                    /* at most this many timed steps */
   double seconds;                   /* time steps until this long has passed (at least 3) */
   bool profile;                     /* print the per-kernel profile (stderr) */
+  bool peak;                        /* --peak: the machine's peaks, no model */
   const char *so;                   /* run the step from this shared object (migc
                                        compile) instead of the JIT, or NULL */
 } bench_options;
 
 /* Returns the exit status: 0, or 1 (the model's errors in d, others on stderr). */
 int bench_run(const bench_options *o, diag_sink *d);
+/* migc bench --peak: a Markdown table of this machine's arithmetic peaks (fp32 FMA
+ * with AVX-512 and AVX2, bf16 dot products) on 1 to `threads` threads. */
+int bench_peak(int threads);
 
 #endif

@@ -299,6 +299,7 @@ static int cmd_eval(cli_options *o) {
 static int cmd_report(cli_options *o) { return report_run(o->file); }
 
 static int cmd_bench(cli_options *o) {
+  if (o->bench.peak) return bench_peak(model_set_threads(o->threads));
   diag_sink d;
   diag_init(&d);
   o->bench.model = o->file;
@@ -328,6 +329,10 @@ static int code_option(const char *cmd, const char *a, const char *v, const char
 /* Parses a bench option with a value; 1 if a was one, 0 if not, -1 on error. */
 static int bench_option(cli_options *o, const char *a, const char *v) {
   bench_options *b = &o->bench;
+  if (!strcmp(a, "--peak")) {
+    b->peak = true;
+    return 2;
+  }
   int r = code_option("bench", a, v, &b->so, &b->profile);
   if (r) return r;
   static const char *names[] = {"--warmup", "--steps", "--time"};
@@ -623,7 +628,8 @@ static const command commands[] = {
      "                  per core). A run is the same bits for every N\n"},
     {"bench", cmd_bench, "time a model's training step (bench/run.sh's migc side)",
      "migc bench FILE [--batch B] [--threads N] [--warmup W] [--steps N] [--time S]\n"
-     "                [--profile] [--so LIB]",
+     "                [--profile] [--so LIB]\n"
+     "migc bench --peak [--threads N]",
      "Compiles FILE, runs W untimed training steps (default 2), then times steps on\n"
      "one fixed batch until S seconds have passed (default 2; at least 3 steps, at\n"
      "most N, default 1000). Prints one JSON line: parameters, frontend and compile\n"
@@ -637,7 +643,10 @@ static const command commands[] = {
      "                  summary to the JSON (profiled_step_ms, kernel_ms, gemm_ms,\n"
      "                  attainable_ms)\n"
      "  --so LIB        run the step from LIB, written by migc compile for this\n"
-     "                  program, instead of the JIT (compile_ms is then 0)\n"},
+     "                  program, instead of the JIT (compile_ms is then 0)\n"
+     "  --peak          no model: print this machine's arithmetic peaks as a table\n"
+     "                  (fp32 FMA with AVX-512 and AVX2, bf16 dot products; GFLOP/s\n"
+     "                  on 1 to N threads), the ceiling --profile measures GEMMs by\n"},
     {"sample", cmd_sample, "draw the InfoGAN figure of a trained run",
      "migc sample RUN|CHECKPOINT [--grid OUT.png|OUT.npy] [--vary NAME[I]] [--seed S]\n"
      "                           [--model FILE] [--backend jit|interp] [--threads N]",
@@ -934,7 +943,7 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
       o->file = a;
     }
   }
-  if (!o->file) {
+  if (!o->file && !o->bench.peak) {
     fprintf(stderr, "migc %s: no model file given\nusage: %s\n", c->name, c->usage);
     return 2;
   }

@@ -5,6 +5,8 @@
  * per element of the value for kernels without a GEMM, a lower bound). */
 #include "migc_profile.h"
 
+#include "migc_peak.h"
+
 #include "runtime/runtime.h"
 
 #include <cblas.h>
@@ -127,6 +129,11 @@ profile_summary profile_report(const cg_profile *prof, const char *func, int64_t
     s.split_alone_ms += gr[i].split_ms * (double)prof->gemms[i].calls * per;
     s.gemm_calls += (int)prof->gemms[i].calls;
   }
+  for (int i = 0; i < prof->ngemms; i++)
+    s.gemm_gflop += 2.0 * prof->gemms[i].M * prof->gemms[i].N * prof->gemms[i].K *
+                    (double)prof->gemms[i].calls * per / 1e9;
+  s.peak_gflops = peak_fp32(migc_rt_threads() < PEAK_MAX_THREADS ? migc_rt_threads() : 1);
+  s.gemm_bound_ms = s.peak_gflops > 0 ? 1e3 * s.gemm_gflop / s.peak_gflops : 0;
   s.gemm_calls = (int)((double)s.gemm_calls * per + 0.5);
   s.gemm_shapes = prof->ngemms;
   qsort(gr, (size_t)prof->ngemms, sizeof *gr, cmp_gemms);
@@ -142,7 +149,13 @@ profile_summary profile_report(const cg_profile *prof, const char *func, int64_t
             s.attainable_ms, s.gemm_calls, s.gemm_shapes, migc_rt_threads(),
             migc_rt_threads() == 1 ? "" : "s", s.step_ms / s.attainable_ms);
     fprintf(out, "  the same calls alone as the step makes them (split over migc's threads): "
-                 "%.3f ms\n\n", s.split_alone_ms);
+                 "%.3f ms\n", s.split_alone_ms);
+    if (s.peak_gflops > 0)
+      fprintf(out, "  GEMM-bound %.3f ms: the step's %.2f GFLOP of GEMM at this machine's "
+                   "measured fp32 FMA peak, %.1f GFLOP/s on %d thread%s (migc bench --peak); "
+                   "step / GEMM-bound = %.2f\n", s.gemm_bound_ms, s.gemm_gflop, s.peak_gflops,
+              migc_rt_threads(), migc_rt_threads() == 1 ? "" : "s", s.step_ms / s.gemm_bound_ms);
+    fputc('\n', out);
     fprintf(out, "%9s %6s %6s %9s %9s %7s %8s  %s\n", "ms/step", "%", "calls", "GEMM ms",
             "MB/step", "GB/s", "GFLOP/s", "kernel (op, value elements)");
     double rest = 0;
@@ -165,14 +178,18 @@ profile_summary profile_report(const cg_profile *prof, const char *func, int64_t
       fprintf(out, "%9.3f %6.1f  ... %d more kernels\n", rest, 100 * rest / s.step_ms,
               nrows - shown);
     fprintf(out, "\nGEMM shapes by time in the step (per step; alone: as the step calls them, "
-                 "and on OpenBLAS's threads):\n%6s %9s %9s %9s %8s  %s\n",
-            "calls", "step ms", "alone ms", "OpenBLAS", "step/alone", "shape");
-    for (int i = 0; i < prof->ngemms && i < 20; i++) {
+                 "and on OpenBLAS's threads; GFLOP/s and %% of peak: OpenBLAS's):\n"
+                 "%6s %9s %9s %9s %8s %8s %6s  %s\n",
+            "calls", "step ms", "alone ms", "OpenBLAS", "step/alone", "GFLOP/s", "%peak",
+            "shape");
+    for (int i = 0; i < prof->ngemms; i++) {
       const cg_prof_gemm *g = gr[i].g;
       double alone = gr[i].split_ms * (double)g->calls * per;
-      fprintf(out, "%6.0f %9.3f %9.3f %9.3f %8.2f  M=%d N=%d K=%d %s%s%s\n",
+      double gf = gr[i].blas_ms > 0 ? 2.0 * g->M * g->N * g->K / gr[i].blas_ms / 1e6 : 0;
+      fprintf(out, "%6.0f %9.3f %9.3f %9.3f %8.2f %8.1f %6.1f  M=%d N=%d K=%d %s%s%s\n",
               (double)g->calls * per, g->ms * per, alone, gr[i].blas_ms * (double)g->calls * per,
-              alone > 0 ? g->ms * per / alone : 0, g->M, g->N, g->K,
+              alone > 0 ? g->ms * per / alone : 0, gf,
+              s.peak_gflops > 0 ? 100 * gf / s.peak_gflops : 0, g->M, g->N, g->K,
               g->ta ? "A^T " : "", g->tb ? "B^T " : "", g->beta ? "+=" : "");
     }
   }

@@ -1,7 +1,9 @@
 /* migc_profile.h: the report of `migc train --profile` and `migc bench --profile`:
  * where one training step's time goes, kernel by kernel, and how far the step is from
  * the attainable time, the sum over its GEMMs of what OpenBLAS takes for each shape
- * alone on its own threads (measured here, on this machine, with the threads in use). */
+ * alone on its own threads (measured here, on this machine, with the threads in use),
+ * and from the GEMM-bound time, the step's GEMM work at the machine's measured fp32
+ * peak (migc_peak.h). */
 #ifndef MIGC_CLI_PROFILE_H
 #define MIGC_CLI_PROFILE_H
 
@@ -15,6 +17,9 @@ typedef struct {
   double gemm_ms;       /* of which inside cblas_sgemm */
   double attainable_ms; /* the step's GEMMs, each shape timed alone on OpenBLAS's threads */
   double split_alone_ms; /* the same, each called as the step calls it (migc_rt_sgemm) */
+  double gemm_gflop;    /* the step's GEMM work: 2MNK summed over its calls, in GFLOP */
+  double peak_gflops;   /* this machine's measured fp32 FMA peak on the threads in use */
+  double gemm_bound_ms; /* gemm_gflop at that peak: no GEMM code can beat it */
   int gemm_calls, gemm_shapes;
 } profile_summary;
 
