@@ -235,6 +235,7 @@ static bool term_measurable(const ir_module *m, const ir_func *gen, const ir_mi_
   const ir_input *c = &m->inputs[t->code];
   if (t->op == IR_OP_INFO_CATEGORICAL)
     return c->dist == DIST_CATEGORICAL && c->dtype == IR_I32 && (int64_t)c->a == t->dims;
+  if (t->op == IR_OP_BCE_LOGITS && c->dist != DIST_BERNOULLI) return false;
   return c->dtype == IR_F32 && shape_numel(c->shape) == c->shape.dim[0] * t->dims;
 }
 
@@ -358,6 +359,11 @@ static int estimate_on_generated(eval_plan *p, model *md, uint64_t seed, int bat
               for (int64_t s = 0; s < share; s++)
                 if (term->op == IR_OP_INFO_CATEGORICAL) {
                   sum[e][t] += cross_entropy(q + s * d, d, ((const int32_t *)c)[s]);
+                } else if (term->op == IR_OP_BCE_LOGITS) {
+                  for (int64_t i = 0; i < d; i++) { /* stable: max(l,0) - l b + ln(1+e^-|l|) */
+                    double l = q[s * d + i], b = ((const float *)c)[s * d + i];
+                    sum[e][t] += fmax(l, 0) - l * b + log1p(exp(-fabs(l)));
+                  }
                 } else {
                   for (int64_t i = 0; i < d; i++) {
                     double z = ((double)((const float *)c)[s * d + i] - q[s * d + i]) / term->std;

@@ -787,6 +787,42 @@ static value b_info_gaussian(elab *e, call_args *a) {
              nll);
 }
 
+/* ln 2 per fair bit, -(p ln p + (1-p) ln(1-p)) in general: what log Q(b|x) adds to */
+static double bernoulli_entropy(double p) {
+  return (p > 0 ? -p * log(p) : 0) + (p < 1 ? -(1 - p) * log(1 - p) : 0);
+}
+
+/* D H(p) - D bce(logits, b): bce averages over all N D bits, so D times it is the
+ * summed cross-entropy per sample, averaged over the batch (mi_terms.c reads this
+ * shape back as one term). */
+static value b_info_bernoulli(elab *e, call_args *a) {
+  if (!need_tensor(e, a->args[0], "the code") || !need_tensor(e, a->args[1], "the logits"))
+    return val_poison();
+  int in = input_of(e, a->args[0]);
+  const ir_input *c = in >= 0 ? &e->m->inputs[in] : NULL;
+  if (!c || c->dist != DIST_BERNOULLI) {
+    diag_error(e->d, a->args[0].span, "info_bernoulli's first argument must be a code declared "
+                                      "with a bernoulli(p) prior");
+    return val_poison();
+  }
+  const ir_node *ln = node_of(e, a->args[1]);
+  if (!shape_equal(ln->shape, c->shape)) {
+    char want[128], got[128];
+    user_shape(e, a->args[0], want, sizeof want);
+    user_shape(e, a->args[1], got, sizeof got);
+    diag_error(e->d, a->args[1].span, "the logits must have the code's shape, %s, one per bit; "
+                                      "this is %s", want, got);
+    return val_poison();
+  }
+  double dims = (double)(shape_numel(c->shape) / c->shape.dim[0]);
+  value bce = op2(e, a, IR_OP_BCE_LOGITS, NULL, a->args[1], a->args[0]);
+  value summed = op2(e, a, IR_OP_MUL, NULL,
+                     (value){.kind = VAL_NUM, .num = dims, .span = a->call->span}, bce);
+  return op2(e, a, IR_OP_SUB, NULL,
+             (value){.kind = VAL_NUM, .num = dims * bernoulli_entropy(c->a), .span = a->call->span},
+             summed);
+}
+
 /* ---- the table ------------------------------------------------------------------------- */
 
 const builtin builtins[] = {
@@ -825,6 +861,8 @@ const builtin builtins[] = {
      "InfoGAN lower bound for a categorical code: ln K - cross-entropy (nats)"},
     {"info_gaussian", "c, mean, std=1", b_info_gaussian,
      "InfoGAN lower bound for a continuous code: H(c) - Gaussian NLL (nats)"},
+    {"info_bernoulli", "c, logits", b_info_bernoulli,
+     "InfoGAN lower bound for Bernoulli codes: D H(p) - summed binary cross-entropy (nats)"},
 };
 const int nbuiltins = sizeof builtins / sizeof builtins[0];
 

@@ -438,15 +438,16 @@ bool ir_verify(const ir_module *m, diag_sink *d);
 /* One InfoGAN term of a function: an info_categorical node, or the H - gaussian_nll
  * that info_gaussian makes. */
 typedef struct {
-  ir_op op;     /* IR_OP_INFO_CATEGORICAL or IR_OP_GAUSSIAN_NLL */
+  ir_op op;     /* IR_OP_INFO_CATEGORICAL, IR_OP_GAUSSIAN_NLL or IR_OP_BCE_LOGITS
+                   (info_bernoulli: D H(p) - D bce) */
   int node;     /* the term's value: the info_categorical, or the sub */
   int pred;     /* Q's prediction: the logits [N,K] or the mean [N,D] */
   int code;     /* module input of the code it predicts, -1 if that operand is no input */
   int64_t dims; /* K values, or D dimensions */
-  double h;     /* gaussian: the constant the NLL is subtracted from, H(c) */
+  double h;     /* gaussian, bernoulli: the constant subtracted from, H(c) */
   double std;   /* gaussian: Q's fixed standard deviation */
-  double bound; /* the most the term can be: ln K (a cross-entropy is at least 0), or
-                   h - D ln(std sqrt(2 pi)) (the NLL at a perfect prediction) */
+  double bound; /* the most the term can be: ln K or h (a cross-entropy is at least 0),
+                   or h - D ln(std sqrt(2 pi)) (the NLL at a perfect prediction) */
 } ir_mi_term;
 
 /* If node id of f is an MI estimate, one term or a sum of terms (scalar adds), writes

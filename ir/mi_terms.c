@@ -2,6 +2,7 @@
  * reach (see ir.h). The frontend builds them (frontend/builtins.c) as
  *   info_categorical(c, logits)     one INFO_CATEGORICAL node: ln K - cross-entropy
  *   info_gaussian(c, mean, std)     SUB(CONST H(c), GAUSSIAN_NLL(mean, c))
+ *   info_bernoulli(b, logits)       SUB(CONST D H(p), MUL(CONST D, BCE_LOGITS(logits, b)))
  * and a report may add several (`report mi = mi_c + mi_s`). Anything else, a scaled
  * term or a difference of two, is not an estimate here, and has no bound: none rather
  * than a wrong one.
@@ -48,6 +49,19 @@ static bool collect(const ir_func *f, int id, ir_mi_term *t, int *n, int max) {
     term.h = f->nodes[x->in[0]].f[0];
     term.std = nll->f[0];
     term.bound = term.h - (double)term.dims * 0.5 * log(2 * M_PI * term.std * term.std);
+  } else if (x->op == IR_OP_SUB && f->nodes[x->in[0]].op == IR_OP_CONST &&
+             f->nodes[x->in[1]].op == IR_OP_MUL &&
+             f->nodes[f->nodes[x->in[1]].in[0]].op == IR_OP_CONST &&
+             f->nodes[f->nodes[x->in[1]].in[1]].op == IR_OP_BCE_LOGITS) {
+    const ir_node *mul = &f->nodes[x->in[1]], *bce = &f->nodes[mul->in[1]];
+    term.op = IR_OP_BCE_LOGITS;
+    term.pred = bce->in[0];
+    term.code = input_of(f, bce->in[1]);
+    term.dims = per_sample(&f->nodes[bce->in[0]]);
+    term.h = f->nodes[x->in[0]].f[0];
+    term.bound = term.h; /* a cross-entropy is at least 0 */
+    /* info_bernoulli's scale is the bits per sample; anything else is not one */
+    if (f->nodes[mul->in[0]].f[0] != (double)term.dims || term.code < 0) return false;
   } else {
     return false;
   }
@@ -90,6 +104,13 @@ void ir_mi_bound_str(const ir_module *m, const ir_mi_term *terms, int n, char *b
     int k;
     if (t->op == IR_OP_INFO_CATEGORICAL) {
       k = snprintf(buf + at, len - at, "%sln %lld", plus, (long long)t->dims);
+    } else if (t->op == IR_OP_BCE_LOGITS) {
+      double per = t->h / (double)t->dims;
+      char h[64];
+      if (fabs(per - log(2.0)) <= 1e-12) snprintf(h, sizeof h, "ln 2");
+      else snprintf(h, sizeof h, "H(%g)", m->inputs[t->code].a);
+      k = t->dims == 1 ? snprintf(buf + at, len - at, "%s%s", plus, h)
+                       : snprintf(buf + at, len - at, "%s%lld %s", plus, (long long)t->dims, h);
     } else {
       char h[64], nll[64];
       entropy_str(m, t, h, sizeof h);

@@ -3,6 +3,7 @@
  *   categorical(K)                                  ln K
  *   uniform(a, b) [D], std s    D (ln(b - a) - ½ ln(2π s²))
  *   normal(m, v) [D], std s     D (½ ln(2πe v²) - ½ ln(2π s²)) = D (½ + ln(v / s))
+ *   bernoulli(p) [D]            D H(p) = -D (p ln p + (1-p) ln(1-p))
  * a sum adds its terms' bounds, and a scaled estimate has none. Before the passes and
  * after them (autodiff, simplify and dce leave the report nodes as they were). */
 #include "check.h"
@@ -21,26 +22,33 @@ static const char model_text[] =
     "code   s : uniform(-1, 1) [2]\n"
     "code   n : normal(0, 2) [3]\n"
     "code   u : uniform(0, 2) [1]\n"
-    "net G(z, c, k, s, n, u) { return sigmoid(dense(concat(z, onehot(c), onehot(k), s, n, u), 4)) }\n"
+    "code   b : bernoulli(0.5) [4]\n"
+    "code   q : bernoulli(0.2) [3]\n"
+    "net G(z, c, k, s, n, u, b, q) {\n"
+    "  return sigmoid(dense(concat(z, onehot(c), onehot(k), s, n, u, b, q), 4)) }\n"
     "net Q(f) { h = relu(dense(f, 8))\n"
-    "  return dense(h, 10), dense(h, 4), dense(h, 2), dense(h, 3), dense(h, 1) }\n"
+    "  return dense(h, 10), dense(h, 4), dense(h, 2), dense(h, 3), dense(h, 1), dense(h, 4),\n"
+    "         dense(h, 3) }\n"
     "net D(f) { return dense(f, 1) }\n"
     "train batch 8 {\n"
-    "  fake = G(z, c, k, s, n, u)\n"
-    "  lc, lk, ms, mn, mu = Q(fake)\n"
+    "  fake = G(z, c, k, s, n, u, b, q)\n"
+    "  lc, lk, ms, mn, mu, lb, lq = Q(fake)\n"
     "  mi_c = info_categorical(c, lc)\n"
     "  mi_k = info_categorical(k, lk)\n"
     "  mi_s = info_gaussian(s, ms, std=1)\n"
     "  mi_n = info_gaussian(n, mn, std=0.5)\n"
     "  mi_u = info_gaussian(u, mu, std=0.1)\n"
+    "  mi_b = info_bernoulli(b, lb)\n"
+    "  mi_q = info_bernoulli(q, lq)\n"
     "  mi = mi_c + mi_s\n"
     "  half = 0.5 * mi_c\n"
-    "  report mi_c, mi_k, mi_s, mi_n, mi_u, mi, half\n"
+    "  report mi_c, mi_k, mi_s, mi_n, mi_u, mi_b, mi_q, mi, half\n"
     "  step disc(D, Q) : minimize bce(D(x), 1) + bce(D(fake), 0) - mi_c - mi_k - mi_s - mi_n - mi_u\n"
+    "                             - mi_b - mi_q\n"
     "                    with adam(lr=0.001)\n"
     "  step gen(G) : minimize bce(D(fake), 1) - mi with adam(lr=0.001)\n"
     "}\n"
-    "generate image = G(z, c, k, s, n, u)\n";
+    "generate image = G(z, c, k, s, n, u, b, q)\n";
 
 static int output(const ir_func *f, const char *name) {
   for (int k = 0; k < f->noutputs; k++)
@@ -73,6 +81,9 @@ static void check_module(const ir_module *m) {
                  "3 (0.5 ln(2 pi e 4) - 0.5 ln(2 pi 0.25))");
   check_estimate(m, "mi_u", 1, ln2 - 0.5 * log(2 * M_PI * 0.01),     /* 2.076793 */
                  "ln 2 - 0.5 ln(2 pi 0.01)");
+  double h02 = -(0.2 * log(0.2) + 0.8 * log(0.8));                     /* 0.500402 */
+  check_estimate(m, "mi_b", 1, 4 * ln2, "4 ln 2");                   /* 2.772589 */
+  check_estimate(m, "mi_q", 1, 3 * h02, "3 H(0.2)");                 /* 1.501207 */
   check_estimate(m, "mi", 2, log(10) + 2 * (ln2 - half_ln_2pi),      /* 1.851002 */
                  "ln 10 + 2 (ln 2 - 0.5 ln(2 pi))");
   check_estimate(m, "half", 0, 0, "");
@@ -91,6 +102,10 @@ static void check_module(const ir_module *m) {
   CHECK(t[0].op == IR_OP_INFO_CATEGORICAL && t[0].code == ir_find_input(m, "c") && t[0].dims == 10);
   CHECK(f->nodes[t[0].pred].shape.dim[1] == 10);
   CHECK(ir_mi_terms(f, output(f, "mi"), t, 1) == 0); /* more terms than room */
+  CHECK(ir_mi_terms(f, output(f, "mi_q"), t, 4) == 1);
+  CHECK(t[0].op == IR_OP_BCE_LOGITS && t[0].code == ir_find_input(m, "q") && t[0].dims == 3);
+  CHECK(f->nodes[t[0].pred].shape.dim[1] == 3);
+  CHECK_NEAR(t[0].h, 1.5012073, 0, 1e-7);
 }
 
 int main(void) {
