@@ -600,6 +600,137 @@ static value reduce(elab *e, call_args *a, ir_op op) {
 static value b_sum(elab *e, call_args *a) { return reduce(e, a, IR_OP_SUM); }
 static value b_mean(elab *e, call_args *a) { return reduce(e, a, IR_OP_MEAN); }
 
+/* ---- normalisation by sample: compositions of mean, sub, mul, div and sqrt --------------
+ *
+ * (x - mean) / sqrt(var + eps) over some per-sample axes, with the biased variance (as
+ * PyTorch normalises), then an affine weight and bias. No op of their own: autodiff,
+ * fusion and codegen come from the ops they are made of. */
+
+/* x normalised over the axes of mask (keep-dims statistics broadcast back) */
+static value normalise(elab *e, call_args *a, value x, int64_t mask, double eps) {
+  ir_attrs keep = {.i = {mask, 1}};
+  value mu = op1(e, a, IR_OP_MEAN, &keep, x);
+  value d = op2(e, a, IR_OP_SUB, NULL, x, mu);
+  value var = op1(e, a, IR_OP_MEAN, &keep, op2(e, a, IR_OP_MUL, NULL, d, d));
+  value sd = op1(e, a, IR_OP_SQRT, NULL,
+                 op2(e, a, IR_OP_ADD, NULL, var, (value){.kind = VAL_NUM, .num = eps,
+                                                         .span = a->call->span}));
+  return op2(e, a, IR_OP_DIV, NULL, d, sd);
+}
+
+/* y * weight + bias, the parameters of shape `shape` (made on the layer's first call,
+ * ones and zeros) reshaped to `view` to broadcast over y */
+static value affine(elab *e, call_args *a, layer_site *l, value y, ir_shape shape, ir_shape view) {
+  if (!l->made) {
+    ir_init ones = {.kind = INIT_ONES}, zeros = {.kind = INIT_ZEROS};
+    l->vars[0] = make_var(e, l, "weight", VAR_PARAM, shape, ones);
+    l->vars[1] = make_var(e, l, "bias", VAR_PARAM, shape, zeros);
+    l->made = true;
+  } else if (!shape_equal(e->m->vars[l->vars[0]].shape, shape)) {
+    char was[64], now[64];
+    shape_str(e->m->vars[l->vars[0]].shape, was, sizeof was);
+    shape_str(shape, now, sizeof now);
+    diag_error(e->d, a->call->span, "%s.%s was made for %s, this input needs %s",
+               e->m->nets[l->net], l->name, was, now);
+    return val_poison();
+  }
+  value w = node_value(e, a, load_var(e, l->vars[0]));
+  value b = node_value(e, a, load_var(e, l->vars[1]));
+  ir_attrs r = {.ashape = view};
+  if (!shape_equal(view, shape)) {
+    w = op1(e, a, IR_OP_RESHAPE, &r, w);
+    b = op1(e, a, IR_OP_RESHAPE, &r, b);
+  }
+  value y2 = op2(e, a, IR_OP_ADD, NULL, op2(e, a, IR_OP_MUL, NULL, y, w), b);
+  if (y2.kind == VAL_NODE) e->f->nodes[y2.node].label = layer_label(e, l);
+  return y2;
+}
+
+static bool need_eps(elab *e, call_args *a, int arg, double *eps) {
+  if (!need_num(e, a->args[arg], "eps", eps)) return false;
+  if (!(*eps > 0)) {
+    diag_error(e->d, a->args[arg].span, "eps must be positive, got %g", *eps);
+    return false;
+  }
+  return true;
+}
+
+/* over every per-sample axis; weight and bias of the per-sample shape (PyTorch's
+ * LayerNorm(x.shape[1:])) */
+static value b_layernorm(elab *e, call_args *a) {
+  layer_site *l = layer_here(e, a);
+  double eps;
+  if (!l || !need_tensor(e, a->args[0], "layernorm's input") || !need_eps(e, a, 1, &eps))
+    return val_poison();
+  const ir_node xn = *node_of(e, a->args[0]);
+  if (!xn.shape.batched || xn.shape.rank < 2) {
+    char sh[128];
+    user_shape(e, a->args[0], sh, sizeof sh);
+    diag_error(e->d, a->args[0].span, "layernorm expects a batched tensor, got %s", sh);
+    return val_poison();
+  }
+  int64_t mask = ((1LL << xn.shape.rank) - 1) & ~1LL, d[IR_MAX_RANK];
+  for (int i = 1; i < xn.shape.rank; i++) d[i - 1] = xn.shape.dim[i];
+  ir_shape per = shape_make(xn.shape.rank - 1, d, false);
+  value y = normalise(e, a, a->args[0], mask, eps);
+  return affine(e, a, l, y, per, per);
+}
+
+/* [C,H,W] per sample and channel over H and W; affine=1 adds weight and bias [C]
+ * (PyTorch's InstanceNorm2d, whose affine is off by default) */
+static value b_instancenorm(elab *e, call_args *a) {
+  layer_site *l = layer_here(e, a);
+  double eps;
+  int64_t aff;
+  if (!l || !need_tensor(e, a->args[0], "instancenorm's input") || !need_eps(e, a, 1, &eps) ||
+      !need_int(e, a->args[2], "affine", &aff))
+    return val_poison();
+  const ir_node xn = *node_of(e, a->args[0]);
+  if (!xn.shape.batched || xn.shape.rank != 4) {
+    char sh[128];
+    user_shape(e, a->args[0], sh, sizeof sh);
+    diag_error(e->d, a->args[0].span, "instancenorm expects a [C,H,W] input, got %s", sh);
+    return val_poison();
+  }
+  value y = normalise(e, a, a->args[0], 4 | 8, eps);
+  if (!aff) return y;
+  return affine(e, a, l, y, dims(1, xn.shape.dim[1], 0, 0, 0), dims(3, xn.shape.dim[1], 1, 1, 0));
+}
+
+/* [C,H,W] in `groups` groups of C/groups channels, each normalised over its channels,
+ * H and W; weight and bias [C] (PyTorch's GroupNorm) */
+static value b_groupnorm(elab *e, call_args *a) {
+  layer_site *l = layer_here(e, a);
+  double eps;
+  int64_t g;
+  if (!l || !need_tensor(e, a->args[0], "groupnorm's input") ||
+      !need_int(e, a->args[1], "groups", &g) || !need_eps(e, a, 2, &eps))
+    return val_poison();
+  const ir_node xn = *node_of(e, a->args[0]);
+  if (!xn.shape.batched || xn.shape.rank != 4) {
+    char sh[128];
+    user_shape(e, a->args[0], sh, sizeof sh);
+    diag_error(e->d, a->args[0].span, "groupnorm expects a [C,H,W] input, got %s", sh);
+    return val_poison();
+  }
+  int64_t c = xn.shape.dim[1];
+  if (g < 1 || c % g) {
+    diag_error(e->d, a->args[1].span, "groups must divide the %lld channels, got %lld",
+               (long long)c, (long long)g);
+    return val_poison();
+  }
+  int64_t d5[5] = {xn.shape.dim[0], g, c / g, xn.shape.dim[2], xn.shape.dim[3]};
+  ir_attrs r5;
+  memset(&r5, 0, sizeof r5);
+  r5.ashape = shape_make(5, d5, true);
+  value y = normalise(e, a, op1(e, a, IR_OP_RESHAPE, &r5, a->args[0]), 4 | 8 | 16, eps);
+  ir_attrs r4;
+  memset(&r4, 0, sizeof r4);
+  r4.ashape = xn.shape;
+  y = op1(e, a, IR_OP_RESHAPE, &r4, y);
+  return affine(e, a, l, y, dims(1, c, 0, 0, 0), dims(3, c, 1, 1, 0));
+}
+
 /* ---- resampling images: compositions of reshape, mean and concat ------------------------
  *
  * Neither is an op of its own: pooling is a mean over the k x k blocks of a reshaped
@@ -834,6 +965,12 @@ const builtin builtins[] = {
      "transposed 2-D convolution: [C,H,W] -> [channels,(H-1)s-2p+k,...]"},
     {"batchnorm", "x, eps=1e-5, momentum=0.1, name=", b_batchnorm,
      "batch normalisation over all axes but the channel axis"},
+    {"layernorm", "x, eps=1e-5, name=", b_layernorm,
+     "normalisation of each sample over all its values; weight and bias of its shape"},
+    {"instancenorm", "x, eps=1e-5, affine=0, name=", b_instancenorm,
+     "normalisation of each sample's channels over H and W; affine=1 adds weight, bias [C]"},
+    {"groupnorm", "x, groups, eps=1e-5, name=", b_groupnorm,
+     "normalisation of each sample's channel groups; weight and bias [C]"},
     {"relu", "x", b_relu, "max(x, 0)"},
     {"lrelu", "x, slope=0.01", b_lrelu, "x if x > 0 else slope*x"},
     {"tanh", "x", b_tanh, "hyperbolic tangent"},

@@ -728,17 +728,27 @@ static value run_net_body(elab *e, const ast_decl *d, scope *sc) {
 
 /* ---- layer call sites ------------------------------------------------------------- */
 
-static bool is_layer(const char *name) {
-  return !strcmp(name, "dense") || !strcmp(name, "conv") || !strcmp(name, "deconv") ||
-         !strcmp(name, "batchnorm");
+/* Layers make parameters; each kind numbers its calls in a net from 0 (G.conv1) under
+ * its prefix. */
+static const char *const layer_kinds[][2] = {
+    {"dense", "dense"}, {"conv", "conv"},     {"deconv", "deconv"}, {"batchnorm", "bn"},
+    {"layernorm", "ln"}, {"instancenorm", "in"}, {"groupnorm", "gn"},
+};
+enum { NLAYER_KINDS = sizeof layer_kinds / sizeof layer_kinds[0] };
+
+static int layer_kind(const char *name) {
+  for (int k = 0; k < NLAYER_KINDS; k++)
+    if (!strcmp(name, layer_kinds[k][0])) return k;
+  return -1;
 }
+
+static bool is_layer(const char *name) { return layer_kind(name) >= 0; }
 
 static void number_layers_in(elab *e, int net, const ast_expr *x, int *counts) {
   if (!x) return;
   if (x->kind == EXPR_CALL && is_layer(x->name)) {
-    const char *prefix = !strcmp(x->name, "batchnorm") ? "bn" : x->name;
-    int *c = &counts[!strcmp(x->name, "dense") ? 0 : !strcmp(x->name, "conv") ? 1
-                     : !strcmp(x->name, "deconv") ? 2 : 3];
+    const char *prefix = layer_kinds[layer_kind(x->name)][1];
+    int *c = &counts[layer_kind(x->name)];
     char name[96];
     snprintf(name, sizeof name, "%s%d", prefix, (*c)++);
     const ast_expr *given = NULL;
@@ -781,7 +791,7 @@ static void number_layers_in(elab *e, int net, const ast_expr *x, int *counts) {
 /* Layers are numbered per kind in source order (dense0, dense1, conv0, bn0, ...), so
  * parameter names do not depend on which net happens to be called first. */
 static void number_layers(elab *e, int net) {
-  int counts[4] = {0};
+  int counts[NLAYER_KINDS] = {0};
   const ast_decl *d = e->nets[net];
   for (int i = 0; i < d->nbody; i++)
     for (int k = 0; k < d->body[i].nvalues; k++)
