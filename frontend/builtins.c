@@ -824,6 +824,52 @@ static value b_onehot(elab *e, call_args *a) {
   return op1(e, a, IR_OP_ONEHOT, &at, a->args[0]);
 }
 
+/* embedding(c, dim): row c of a [K, dim] table (PyTorch's Embedding, N(0, 1) rows),
+ * as onehot(c) times the table, so its gradient is an ordinary matmul's */
+static value b_embedding(elab *e, call_args *a) {
+  layer_site *l = layer_here(e, a);
+  int64_t dim, k;
+  if (!l || !need_tensor(e, a->args[0], "embedding's input") ||
+      !need_int(e, a->args[1], "dim", &dim))
+    return val_poison();
+  k = categories_of(e, a->args[0]);
+  if (a->given[2] && !need_int(e, a->args[2], "n", &k)) return val_poison();
+  const ir_node *xn = node_of(e, a->args[0]);
+  if (xn->dtype != IR_I32 || sample_rank(e, a->args[0]) != 0) {
+    char sh[128];
+    user_shape(e, a->args[0], sh, sizeof sh);
+    diag_error(e->d, a->args[0].span, "embedding takes one integer a sample (a categorical "
+                                      "code or labels), got %s%s", xn->dtype == IR_I32 ? "" : "float ", sh);
+    return val_poison();
+  }
+  if (k < 1) {
+    diag_error(e->d, a->call->span, "embedding(x, dim) needs n=K unless x is a categorical code");
+    return val_poison();
+  }
+  if (dim < 1 || dim > (1 << 24)) {
+    diag_error(e->d, a->args[1].span, "dim must be between 1 and %d", 1 << 24);
+    return val_poison();
+  }
+  if (!l->made) {
+    ir_init wi = {.kind = INIT_NORMAL, .a = 0, .b = 1};
+    if (a->given[4] && !parse_init(e, a->raw[4], &wi)) return val_poison();
+    l->vars[0] = make_var(e, l, "weight", VAR_PARAM, dims(2, k, dim, 0, 0), wi);
+    l->made = true;
+  } else if (!shape_equal(e->m->vars[l->vars[0]].shape, dims(2, k, dim, 0, 0))) {
+    diag_error(e->d, a->call->span, "%s.%s was made for %lld values of %lld, this call needs "
+               "%lld of %lld", e->m->nets[l->net], l->name,
+               (long long)e->m->vars[l->vars[0]].shape.dim[0],
+               (long long)e->m->vars[l->vars[0]].shape.dim[1], (long long)k, (long long)dim);
+    return val_poison();
+  }
+  ir_attrs oh = {.i = {k}};
+  value onehot = op1(e, a, IR_OP_ONEHOT, &oh, a->args[0]);
+  value w = node_value(e, a, load_var(e, l->vars[0]));
+  value y = op2(e, a, IR_OP_MATMUL, NULL, onehot, w);
+  if (y.kind == VAL_NODE) e->f->nodes[y.node].label = layer_label(e, l);
+  return y;
+}
+
 static value b_dropout(elab *e, call_args *a) {
   double p;
   if (!need_tensor(e, a->args[0], "dropout's input") || !need_num(e, a->args[1], "p", &p))
@@ -989,6 +1035,8 @@ const builtin builtins[] = {
     {"avgpool", "x, k=2", b_avgpool, "average over k x k blocks: [C,H,W] -> [C,H/k,W/k]"},
     {"upsample", "x, k=2", b_upsample, "nearest-neighbour upsampling: [C,H,W] -> [C,kH,kW]"},
     {"onehot", "c, n=", b_onehot, "categorical code to a one-hot vector"},
+    {"embedding", "c, dim, n=, name=, ~init=", b_embedding,
+     "a learned [dim] vector per integer value: [] -> [dim] (table [n, dim])"},
     {"dropout", "x, p=0.5", b_dropout, "zero elements with probability p while training"},
     {"bce", "logits, target", b_bce, "mean binary cross-entropy of logits against target"},
     {"softmax_ce", "logits, labels", b_softmax_ce, "mean softmax cross-entropy"},

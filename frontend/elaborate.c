@@ -732,7 +732,7 @@ static value run_net_body(elab *e, const ast_decl *d, scope *sc) {
  * its prefix. */
 static const char *const layer_kinds[][2] = {
     {"dense", "dense"}, {"conv", "conv"},     {"deconv", "deconv"}, {"batchnorm", "bn"},
-    {"layernorm", "ln"}, {"instancenorm", "in"}, {"groupnorm", "gn"},
+    {"layernorm", "ln"}, {"instancenorm", "in"}, {"groupnorm", "gn"}, {"embedding", "emb"},
 };
 enum { NLAYER_KINDS = sizeof layer_kinds / sizeof layer_kinds[0] };
 

@@ -220,6 +220,51 @@ static void test_resample(void) {
   diag_free(&d);
 }
 
+/* embedding: row c of its [K, dim] table, through the interpreter, for each sample's
+ * code; the table is named E.emb0.weight and starts as N(0, 1) (PyTorch's). */
+static void test_embedding(void) {
+  const char *src =
+      "model em\n"
+      "input x : [3]\n"
+      "code c : categorical(5)\n"
+      "net E(c) {\n  return embedding(c, 3)\n}\n"
+      "net D(v) {\n  return dense(v, 1)\n}\n"
+      "train batch 4 {\n  step d(D, E) : minimize bce(D(x), 1) + mean(E(c)) with sgd(lr=0.1)\n}\n"
+      "generate y = E(c)\n";
+  diag_sink d;
+  ir_module *m = elab_text(src, NULL, &d);
+  CHECK(m != NULL);
+  if (!m) {
+    diag_print(&d, stderr, false);
+    diag_free(&d);
+    return;
+  }
+  int v = ir_find_var(m, "E.emb0.weight");
+  CHECK(v >= 0 && m->vars[v].shape.rank == 2 && m->vars[v].shape.dim[0] == 5 &&
+        m->vars[v].shape.dim[1] == 3 && m->vars[v].init.kind == INIT_NORMAL &&
+        m->vars[v].init.a == 0 && m->vars[v].init.b == 1);
+  float *state = calloc((size_t)m->state_size, sizeof *state);
+  ir_init_state(m, state, 3);
+  ir_func *f = ir_find_func(m, "generate");
+  int64_t n4 = 4;
+  ir_tensor c = ir_tensor_alloc(IR_I32, shape_make(1, &n4, true));
+  int32_t codes[4] = {4, 0, 2, 4};
+  memcpy(c.data, codes, sizeof codes);
+  ir_tensor out[1];
+  ir_interp it = {.m = m, .state = state};
+  CHECK(f && v >= 0 && ir_interp_run(&it, f, &c, out) == 0);
+  if (f && v >= 0) {
+    const float *y = out[0].data, *w = state + m->vars[v].offset;
+    for (int s = 0; s < 4; s++)
+      for (int j = 0; j < 3; j++) CHECK(y[3 * s + j] == w[3 * codes[s] + j]);
+    ir_tensor_free(&out[0]);
+  }
+  ir_tensor_free(&c);
+  free(state);
+  ir_module_free(m);
+  diag_free(&d);
+}
+
 /* A correct model with a marker line replaced by `line`; the elaboration must fail
  * with `want` ("line:col: message") as its first error. */
 static const char base[] =
@@ -321,6 +366,7 @@ static void test_errors(void) {
               "16:10: 'Gx' is not a net; a step names the nets it trains", "16:10: did you mean 'G'?");
   expect_note("step e(x) : minimize mean(fake) with adam(lr=1e-3)",
               "16:10: 'x' is not a net; a step names the nets it trains", "");
+  expect_error("y = embedding(z, 4)", "16:7: embedding makes parameters, so it can only be called inside a net");
   expect_error("y = avgpool(x, 3)", "16:18: avgpool: the image's height, 8, is not a multiple of k = 3");
   expect_error("y = avgpool(z)", "16:15: avgpool takes images, [C,H,W] a sample; this is [4]");
   expect_error("y = upsample(x, 0)", "16:19: k must be from 1 to 64, got 0");
@@ -500,6 +546,7 @@ int main(void) {
   test_infogan_mnist();
   test_tiny_forward();
   test_resample();
+  test_embedding();
   test_base_is_fine();
   test_errors();
   test_decl_errors();
