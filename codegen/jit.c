@@ -53,7 +53,8 @@ static const jit_symbol *symbols(size_t *n, bool reference_gemm, bool profile) {
       {"logf", NULL},        {"log1pf", NULL},      {"tanhf", NULL},  {"sqrtf", NULL},
       {"memcpy", NULL},      {"memset", NULL},      {"memmove", NULL}, {"fmax", NULL},
       {"fabs", NULL},        {"collective_allreduce", NULL}, {"cg_prof_enter", NULL},
-      {"cg_prof_exit", NULL}, {"migc_rt_parallel_for", NULL},
+      {"cg_prof_exit", NULL}, {"migc_rt_parallel_for", NULL}, {"sin", NULL},
+      {"cos", NULL},
   };
   /* addresses filled at run time: some are not constant expressions in C */
   tab[0].addr = reference_gemm ? (void *)(uintptr_t)&cg_reference_sgemm
@@ -79,6 +80,8 @@ static const jit_symbol *symbols(size_t *n, bool reference_gemm, bool profile) {
   tab[18].addr = (void *)(uintptr_t)&cg_prof_enter;
   tab[19].addr = (void *)(uintptr_t)&cg_prof_exit;
   tab[20].addr = (void *)(uintptr_t)&migc_rt_parallel_for;
+  tab[21].addr = (void *)(uintptr_t)&sin;
+  tab[22].addr = (void *)(uintptr_t)&cos;
   *n = sizeof tab / sizeof tab[0];
   return tab;
 }

@@ -35,6 +35,8 @@ static LLVMValueRef unary_f64(cg_ctx *c, const ir_node *n, LLVMValueRef x) {
   }
   case IR_OP_EXP: return cg_call_d(c, "exp", x);
   case IR_OP_LOG: return cg_call_d(c, "log", x);
+  case IR_OP_SIN: return cg_call_d(c, "sin", x);
+  case IR_OP_COS: return cg_call_d(c, "cos", x);
   default: return cg_call_d(c, "sqrt", x);
   }
 }

@@ -476,6 +476,8 @@ UNARY(b_softplus, IR_OP_SOFTPLUS)
 UNARY(b_exp, IR_OP_EXP)
 UNARY(b_log, IR_OP_LOG)
 UNARY(b_sqrt, IR_OP_SQRT)
+UNARY(b_sin, IR_OP_SIN)
+UNARY(b_cos, IR_OP_COS)
 
 static value b_lrelu(elab *e, call_args *a) {
   double slope;
@@ -1025,6 +1027,8 @@ const builtin builtins[] = {
     {"exp", "x", b_exp, "e^x"},
     {"log", "x", b_log, "natural logarithm"},
     {"sqrt", "x", b_sqrt, "square root"},
+    {"sin", "x", b_sin, "sine (radians)"},
+    {"cos", "x", b_cos, "cosine (radians)"},
     {"reshape", "x, shape", b_reshape, "same values, new per-sample shape (one -1 inferred)"},
     {"flatten", "x", b_flatten, "per-sample shape to [n]"},
     {"concat", "*xs, axis=0", b_concat, "join tensors along a per-sample axis"},

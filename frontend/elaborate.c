@@ -1147,9 +1147,55 @@ static bool depends_on_nets(elab *e, int id, const int *nets, int nnets, char *s
 }
 
 static const builtin optim_table[] = {
-    {"adam", "lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0", NULL, "Adam"},
-    {"sgd", "lr, momentum=0, weight_decay=0", NULL, "SGD with momentum"},
+    {"adam", "lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, ~schedule=, warmup=0",
+     NULL, "Adam"},
+    {"sgd", "lr, momentum=0, weight_decay=0, ~schedule=, warmup=0", NULL, "SGD with momentum"},
 };
+
+/* schedule=constant(), linear(steps, end=0) or cosine(steps, end=0); warmup=W */
+static bool eval_schedule(elab *e, const call_args *oa, int slot, ir_optim *o) {
+  static const builtin scheds[] = {
+      {"constant", "", NULL, ""}, {"linear", "steps, end=0", NULL, ""},
+      {"cosine", "steps, end=0", NULL, ""}};
+  double w;
+  if (!need_num(e, oa->args[slot + 1], "warmup", &w)) return false;
+  if (!(w >= 0 && w <= 1e9 && w == (double)(int64_t)w)) {
+    diag_error(e->d, oa->args[slot + 1].span, "warmup must be a whole number of updates, got %g", w);
+    return false;
+  }
+  o->warmup = w;
+  if (!oa->given[slot]) return true;
+  const ast_expr *x = oa->raw[slot];
+  const builtin *b = NULL;
+  if (x->kind == EXPR_CALL)
+    for (size_t i = 0; i < sizeof scheds / sizeof *scheds; i++)
+      if (!strcmp(scheds[i].name, x->name)) b = &scheds[i];
+  if (!b) {
+    diag_error(e->d, x->kind == EXPR_CALL ? x->name_span : x->span,
+               "expected a schedule: constant(), linear(steps, end=0) or cosine(steps, end=0)");
+    return false;
+  }
+  call_args a;
+  bool ok = bind_args(e, b, x, &a);
+  free(a.rest);
+  if (!ok) return false;
+  o->sched = b == &scheds[0] ? SCHED_CONSTANT : b == &scheds[1] ? SCHED_LINEAR : SCHED_COSINE;
+  if (o->sched == SCHED_CONSTANT) return true;
+  if (!need_num(e, a.args[0], "steps", &o->sched_steps) || !need_num(e, a.args[1], "end", &o->sched_end))
+    return false;
+  if (!(o->sched_steps >= 1 && o->sched_steps <= 1e9 &&
+        o->sched_steps == (double)(int64_t)o->sched_steps)) {
+    diag_error(e->d, a.args[0].span, "steps must be a whole number of updates from 1, got %g",
+               o->sched_steps);
+    return false;
+  }
+  if (!(o->sched_end >= 0 && o->sched_end <= 1)) {
+    diag_error(e->d, a.args[1].span, "end is the fraction of lr left at the end, from 0 to 1; "
+                                     "got %g", o->sched_end);
+    return false;
+  }
+  return true;
+}
 
 static bool eval_optimizer(elab *e, const ast_expr *x, ir_optim *o) {
   const builtin *b = NULL;
@@ -1158,15 +1204,20 @@ static bool eval_optimizer(elab *e, const ast_expr *x, ir_optim *o) {
       if (!strcmp(optim_table[i].name, x->name)) b = &optim_table[i];
   if (!b) {
     diag_error(e->d, x->kind == EXPR_CALL ? x->name_span : x->span,
-               "expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay) or "
-               "sgd(lr, momentum, weight_decay)");
+               "expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay, schedule, "
+               "warmup) or sgd(lr, momentum, weight_decay, schedule, warmup)");
     return false;
   }
   call_args a;
   bool ok = bind_args(e, b, x, &a);
+  if (!ok) {
+    free(a.rest);
+    return false;
+  }
+  memset(o, 0, sizeof *o);
+  ok = eval_schedule(e, &a, b == &optim_table[0] ? 5 : 3, o);
   free(a.rest);
   if (!ok) return false;
-  memset(o, 0, sizeof *o);
   if (b == &optim_table[0]) {
     o->kind = OPT_ADAM;
     ok = need_num(e, a.args[0], "lr", &o->lr) && need_num(e, a.args[1], "beta1", &o->beta1) &&

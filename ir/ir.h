@@ -130,6 +130,8 @@ typedef enum {
   IR_OP_EXP,
   IR_OP_LOG,
   IR_OP_SQRT,
+  IR_OP_SIN,
+  IR_OP_COS,
   /* elementwise binary with broadcasting, f32 */
   IR_OP_ADD,
   IR_OP_SUB,
@@ -310,9 +312,20 @@ typedef struct {
 
 typedef enum { OPT_ADAM, OPT_SGD } ir_opt_kind;
 
+/* The learning rate of update u = 1, 2, ... is lr * warm(u) * decay(u - 1):
+ *   warm(u)  = min(1, u / warmup)          (1 without warm-up)
+ *   constant: decay = 1
+ *   linear:   decay(s) = 1 + (end - 1) min(s, steps) / steps
+ *   cosine:   decay(s) = end + (1 - end) (1 + cos(pi min(s, steps) / steps)) / 2
+ * so `end` is the fraction of lr left after `steps` updates (PyTorch's LinearLR and
+ * CosineAnnealingLR with eta_min = end * lr, stepped once per update). */
+typedef enum { SCHED_CONSTANT, SCHED_LINEAR, SCHED_COSINE } ir_sched_kind;
+
 typedef struct {
   ir_opt_kind kind;
   double lr, beta1, beta2, eps, weight_decay, momentum;
+  ir_sched_kind sched;
+  double sched_steps, sched_end, warmup; /* whole numbers of updates; end a fraction */
 } ir_optim;
 
 /* One `step` of the train block: minimise `loss` over the parameters of `nets`. */

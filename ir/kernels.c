@@ -114,6 +114,8 @@ static double f_softplus(double x, double a) { (void)a; return fmax(x, 0) + log1
 static double f_exp(double x, double a) { (void)a; return exp(x); }
 static double f_log(double x, double a) { (void)a; return log(x); }
 static double f_sqrt(double x, double a) { (void)a; return sqrt(x); }
+static double f_sin(double x, double a) { (void)a; return sin(x); }
+static double f_cos(double x, double a) { (void)a; return cos(x); }
 
 /* y[j] = f(x[j]), computed in double and rounded once */
 static int unary(const ir_tensor *x, ir_tensor *out, double (*f)(double, double), double a) {
@@ -133,6 +135,8 @@ KERNEL(KNAME(softplus)) { (void)it, (void)n; return unary(in[0], out, f_softplus
 KERNEL(KNAME(exp)) { (void)it, (void)n; return unary(in[0], out, f_exp, 0); }
 KERNEL(KNAME(log)) { (void)it, (void)n; return unary(in[0], out, f_log, 0); }
 KERNEL(KNAME(sqrt)) { (void)it, (void)n; return unary(in[0], out, f_sqrt, 0); }
+KERNEL(KNAME(sin)) { (void)it, (void)n; return unary(in[0], out, f_sin, 0); }
+KERNEL(KNAME(cos)) { (void)it, (void)n; return unary(in[0], out, f_cos, 0); }
 
 /* ---- elementwise binary with broadcasting ------------------------------------------- */
 

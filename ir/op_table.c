@@ -24,6 +24,8 @@ const ir_op_info ir_ops[] = {
     [IR_OP_EXP] = {"exp", 1, {{0}}, 0, false, rule_unary, kernel_exp, vjp_exp},
     [IR_OP_LOG] = {"log", 1, {{0}}, 0, false, rule_unary, kernel_log, vjp_log},
     [IR_OP_SQRT] = {"sqrt", 1, {{0}}, 0, false, rule_unary, kernel_sqrt, vjp_sqrt},
+    [IR_OP_SIN] = {"sin", 1, {{0}}, 0, false, rule_unary, kernel_sin, vjp_sin},
+    [IR_OP_COS] = {"cos", 1, {{0}}, 0, false, rule_unary, kernel_cos, vjp_cos},
 
     [IR_OP_ADD] = {"add", 2, {{0}}, 0, false, rule_binary, kernel_add, vjp_add},
     [IR_OP_SUB] = {"sub", 2, {{0}}, 0, false, rule_binary, kernel_sub, vjp_sub},

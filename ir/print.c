@@ -103,11 +103,18 @@ static void print_node(const ir_module *m, const ir_func *f, int id, FILE *out) 
 
 static void print_optim(const ir_optim *o, FILE *out) {
   if (o->kind == OPT_ADAM)
-    fprintf(out, "adam(lr=%g, beta1=%g, beta2=%g, eps=%g, weight_decay=%g)", o->lr, o->beta1,
+    fprintf(out, "adam(lr=%g, beta1=%g, beta2=%g, eps=%g, weight_decay=%g", o->lr, o->beta1,
             o->beta2, o->eps, o->weight_decay);
   else
-    fprintf(out, "sgd(lr=%g, momentum=%g, weight_decay=%g)", o->lr, o->momentum,
+    fprintf(out, "sgd(lr=%g, momentum=%g, weight_decay=%g", o->lr, o->momentum,
             o->weight_decay);
+  /* only what differs from a constant rate, so programs without a schedule print as
+   * they always did */
+  if (o->sched != SCHED_CONSTANT)
+    fprintf(out, ", schedule=%s(%g, end=%g)", o->sched == SCHED_LINEAR ? "linear" : "cosine",
+            o->sched_steps, o->sched_end);
+  if (o->warmup > 0) fprintf(out, ", warmup=%g", o->warmup);
+  fputc(')', out);
 }
 
 void ir_print_func(const ir_module *m, const ir_func *f, FILE *out) {

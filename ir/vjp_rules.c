@@ -138,6 +138,19 @@ VJP(vjp_sqrt) {
   dx[0] = bin(f, block, IR_OP_DIV, dy, scale(f, block, id, 2.0));
 }
 
+/* d sin = cos, d cos = -sin: each rule emits only ops with rules, so both differentiate
+ * again */
+VJP(vjp_sin) {
+  (void)want;
+  dx[0] = bin(f, block, IR_OP_MUL, dy, un(f, block, IR_OP_COS, f->nodes[id].in[0]));
+}
+
+VJP(vjp_cos) {
+  (void)want;
+  dx[0] = bin(f, block, IR_OP_MUL, dy, un(f, block, IR_OP_NEG,
+                                          un(f, block, IR_OP_SIN, f->nodes[id].in[0])));
+}
+
 VJP(vjp_add) {
   ir_node n = f->nodes[id];
   for (int j = 0; j < 2; j++)

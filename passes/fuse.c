@@ -32,7 +32,8 @@ bool fuse_elementwise(const ir_func *f, const ir_node *n) {
   if (n->dtype != IR_F32) return false;
   switch (n->op) {
   case IR_OP_NEG: case IR_OP_RELU: case IR_OP_LRELU: case IR_OP_TANH: case IR_OP_SIGMOID:
-  case IR_OP_SOFTPLUS: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT:
+  case IR_OP_SOFTPLUS: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_SIN:
+  case IR_OP_COS:
   case IR_OP_RELU_GRAD: case IR_OP_LRELU_GRAD:
     return true;
   case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV:

@@ -7,7 +7,9 @@
  *   Adam: g += wd p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  *         p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  *   SGD:  g += wd p; buf = momentum buf + g (buf starts at zero, which equals
- *         PyTorch's first-step buf = g); p -= lr buf */
+ *         PyTorch's first-step buf = g); p -= lr buf
+ * With a schedule (ir.h) lr is a value of the program: lr times the warm-up and decay
+ * factors of the update number t, the step's counter (Adam's; an SGD step gains one). */
 #include "passes.h"
 
 #include <math.h>
@@ -59,14 +61,39 @@ static int state_var(ir_module *m, int param, const char *step, const char *what
   return v;
 }
 
+/* min(x, c) as x - relu(x - c): IR has no min */
+static int min_c(emitter *e, int x, double c) {
+  return op2(e, IR_OP_SUB, x, op1(e, IR_OP_RELU, op2(e, IR_OP_SUB, x, k(e, c))));
+}
+
+/* The scheduled learning rate of update t (t counts from 1): see ir_optim. */
+static int scheduled_lr(emitter *e, const ir_optim *o, int t) {
+  int lr = k(e, o->lr);
+  if (o->warmup > 0) lr = op2(e, IR_OP_MUL, lr, min_c(e, op2(e, IR_OP_DIV, t, k(e, o->warmup)), 1));
+  if (o->sched == SCHED_CONSTANT) return lr;
+  /* frac = min(t - 1, steps) / steps */
+  int frac = op2(e, IR_OP_DIV, min_c(e, op2(e, IR_OP_SUB, t, k(e, 1)), o->sched_steps),
+                 k(e, o->sched_steps));
+  int decay;
+  if (o->sched == SCHED_LINEAR) {
+    decay = op2(e, IR_OP_ADD, k(e, 1), op2(e, IR_OP_MUL, frac, k(e, o->sched_end - 1)));
+  } else {
+    int c = op1(e, IR_OP_COS, op2(e, IR_OP_MUL, frac, k(e, M_PI)));
+    decay = op2(e, IR_OP_ADD, k(e, o->sched_end),
+                op2(e, IR_OP_MUL, op2(e, IR_OP_ADD, k(e, 1), c), k(e, (1 - o->sched_end) / 2)));
+  }
+  return op2(e, IR_OP_MUL, lr, decay);
+}
+
 void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
   ir_step *st = &f->steps[s];
   emitter e = {f, st->block};
   const ir_optim o = st->opt;
   int nvars = m->nvars; /* variables added below are not parameters */
+  bool scheduled = o.sched != SCHED_CONSTANT || o.warmup > 0;
 
-  int bc1 = -1, bc2_sqrt = -1;
-  if (o.kind == OPT_ADAM) {
+  int bc1 = -1, bc2_sqrt = -1, t = -1;
+  if (o.kind == OPT_ADAM || scheduled) { /* the step's update counter */
     char name[256];
     snprintf(name, sizeof name, "%s.t", st->name);
     int tv = ir_find_var(m, name);
@@ -75,8 +102,11 @@ void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
       tv = ir_add_var(m, name, VAR_STEP, IR_F32, shape_scalar(), -1, none);
       m->vars[tv].init.kind = INIT_ZEROS;
     }
-    int t = op2(&e, IR_OP_ADD, load(&e, m, tv), k(&e, 1.0));
+    t = op2(&e, IR_OP_ADD, load(&e, m, tv), k(&e, 1.0));
     store(&e, m, tv, t);
+  }
+  int lr = scheduled ? scheduled_lr(&e, &o, t) : -1; /* else the constant, per use */
+  if (o.kind == OPT_ADAM) {
     /* 1 - beta^t as 1 - exp(t ln beta): t is a value of the program, not a constant */
     bc1 = op2(&e, IR_OP_SUB, k(&e, 1.0), op1(&e, IR_OP_EXP, op2(&e, IR_OP_MUL, t, k(&e, log(o.beta1)))));
     int bc2 = op2(&e, IR_OP_SUB, k(&e, 1.0), op1(&e, IR_OP_EXP, op2(&e, IR_OP_MUL, t, k(&e, log(o.beta2)))));
@@ -100,7 +130,7 @@ void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
       store(&e, m, vv, v1);
       int denom = op2(&e, IR_OP_ADD, op2(&e, IR_OP_DIV, op1(&e, IR_OP_SQRT, v1), bc2_sqrt),
                       k(&e, o.eps));
-      int step_size = op2(&e, IR_OP_DIV, k(&e, o.lr), bc1);
+      int step_size = op2(&e, IR_OP_DIV, lr >= 0 ? lr : k(&e, o.lr), bc1);
       p_new = op2(&e, IR_OP_SUB, p, op2(&e, IR_OP_MUL, op2(&e, IR_OP_DIV, m1, denom), step_size));
     } else {
       int upd = g;
@@ -109,7 +139,7 @@ void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
         upd = op2(&e, IR_OP_ADD, op2(&e, IR_OP_MUL, load(&e, m, bv), k(&e, o.momentum)), g);
         store(&e, m, bv, upd);
       }
-      p_new = op2(&e, IR_OP_SUB, p, op2(&e, IR_OP_MUL, upd, k(&e, o.lr)));
+      p_new = op2(&e, IR_OP_SUB, p, op2(&e, IR_OP_MUL, upd, lr >= 0 ? lr : k(&e, o.lr)));
     }
     store(&e, m, v, p_new);
   }

@@ -150,7 +150,8 @@ static ir_attrs with_shape(ir_attrs at, int rank, const int64_t *d) {
 
 static void test_elementwise(void) {
   operand x[1] = {F(-3, 3, 4, 37)}, pos[1] = {F(0.05, 4, 4, 37)};
-  const ir_op un[] = {IR_OP_NEG, IR_OP_RELU, IR_OP_TANH, IR_OP_SIGMOID, IR_OP_SOFTPLUS, IR_OP_EXP};
+  const ir_op un[] = {IR_OP_NEG,      IR_OP_RELU, IR_OP_TANH, IR_OP_SIGMOID,
+                      IR_OP_SOFTPLUS, IR_OP_EXP,  IR_OP_SIN,  IR_OP_COS};
   for (size_t k = 0; k < sizeof un / sizeof un[0]; k++) op_case(ir_ops[un[k]].name, un[k], 1, x, (ir_attrs){0});
   op_case("lrelu", IR_OP_LRELU, 1, x, attrs_f(0.2));
   op_case("log", IR_OP_LOG, 1, pos, (ir_attrs){0});

@@ -3,6 +3,7 @@
  * per elaboration diagnostic with its exact line:col and message. */
 #include "check.h"
 #include "frontend/frontend.h"
+#include "passes/passes.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +266,62 @@ static void test_embedding(void) {
   diag_free(&d);
 }
 
+/* Learning-rate schedules: a weight whose gradient is 1 on every step (the mean of a
+ * dense layer's output on inputs of ones), trained by plain SGD, moves by exactly the
+ * scheduled rate of each update: w_u = w_(u-1) - lr_u, against the formulas of
+ * ir_optim computed here. */
+static void check_schedule(const char *opt, double lr, double warmup, int kind, double steps,
+                           double end) {
+  char src[1024];
+  snprintf(src, sizeof src,
+           "model sc\n"
+           "input x : [1]\n"
+           "net N(v) {\n  return dense(v, 1, bias=0, init=zeros())\n}\n"
+           "train batch 2 {\n  step s(N) : minimize mean(N(x)) with %s\n}\n", opt);
+  diag_sink d;
+  ir_module *m = elab_text(src, NULL, &d);
+  CHECK_MSG(m != NULL, "%s does not elaborate", opt);
+  if (!m) {
+    diag_print(&d, stderr, false);
+    diag_free(&d);
+    return;
+  }
+  char err[256];
+  CHECK(pass_lower_steps(m, err, sizeof err) == 0);
+  float *state = calloc((size_t)m->state_size, sizeof *state);
+  ir_init_state(m, state, 1);
+  int w = ir_find_var(m, "N.dense0.weight");
+  ir_func *f = ir_find_func(m, "train_step");
+  int64_t xs[2] = {2, 1};
+  ir_tensor x = ir_tensor_alloc(IR_F32, shape_make(2, xs, true));
+  ((float *)x.data)[0] = ((float *)x.data)[1] = 1;
+  double want = 0;
+  for (int u = 1; u <= 8; u++) {
+    ir_tensor out[2];
+    ir_interp it = {.m = m, .state = state};
+    CHECK(ir_interp_run(&it, f, &x, out) == 0);
+    for (int o = 0; o < f->noutputs; o++) ir_tensor_free(&out[o]);
+    double warm = warmup > 0 ? fmin(1, u / warmup) : 1, frac = fmin(u - 1, steps) / steps;
+    double decay = kind == 0 ? 1 : kind == 1 ? 1 + (end - 1) * frac
+                                 : end + (1 - end) * (1 + cos(M_PI * frac)) / 2;
+    want -= lr * warm * decay;
+    CHECK_MSG(fabs(state[m->vars[w].offset] - want) <= 1e-6, "%s, update %d: %g, expected %g",
+              opt, u, state[m->vars[w].offset], want);
+  }
+  ir_tensor_free(&x);
+  free(state);
+  ir_module_free(m);
+  diag_free(&d);
+}
+
+static void test_schedules(void) {
+  check_schedule("sgd(lr=0.5)", 0.5, 0, 0, 1, 1);
+  check_schedule("sgd(lr=0.5, warmup=3)", 0.5, 3, 0, 1, 1);
+  check_schedule("sgd(lr=0.5, schedule=linear(4, end=0.25))", 0.5, 0, 1, 4, 0.25);
+  check_schedule("sgd(lr=0.5, schedule=cosine(5), warmup=2)", 0.5, 2, 2, 5, 0);
+  check_schedule("sgd(lr=0.5, schedule=constant())", 0.5, 0, 0, 1, 1);
+}
+
 /* A correct model with a marker line replaced by `line`; the elaboration must fail
  * with `want` ("line:col: message") as its first error. */
 static const char base[] =
@@ -375,7 +432,15 @@ static void test_errors(void) {
   expect_error("step e(G) : minimize mean(fake) with adam(lr=-1)",
                "16:40: the learning rate must be positive, got -1");
   expect_error("step e(G) : minimize mean(fake) with rmsprop(lr=1)",
-               "16:40: expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay) or sgd(lr, momentum, weight_decay)");
+               "16:40: expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay, schedule, warmup) or sgd(lr, momentum, weight_decay, schedule, warmup)");
+  expect_error("step e(G) : minimize mean(fake) with adam(lr=1, schedule=exponential(3))",
+               "16:60: expected a schedule: constant(), linear(steps, end=0) or cosine(steps, end=0)");
+  expect_error("step e(G) : minimize mean(fake) with adam(lr=1, schedule=cosine(0))",
+               "16:67: steps must be a whole number of updates from 1, got 0");
+  expect_error("step e(G) : minimize mean(fake) with adam(lr=1, schedule=linear(9, end=2))",
+               "16:74: end is the fraction of lr left at the end, from 0 to 1; got 2");
+  expect_error("step e(G) : minimize mean(fake) with sgd(lr=1, warmup=0.5)",
+               "16:57: warmup must be a whole number of updates, got 0.5");
   expect_error("step d(G) : minimize mean(fake) with adam(lr=1)",
                "17:8: there is already a step named 'd'");
   expect_error("report nothing", "16:10: report names a binding of the train block; 'nothing' is not bound before this line");
@@ -547,6 +612,7 @@ int main(void) {
   test_tiny_forward();
   test_resample();
   test_embedding();
+  test_schedules();
   test_base_is_fine();
   test_errors();
   test_decl_errors();

@@ -56,7 +56,8 @@ int main(void) {
               "  h = dense(concat(flatten(v), z), 5)\n"
               "  a = tanh(h) + sigmoid(h) * softplus(h) - exp(h * 0.1) / (2 + relu(h))\n"
               "  b = log(softplus(h) + 1) + sqrt(softplus(h) + 0.5) + lrelu(h, 0.1) - h\n"
-              "  return mean(a * b)\n"
+              "  c = sin(h * 2) * cos(h + 1)\n"
+              "  return mean(a * b + c)\n"
               "}\n"
               "train batch 3 { step s(N) : minimize N(x, z) with sgd(lr=0.1) }\n");
   check_model("broadcasting",

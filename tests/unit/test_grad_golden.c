@@ -276,10 +276,10 @@ static void test_adam(cJSON *c) {
   ir_attrs all = {.i = {1, 0}};
   int loss = ir_emit_checked(f, 0, IR_OP_SUM, &prod, 1, &all);
   cJSON *at = cJSON_GetObjectItem(c, "attrs");
-  ir_optim o = {OPT_ADAM, cJSON_GetObjectItem(at, "lr")->valuedouble,
-                cJSON_GetObjectItem(at, "beta1")->valuedouble,
-                cJSON_GetObjectItem(at, "beta2")->valuedouble,
-                cJSON_GetObjectItem(at, "eps")->valuedouble, 0, 0};
+  ir_optim o = {.kind = OPT_ADAM, .lr = cJSON_GetObjectItem(at, "lr")->valuedouble,
+                .beta1 = cJSON_GetObjectItem(at, "beta1")->valuedouble,
+                .beta2 = cJSON_GetObjectItem(at, "beta2")->valuedouble,
+                .eps = cJSON_GetObjectItem(at, "eps")->valuedouble};
   f->steps = calloc(1, sizeof *f->steps);
   f->steps[0] = (ir_step){strdup("s"), 0, loss, malloc(sizeof(int)), 1, o, false, {0}};
   f->steps[0].nets[0] = 0;

@@ -203,7 +203,8 @@ static void test_all_ops(void) {
   ir_tensor x = trand(sh(true, 2, 4, 6), -2, 2), y = trand(sh(true, 2, 4, 6), -2, 2);
   ir_tensor pos = trand(sh(true, 2, 4, 6), 0.1, 3), row = trand(sh(false, 1, 6), -1, 1);
   static const ir_op un[] = {IR_OP_NEG,      IR_OP_RELU, IR_OP_LRELU, IR_OP_TANH, IR_OP_SIGMOID,
-                             IR_OP_SOFTPLUS, IR_OP_EXP,  IR_OP_SOFTMAX};
+                             IR_OP_SOFTPLUS, IR_OP_EXP,  IR_OP_SOFTMAX, IR_OP_SIN,
+                             IR_OP_COS};
   for (size_t j = 0; j < sizeof un / sizeof *un; j++) {
     ir_node n = mk(un[j]);
     n.f[0] = 0.2;

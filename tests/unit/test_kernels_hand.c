@@ -149,6 +149,17 @@ static void test_unary(void) {
   expect("sqrt", &y, sh(false, 1, 4), sqrt((double)1e-30f), sqrt((double)1e-6f), 1.0, 2.0);
   ir_tensor_free(&y);
   ir_tensor_free(&x);
+  /* sin and cos at 0, pi/2 (as a float), pi (as a float) and -1 */
+  x = tf(sh(false, 1, 4), 0.0, (double)(float)M_PI_2, (double)(float)M_PI, -1.0);
+  y = run(mk(IR_OP_SIN), 1, &x);
+  expect("sin", &y, sh(false, 1, 4), 0.0, sin((double)(float)M_PI_2), sin((double)(float)M_PI),
+         sin(-1.0));
+  ir_tensor_free(&y);
+  y = run(mk(IR_OP_COS), 1, &x);
+  expect("cos", &y, sh(false, 1, 4), 1.0, cos((double)(float)M_PI_2), cos((double)(float)M_PI),
+         cos(-1.0));
+  ir_tensor_free(&y);
+  ir_tensor_free(&x);
   x = tf(sh(false, 1, 2), 0.0, -1.0);
   y = run(mk(IR_OP_LOG), 1, &x);
   CHECK(at(&y, 0) == -INFINITY && isnan(at(&y, 1))); /* as torch.log */
