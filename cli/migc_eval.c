@@ -55,70 +55,121 @@ static bool find_code(const model *md, const ir_func *gen, const ir_func *enc, i
 
 /* ---- sample ---------------------------------------------------------------------------- */
 
-/* The inputs of generate for cells [start, start + batch) of a sweep figure `cols`
- * wide, into in[j] (one batch each): every cell takes sample `from` of draw[j] (a
- * batch of draws of input j), its row (cell / cols) sets the categorical code `code`
- * and its column element vary_at of `cont` to a value from -2 to 2; the other
- * continuous codes are 0 when there is a categorical code. Cells past `cells` keep
- * the draw. So only the code and the swept value change across a figure. */
-static void sweep_inputs(const ir_module *m, const ir_func *gen, const ir_tensor *draw,
-                         int64_t from, int code, int cont, int vary_at, int cols, int start,
-                         int cells, ir_tensor *in) {
+/* What a figure's rows and columns vary (sample_plan): rows are the values of the
+ * categorical code `code`, or, without one, `rows` draws of every latent; columns sweep
+ * element `at` of input `col` from -2 to 2 (a continuous code, or a latent when the
+ * model has no other code), or turn the bits of a Bernoulli code `col` off and on, two
+ * columns a bit. */
+typedef enum { COLS_SWEEP, COLS_BITS } cols_kind;
+typedef struct {
+  int code, col, at;
+  cols_kind kind;
+  int rows, cols;
+  int64_t from; /* the draw every cell takes when the rows are the code's values */
+} figure_plan;
+
+/* The inputs of generate for cells [start, start + batch) of the figure, into in[j]
+ * (one batch each), from draw[j] (a batch of draws of input j): a cell takes the draw
+ * of its row (sample `from` when the rows are the code's values), the row's code value,
+ * the column's value of element `at` (or bit) of `col`; every non-categorical code,
+ * the rest of `col` included, is 0 when there is a categorical code, so only what the
+ * figure shows changes across it. Cells past the figure keep the draw. */
+static void figure_inputs(const ir_module *m, const ir_func *gen, const ir_tensor *draw,
+                          const figure_plan *p, int start, ir_tensor *in) {
   int64_t b = m->batch;
+  int cells = p->rows * p->cols;
   for (int j = 0; j < gen->ninputs; j++) {
     int idx = gen->inputs[j];
     const ir_input *inp = &m->inputs[idx];
     int64_t per = shape_numel(inp->shape) / b;
-    bool zero = inp->kind == INPUT_CODE && inp->dist != DIST_CATEGORICAL && code >= 0;
+    bool zero = inp->kind == INPUT_CODE && inp->dist != DIST_CATEGORICAL && p->code >= 0;
     for (int64_t s = 0; s < b; s++) {
-      int cell = start + (int)s;
+      int cell = start + (int)s, row = cell / p->cols, col = cell % p->cols;
+      bool in_fig = cell < cells;
+      int64_t from = in_fig && p->code < 0 ? row % b : p->from;
       if (inp->dtype == IR_I32) {
-        int32_t *p = in[j].data;
-        p[s] = idx == code && cell < cells ? cell / cols : ((const int32_t *)draw[j].data)[from];
+        int32_t *q = in[j].data;
+        q[s] = idx == p->code && in_fig ? row : ((const int32_t *)draw[j].data)[from];
         continue;
       }
-      float *p = (float *)in[j].data + s * per;
+      float *q = (float *)in[j].data + s * per;
       if (zero)
-        memset(p, 0, (size_t)per * sizeof *p);
+        memset(q, 0, (size_t)per * sizeof *q);
       else
-        memcpy(p, (const float *)draw[j].data + from * per, (size_t)per * sizeof *p);
-      if (idx == cont && cell < cells) p[vary_at] = (float)(-2.0 + 4.0 * (cell % cols) / (cols - 1));
+        memcpy(q, (const float *)draw[j].data + from * per, (size_t)per * sizeof *q);
+      if (idx != p->col || !in_fig) continue;
+      if (p->kind == COLS_SWEEP) {
+        q[p->at] = (float)(-2.0 + 4.0 * col / (p->cols - 1));
+      } else { /* column 0 every bit off, column d + 1 bit d on */
+        memset(q, 0, (size_t)per * sizeof *q);
+        if (col > 0) q[col - 1] = 1;
+      }
     }
   }
 }
 
-/* The first categorical code and the first continuous code generate takes, or -1. */
-static void figure_codes(const ir_module *m, const ir_func *gen, int *code, int *cont) {
-  *code = *cont = -1;
+/* The figure for generate's inputs: rows from the first categorical code, else 8
+ * draws; columns from --vary, else the first continuous code, else the first
+ * Bernoulli code, else the first continuous latent. col -1: no codes nor latents to
+ * vary (plain samples). */
+static figure_plan plan_figure(const ir_module *m, const ir_func *gen) {
+  figure_plan p = {.code = -1, .col = -1, .rows = 8, .cols = 10};
+  int cont = -1, bits = -1, latent = -1;
   for (int j = 0; j < gen->ninputs; j++) {
-    const ir_input *in = &m->inputs[gen->inputs[j]];
-    if (in->kind != INPUT_CODE) continue;
-    if (in->dist == DIST_CATEGORICAL && *code < 0) *code = gen->inputs[j];
-    if (in->dist != DIST_CATEGORICAL && *cont < 0) *cont = gen->inputs[j];
+    int idx = gen->inputs[j];
+    const ir_input *in = &m->inputs[idx];
+    bool f32 = in->dtype == IR_F32;
+    if (in->kind == INPUT_CODE && in->dist == DIST_CATEGORICAL && p.code < 0) p.code = idx;
+    if (in->kind == INPUT_CODE && in->dist == DIST_BERNOULLI && f32 && bits < 0) bits = idx;
+    if (in->kind == INPUT_CODE && (in->dist == DIST_UNIFORM || in->dist == DIST_NORMAL) && f32 &&
+        cont < 0)
+      cont = idx;
+    if (in->kind == INPUT_LATENT && f32 && in->dist != DIST_BERNOULLI && latent < 0) latent = idx;
   }
+  if (p.code >= 0) p.rows = (int)m->inputs[p.code].a;
+  if (cont >= 0) {
+    p.col = cont;
+  } else if (bits >= 0) {
+    int64_t d = shape_numel(m->inputs[bits].shape) / m->batch;
+    p.col = bits, p.kind = COLS_BITS, p.cols = 1 + (int)(d < 15 ? d : 15);
+  } else if (latent >= 0 && p.code >= 0) {
+    p.col = latent;
+  }
+  return p;
 }
 
 static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t step) {
   const ir_module *m = md->m;
-  int code, cont, vary_at = 0;
-  figure_codes(m, gen, &code, &cont);
+  figure_plan p = plan_figure(m, gen);
   if (o->vary) { /* NAME or NAME[I] */
     char name[128];
     int k = 0;
     if (sscanf(o->vary, "%127[^[][%d]", name, &k) < 1) k = 0;
-    cont = ir_find_input(m, name);
-    vary_at = k;
-    if (cont < 0 || m->inputs[cont].dtype != IR_F32 || k < 0 ||
-        k >= shape_numel(m->inputs[cont].shape) / m->batch) {
+    int col = ir_find_input(m, name);
+    if (col < 0 || m->inputs[col].dtype != IR_F32 || k < 0 ||
+        k >= shape_numel(m->inputs[col].shape) / m->batch) {
       fprintf(stderr, "migc sample: --vary %s: no continuous latent or code element by that name\n",
               o->vary);
       return 1;
     }
+    p.col = col, p.at = k, p.kind = COLS_SWEEP, p.cols = 10;
   }
   int64_t b = m->batch;
-  int rows = code >= 0 ? (int)m->inputs[code].a : 1;
-  int cols = cont >= 0 ? 10 : (int)(b < 64 ? b : 64);
-  if (code < 0 && cont < 0) rows = (cols + 7) / 8, cols = 8;
+  bool plain = p.code < 0 && p.col < 0; /* nothing to vary: plain samples, 8 a row */
+  if (plain) p.cols = 8, p.rows = (int)((b < 64 ? b : 64) + 7) / 8;
+  int rows = p.rows, cols = p.cols;
+  char what[512] = "";
+  const char *colname = p.col >= 0 ? m->inputs[p.col].name : "";
+  if (plain)
+    snprintf(what, sizeof what, ", each its own draw of the latents");
+  else
+    snprintf(what, sizeof what, ", rows: %s%s, columns: %s%s", p.code >= 0 ? "the values of " : "",
+             p.code >= 0 ? m->inputs[p.code].name : "draws of the other latents", colname,
+             p.kind == COLS_BITS ? " with every bit off, then each bit on" : "");
+  if (!plain && p.kind == COLS_SWEEP) {
+    size_t n = strlen(what);
+    snprintf(what + n, sizeof what - n, "[%d] from -2 to 2", p.at);
+  }
   int cells = rows * cols;
   ir_tensor *draw = calloc((size_t)gen->ninputs + 1, sizeof *draw);
   ir_tensor *in = calloc((size_t)gen->ninputs + 1, sizeof *in);
@@ -131,13 +182,13 @@ static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t 
     in[j] = ir_tensor_alloc(draw[j].dtype, draw[j].shape);
   }
   for (int start = 0; start < cells && !st; start += (int)b) {
-    if (code < 0 && cont < 0) { /* no codes: plain samples, each its own draw */
+    if (plain) {
       for (int j = 0; j < gen->ninputs; j++) {
         ir_tensor_free(&in[j]);
         model_draw(md, gen->inputs[j], o->seed, STREAM_FIGURE, (uint64_t)start, 0, &in[j]);
       }
     } else {
-      sweep_inputs(m, gen, draw, 0, code, cont, vary_at, cols, start, cells, in);
+      figure_inputs(m, gen, draw, &p, start, in);
     }
     if (model_run(md, gen, in, outs)) {
       fprintf(stderr, "migc sample: %s\n", md->err);
@@ -168,18 +219,14 @@ static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t 
           fprintf(stderr, "migc sample: %s\n", err);
           st = 1;
         } else {
-          printf("%s: %d x %d images in order%s%s%s\n", path, rows, cols,
-                 code >= 0 ? ", rows: the values of " : "", code >= 0 ? m->inputs[code].name : "",
-                 cont >= 0 ? ", columns: a code swept from -2 to 2" : "");
+          printf("%s: %d x %d images in order%s\n", path, rows, cols, what);
         }
       } else if (s->rank != 4 || png_write_grid(path, grid, cells, (int)s->dim[1], (int)s->dim[2],
                                                 (int)s->dim[3], rows, cols, lo, hi, 2, err, sizeof err)) {
         fprintf(stderr, "migc sample: %s\n", s->rank != 4 ? "generate does not make images" : err);
         st = 1;
       } else {
-        printf("%s: %d x %d%s%s%s\n", path, rows, cols,
-               code >= 0 ? ", rows: the values of " : "", code >= 0 ? m->inputs[code].name : "",
-               cont >= 0 ? ", columns: a code swept from -2 to 2" : "");
+        printf("%s: %d x %d%s\n", path, rows, cols, what);
       }
     }
     for (int k = 0; k < gen->noutputs; k++) ir_tensor_free(&outs[k]);
@@ -466,7 +513,9 @@ static int class_kept(eval_plan *p, model *md, uint64_t seed, int draws, eval_re
           }
         }
         for (int start = 0; start < cells && !st; start += (int)b) {
-          sweep_inputs(m, gen, draw, dr % b, p->code, gen->inputs[c], d, cols, start, cells, in);
+          figure_plan fp = {.code = p->code, .col = gen->inputs[c], .at = d, .kind = COLS_SWEEP,
+                            .rows = (int)k, .cols = cols, .from = dr % b};
+          figure_inputs(m, gen, draw, &fp, start, in);
           if (model_run(md, gen, in, gouts)) {
             st = (snprintf(err, errn, "%s", md->err), 1);
             break;
