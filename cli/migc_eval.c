@@ -307,7 +307,7 @@ static void find_estimates(eval_plan *p, const ir_module *m) {
     for (int t = 0; t < p->mi[i].nterms; t++)
       if (p->mi[i].terms[t].code == p->code && p->mi[i].terms[t].op == IR_OP_INFO_CATEGORICAL)
         p->code_out = p->mi[i].enc_out[t];
-  if (p->nmi) return;
+  if (p->nmi || p->code < 0) return;
   eval_estimate *e = &p->mi[p->nmi++];
   snprintf(e->name, sizeof e->name, "mi_%s", m->inputs[p->code].name);
   e->terms[0] = (ir_mi_term){.op = IR_OP_INFO_CATEGORICAL, .node = -1, .pred = -1,
@@ -317,17 +317,19 @@ static void find_estimates(eval_plan *p, const ir_module *m) {
 }
 
 int eval_plan_open(eval_plan *p, const model *md, const char *data, const char *data_dir,
-                   char *err, size_t errn) {
+                   bool matched, char *err, size_t errn) {
   memset(p, 0, sizeof *p);
   dataset_close(&p->data); /* closed: its permutation cache marked empty */
   const ir_module *m = md->m;
   p->gen = ir_find_func(m, "generate");
   p->enc = ir_find_func(m, "encode");
-  if (!p->gen || !find_code(md, p->gen, p->enc, &p->code, &p->code_out)) {
+  bool has_code = p->gen && find_code(md, p->gen, p->enc, &p->code, &p->code_out);
+  if (!p->gen || !p->enc || (!has_code && matched)) {
     snprintf(err, errn, "%s has no categorical code that encode predicts", m->name);
     return 1;
   }
-  p->k = (int64_t)m->inputs[p->code].a;
+  if (!has_code) p->code = p->code_out = -1;
+  p->k = has_code ? (int64_t)m->inputs[p->code].a : 0;
   if (p->k > 1024) {
     snprintf(err, errn, "%s's code %s has %lld values; eval matches at most 1024", m->name,
              m->inputs[p->code].name, (long long)p->k);
@@ -341,6 +343,12 @@ int eval_plan_open(eval_plan *p, const model *md, const char *data, const char *
     return 1;
   }
   find_estimates(p, m);
+  if (!has_code) {
+    if (p->nmi) return 0; /* the MI estimates alone: no labels needed */
+    snprintf(err, errn, "%s has no categorical code that encode predicts and no MI estimate "
+                        "eval can recompute", m->name);
+    return 1;
+  }
   dataset_shape want = {rank, {0}, (float)in->a, (float)in->b, in->pad};
   for (int i = 0; i < rank; i++) want.dim[i] = in->shape.dim[i + 1];
   if (dataset_open(&p->data, data, data_dir, &want, err, errn)) return 1;
@@ -379,7 +387,7 @@ static int estimate_on_generated(eval_plan *p, model *md, uint64_t seed, int bat
                                  eval_result *r, char *err, size_t errn) {
   const ir_func *gen = p->gen, *enc = p->enc;
   int64_t share = md->m->batch, global = md->batch;
-  double sum[EVAL_MAX_MI][EVAL_MAX_TERMS] = {{0}};
+  double sum[EVAL_MAX_MI][EVAL_MAX_TERMS] = {{0}}, right[EVAL_MAX_MI][EVAL_MAX_TERMS] = {{0}};
   int64_t count = 0;
   ir_tensor *in = calloc((size_t)gen->ninputs + 1, sizeof *in);
   ir_tensor *gouts = calloc((size_t)gen->noutputs + 1, sizeof *gouts);
@@ -410,6 +418,7 @@ static int estimate_on_generated(eval_plan *p, model *md, uint64_t seed, int bat
                   for (int64_t i = 0; i < d; i++) { /* stable: max(l,0) - l b + ln(1+e^-|l|) */
                     double l = q[s * d + i], b = ((const float *)c)[s * d + i];
                     sum[e][t] += fmax(l, 0) - l * b + log1p(exp(-fabs(l)));
+                    right[e][t] += (l > 0) == (b > 0.5);
                   }
                 } else {
                   for (int64_t i = 0; i < d; i++) {
@@ -428,6 +437,16 @@ static int estimate_on_generated(eval_plan *p, model *md, uint64_t seed, int bat
   free(in);
   free(gouts);
   free(eouts);
+  for (int e = 0; e < p->nmi; e++) /* each Bernoulli code's bits once */
+    for (int t = 0; t < p->mi[e].nterms && count; t++) {
+      const ir_mi_term *term = &p->mi[e].terms[t];
+      const char *name = md->m->inputs[term->code].name;
+      bool seen = term->op != IR_OP_BCE_LOGITS || r->nbits == EVAL_MAX_MI;
+      for (int i = 0; i < r->nbits && !seen; i++) seen = !strcmp(r->bits_name[i], name);
+      if (seen) continue;
+      snprintf(r->bits_name[r->nbits], sizeof r->bits_name[0], "%s", name);
+      r->bits[r->nbits++] = right[e][t] / (double)(count * term->dims);
+    }
   for (int e = 0; e < p->nmi; e++) {
     r->mi[e] = 0;
     for (int t = 0; t < p->mi[e].nterms; t++) {
@@ -548,6 +567,7 @@ int eval_measure(eval_plan *p, model *md, uint64_t seed, int batches, int draws,
                  char *err, size_t errn) {
   memset(r, 0, sizeof *r);
   if (estimate_on_generated(p, md, seed, batches, r, err, errn)) return 1;
+  if (p->code < 0) return 0; /* no categorical code: the estimates are all */
   if (matched_on_data(p, md, r, err, errn)) return 1;
   return draws > 0 ? class_kept(p, md, seed, draws, r, err, errn) : 0;
 }
@@ -586,10 +606,20 @@ static void print_json(FILE *out, const eval_plan *p, const model *md, int64_t s
     json_string(p->mi[e].name, out);
     fprintf(out, ": %.17g", ir_mi_bound(p->mi[e].terms, p->mi[e].nterms));
   }
+  fputs("}, \"bit_accuracy\": {", out);
+  for (int i = 0; i < r->nbits; i++) {
+    fprintf(out, "%s", i ? ", " : "");
+    json_string(r->bits_name[i], out);
+    fprintf(out, ": %.17g", r->bits[i]);
+  }
   fputs("}, \"data\": ", out);
-  json_string(p->data.images_path, out);
-  fprintf(out, ", \"images\": %lld, \"accuracy\": %.17g, \"mapping\": [",
-          (long long)r->images, r->accuracy);
+  if (p->code >= 0) { /* without a categorical code nothing is matched to labels */
+    json_string(p->data.images_path, out);
+    fprintf(out, ", \"images\": %lld, \"accuracy\": %.17g, \"mapping\": [",
+            (long long)r->images, r->accuracy);
+  } else {
+    fputs("null, \"images\": 0, \"accuracy\": null, \"mapping\": [", out);
+  }
   for (int i = 0; i < p->k; i++) fprintf(out, "%s%d", i ? ", " : "", r->mapping[i]);
   fputs("], \"class_kept\": {", out);
   for (int i = 0; i < r->nkept; i++) {
@@ -630,6 +660,13 @@ static void print_text(const eval_plan *p, const model *md, int64_t step, int dr
     printf("%s: %.4f nats on %lld generated images (at most %s = %.4f)\n", x->name, r->mi[e],
            (long long)r->generated, formula, ir_mi_bound(x->terms, x->nterms));
   }
+  for (int i = 0; i < r->nbits; i++)
+    printf("bits of %s recovered: %.4f of its bits on the generated images (Q's logit's sign)\n",
+           r->bits_name[i], r->bits[i]);
+  if (p->code < 0) {
+    printf("matched accuracy: not measured: %s has no categorical code\n", md->m->name);
+    return;
+  }
   printf("data: %s\n", p->data.images_path);
   printf("matched accuracy: %.4f on %lld images (code value -> label:", r->accuracy,
          (long long)r->images);
@@ -664,7 +701,7 @@ int eval_run(const eval_options *o, diag_sink *d) {
       st = snprintf(err, sizeof err, "%s was trained on %s, which has no test split known to "
                     "migc; give --data the labelled images to evaluate on", o->run, trained) > 0;
   }
-  if (!st) st = eval_plan_open(&p, &md, data, data_dir, err, sizeof err);
+  if (!st) st = eval_plan_open(&p, &md, data, data_dir, false, err, sizeof err);
   if (!st) st = eval_measure(&p, &md, o->seed, o->batches, o->draws, &r, err, sizeof err);
   if (!st) {
     if (o->json)

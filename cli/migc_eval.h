@@ -48,7 +48,8 @@ typedef struct {
   const ir_func *gen, *enc;
   eval_estimate mi[EVAL_MAX_MI];
   int nmi;
-  int code;     /* the categorical code (module input) whose values are matched */
+  int code;     /* the categorical code (module input) whose values are matched; -1:
+                   none, no matched accuracy or class keeping */
   int code_out; /* the encode output of its logits */
   int64_t k;    /* its number of values */
   dataset data; /* labelled images */
@@ -70,13 +71,20 @@ typedef struct {
   char kept_name[EVAL_MAX_KEPT][72]; /* the element, NAME[I] as sample --vary takes it */
   double kept[EVAL_MAX_KEPT];        /* its share, in [0, 1] */
   int64_t kept_images;               /* images behind each share */
+  /* Bernoulli codes: the share of their bits on generated images whose sign Q's logit
+   * gets right, per code (each code once, whatever estimates it is in) */
+  int nbits;
+  char bits_name[EVAL_MAX_MI][64];
+  double bits[EVAL_MAX_MI];
 } eval_result;
 
 /* Finds what to measure in md's program and opens the labelled data set `data`
- * (a name or path as train's --data, under data_dir). Returns 0, or 1 with a message
+ * (a name or path as train's --data, under data_dir). A model without a categorical
+ * code has no matched accuracy: with `matched` that is an error, else only its MI
+ * estimates are measured (p->code -1, no data opened). Returns 0, or 1 with a message
  * in err; close the plan either way. */
 int eval_plan_open(eval_plan *p, const model *md, const char *data, const char *data_dir,
-                   char *err, size_t errn);
+                   bool matched, char *err, size_t errn);
 void eval_plan_close(eval_plan *p);
 /* Measures md's current state: the estimates on `batches` global batches of images
  * generated from latents drawn for `seed`, the matched accuracy of Q's most likely

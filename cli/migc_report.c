@@ -125,16 +125,18 @@ static void eval_section(text *out, const char *dir) {
   put(out, "<p>The last <code>migc eval</code> of this run, at step %.0f.</p>\n<table>\n",
       number(v, "step"));
   const json_value *data = member(v, "data", JSON_STRING);
-  put(out, "<tr><th>data</th><td style=\"text-align:left\">");
-  put_escaped(out, data ? data->str : "?");
-  put(out, "</td></tr>\n<tr><th>matched accuracy</th><td style=\"text-align:left\">%.4f on "
-           "%.0f images</td></tr>\n", number(v, "accuracy"), number(v, "images"));
-  const json_value *map = member(v, "mapping", JSON_ARRAY);
-  put(out, "<tr><th>code value &rarr; label</th><td style=\"text-align:left\">");
-  int i = 0;
-  for (const json_value *x = map ? map->child : NULL; x; x = x->next, i++)
-    put(out, "%s%d&rarr;%.0f", i ? " " : "", i, x->type == JSON_NUMBER ? x->num : NAN);
-  put(out, "</td></tr>\n");
+  if (data) { /* a model without a categorical code has no matched accuracy */
+    put(out, "<tr><th>data</th><td style=\"text-align:left\">");
+    put_escaped(out, data->str);
+    put(out, "</td></tr>\n<tr><th>matched accuracy</th><td style=\"text-align:left\">%.4f on "
+             "%.0f images</td></tr>\n", number(v, "accuracy"), number(v, "images"));
+    const json_value *map = member(v, "mapping", JSON_ARRAY);
+    put(out, "<tr><th>code value &rarr; label</th><td style=\"text-align:left\">");
+    int i = 0;
+    for (const json_value *x = map ? map->child : NULL; x; x = x->next, i++)
+      put(out, "%s%d&rarr;%.0f", i ? " " : "", i, x->type == JSON_NUMBER ? x->num : NAN);
+    put(out, "</td></tr>\n");
+  }
   const json_value *mi = member(v, "mi", JSON_OBJECT), *bounds = member(v, "mi_bounds", JSON_OBJECT);
   for (const json_value *x = mi ? mi->child : NULL; x; x = x->next) {
     put(out, "<tr><th>");
@@ -142,6 +144,13 @@ static void eval_section(text *out, const char *dir) {
     put(out, "</th><td style=\"text-align:left\">%.4f nats (at most %.4f) on %.0f generated "
              "images</td></tr>\n", x->type == JSON_NUMBER ? x->num : NAN, number(bounds, x->key),
         number(v, "generated"));
+  }
+  const json_value *bits = member(v, "bit_accuracy", JSON_OBJECT);
+  for (const json_value *x = bits ? bits->child : NULL; x; x = x->next) {
+    put(out, "<tr><th>bits of ");
+    put_escaped(out, x->key);
+    put(out, " recovered</th><td style=\"text-align:left\">%.4f on generated images</td></tr>\n",
+        x->type == JSON_NUMBER ? x->num : NAN);
   }
   const json_value *kept = member(v, "class_kept", JSON_OBJECT);
   for (const json_value *x = kept ? kept->child : NULL; x; x = x->next) {

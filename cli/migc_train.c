@@ -421,7 +421,7 @@ static int setup(trainer *t, diag_sink *d) {
     if (!data)
       return fail(t, "%s: %s has no test split known to migc; give labelled images to "
                      "evaluate on with --eval-data", opt, o->data);
-    if (eval_plan_open(&t->ev, &t->md, data, o->data_dir, t->err, sizeof t->err))
+    if (eval_plan_open(&t->ev, &t->md, data, o->data_dir, true, t->err, sizeof t->err))
       return fail(t, "%s: %s", opt, t->err);
     t->evaluating = true;
   }

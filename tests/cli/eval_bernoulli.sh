@@ -34,7 +34,7 @@ m = migc.Model("./libbern.so", seed=1)
 m.load("r/checkpoints/step-00000020.safetensors")
 lib = m._lib
 lib.migc_draw_input.argtypes = [C.c_void_p, C.c_int, C.c_uint32, C.c_uint64, C.c_void_p, C.c_size_t]
-total = count = 0
+total = count = right = 0
 for it in range(2):
     ins = []
     for i in m.functions["generate"]["inputs"]:
@@ -45,13 +45,28 @@ for it in range(2):
     b = ins[[m.inputs[i]["name"] for i in m.functions["generate"]["inputs"]].index("b")].astype(np.float64)
     l = m.encode(m.generate(*ins))[2].astype(np.float64)
     total += (np.maximum(l, 0) - l * b + np.log1p(np.exp(-np.abs(l)))).sum()
+    right += ((l > 0) == (b > 0.5)).sum()
     count += l.shape[0]
 want = 3 * math.log(2) - total / count
 j = json.load(open("e.json"))
-print(abs(j["mi"]["mi_b"] - want) <= 1e-4 * max(1, abs(want)), abs(j["mi_bounds"]["mi_b"] - 3 * math.log(2)) < 1e-12)
+print(abs(j["mi"]["mi_b"] - want) <= 1e-4 * max(1, abs(want)), abs(j["mi_bounds"]["mi_b"] - 3 * math.log(2)) < 1e-12,
+      abs(j["bit_accuracy"]["b"] - right / (3 * count)) < 1e-12)
 PY
 )
-[ "$check" = "True True" ] && ok || bad "eval's mi_b against Python's: $check $(cat e.json)"
+[ "$check" = "True True True" ] && ok || bad "eval's mi_b and bit accuracy against Python's: $check $(cat e.json)"
+grep -q "^bits of b recovered: [0-9.]* of its bits on the generated images (Q's logit's sign)$" <<<"$out" && ok \
+  || bad "eval's bits line: $out"
+# without a categorical code (c removed): the MI estimates alone, no labels needed
+sed -e '/^code   c : /d' -e 's/net G(z, c, s, b)/net G(z, s, b)/' -e 's/concat(z, onehot(c), s, b)/concat(z, s, b)/' \
+    -e 's/dense(h, 10), dense(h, 2), dense(h, 3)$/dense(h, 2), dense(h, 3)/' -e 's/G(z, c, s, b)/G(z, s, b)/' \
+    -e 's/^  c_logits, s_mean, b_logits = Q(f_fake)$/  s_mean, b_logits = Q(f_fake)/' -e '/^  mi_c = /d' \
+    -e 's/report mi_c, mi_s, mi_b/report mi_s, mi_b/' -e 's/(mi_c + mi_s + mi_b)/(mi_s + mi_b)/' \
+    -e 's/^encode c_logits, s_mean, b_logits = Q(body(x))$/encode s_mean, b_logits = Q(body(x))/' bern.mig >nocat.mig
+"$migc" train nocat.mig --batch 16 --steps 3 --threads 1 --out n >n.log 2>&1 || bad "train nocat: $(cat n.log)"
+out=$("$migc" eval n --batches 1 --data /nonexistent 2>&1); st=$?
+[ $st -eq 0 ] && grep -q "^mi_b: [-0-9.]* nats on 16 generated images (at most 3 ln 2 = 2.0794)$" <<<"$out" \
+  && grep -q "^matched accuracy: not measured: infogan_mlp has no categorical code$" <<<"$out" && ok \
+  || bad "eval without a categorical code: $st $out"
 "$migc" gradcheck bern.mig --batch 2 --elements 1 >g.log 2>&1 && ok || bad "gradcheck: $(tail -3 g.log)"
 # misuse: a code of another prior, logits of another shape
 sed 's/info_bernoulli(b, b_logits)/info_bernoulli(c, b_logits)/' bern.mig >bad1.mig
