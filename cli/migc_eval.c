@@ -31,6 +31,24 @@ static int open_run(const eval_options *o, model *md, diag_sink *d, int64_t *ste
     if (md->err[0]) fprintf(stderr, "migc: %s\n", md->err);
     return 1;
   }
+  if (o->ema) { /* each averaged parameter takes its average's values */
+    int n = 0;
+    for (int v = 0; v < md->m->nvars; v++) {
+      const ir_var *a = &md->m->vars[v];
+      if (a->kind != VAR_EMA || a->of < 0) continue;
+      memcpy(md->state + md->m->vars[a->of].offset, md->state + a->offset,
+             (size_t)shape_numel(a->shape) * sizeof(float));
+      n++;
+    }
+    if (!n) {
+      fprintf(stderr, "migc: --ema: %s keeps no moving average; give the steps that train "
+                      "the generator ema=DECAY (adam(..., ema=0.999))\n", md->m->name);
+      return 1;
+    }
+    fprintf(stderr, "migc: %s at step %lld (%s), %d parameters replaced by their moving "
+                    "averages\n", md->m->name, (long long)*step, path, n);
+    return 0;
+  }
   fprintf(stderr, "migc: %s at step %lld (%s)\n", md->m->name, (long long)*step, path);
   return 0;
 }

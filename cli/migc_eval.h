@@ -19,6 +19,7 @@ typedef struct {
   int draws;              /* eval: draws of the other latents per row of the class
                              keeping measure (0: not measured) */
   bool json;              /* eval: one JSON object on stdout instead of text */
+  bool ema;               /* the parameters' moving averages (a step's ema=) instead */
   bool interpret;
 } eval_options;
 

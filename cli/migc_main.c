@@ -649,7 +649,7 @@ static const command commands[] = {
      "                  on 1 to N threads), the ceiling --profile measures GEMMs by\n"},
     {"sample", cmd_sample, "draw the InfoGAN figure of a trained run",
      "migc sample RUN|CHECKPOINT [--grid OUT.png|OUT.npy] [--vary NAME[I]] [--seed S]\n"
-     "                           [--model FILE] [--backend jit|interp] [--threads N]",
+     "                           [--ema] [--model FILE] [--backend jit|interp] [--threads N]",
      "Reopens the program a checkpoint was written by (its model file, -D settings\n"
      "and batch are in the checkpoint) and draws the figure of the InfoGAN paper, and\n"
      "says what it drew. Rows: the values of the first categorical code, or without\n"
@@ -664,14 +664,16 @@ static const command commands[] = {
      "  --vary NAME[I]  the continuous latent or code element to sweep (default the\n"
      "                  first continuous code, element 0)\n"
      "  --seed S        the draw of the fixed latents (default 1)\n"
+     "  --ema           draw with the parameters' moving averages (kept by a step\n"
+     "                  with ema=DECAY) instead of the parameters\n"
      "  --model FILE    the model file, if it moved since training\n"
      "  --backend B     jit (default) or interp\n"
      "  --threads N     threads for GEMMs and large kernels (default: the CPUs this\n"
      "                  process may run on, its affinity mask)\n"},
     {"eval", cmd_eval, "measure what a trained InfoGAN's code captures",
      "migc eval RUN|CHECKPOINT [--data D] [--data-dir DIR] [--batches N] [--draws N]\n"
-     "                         [--seed S] [--model FILE] [--json] [--backend jit|interp]\n"
-     "                         [--threads N]",
+     "                         [--seed S] [--ema] [--model FILE] [--json]\n"
+     "                         [--backend jit|interp] [--threads N]",
      "Prints every MI estimate the model reports (an output of train_step made of\n"
      "info_categorical, info_gaussian and info_bernoulli terms: mi_c, mi_s) in nats,\n"
      "computed with the terms' formulas from encode's prediction of the codes on N\n"
@@ -704,6 +706,8 @@ static const command commands[] = {
      "                  (default 10; 0: not measured)\n"
      "  --seed S        the draw of the generated images' latents, and of the\n"
      "                  figures' (default 1)\n"
+     "  --ema           measure the parameters' moving averages (kept by a step\n"
+     "                  with ema=DECAY) instead of the parameters\n"
      "  --model FILE    the model file, if it moved since training\n"
      "  --json          print one JSON object instead: model, step, generated, mi\n"
      "                  (name: nats), mi_bounds (name: the most it can reach), data,\n"
@@ -860,6 +864,8 @@ static int parse_options(const command *c, int argc, char **argv, cli_options *o
       if (st == 1) i++; /* 2: a flag without a value */
     } else if (!strcmp(c->name, "eval") && !strcmp(a, "--json")) {
       o->eval.json = true;
+    } else if ((!strcmp(c->name, "sample") || !strcmp(c->name, "eval")) && !strcmp(a, "--ema")) {
+      o->eval.ema = true;
     } else if ((!strcmp(c->name, "sample") || !strcmp(c->name, "eval")) && a[0] == '-' &&
                (st = eval_option(o, a, i + 1 < argc ? argv[i + 1] : NULL)) != 0) {
       if (st < 0) return 2;

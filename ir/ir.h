@@ -264,7 +264,8 @@ typedef enum {
   VAR_BN_VAR,   /* batchnorm running variance */
   VAR_OPT_M,    /* optimizer first moment (Adam m, SGD momentum buffer) */
   VAR_OPT_V,    /* optimizer second moment (Adam v) */
-  VAR_STEP      /* step counter */
+  VAR_STEP,     /* step counter */
+  VAR_EMA       /* exponential moving average of a parameter (a step's ema=) */
 } ir_var_kind;
 
 typedef enum {
@@ -326,6 +327,9 @@ typedef struct {
   double lr, beta1, beta2, eps, weight_decay, momentum;
   ir_sched_kind sched;
   double sched_steps, sched_end, warmup; /* whole numbers of updates; end a fraction */
+  double ema; /* 0, or the decay of an average of every parameter the step trains:
+                 after update u, avg = d avg + (1 - d) p with d = min(ema, (u-1)/u),
+                 so the first update sets it and early ones weigh alike */
 } ir_optim;
 
 /* One `step` of the train block: minimise `loss` over the parameters of `nets`. */

@@ -14,7 +14,7 @@ static void type_str(ir_dtype t, ir_shape s, char *buf, size_t n) {
 }
 
 static const char *var_kind_name(ir_var_kind k) {
-  static const char *names[] = {"param", "bn_mean", "bn_var", "opt_m", "opt_v", "step"};
+  static const char *names[] = {"param", "bn_mean", "bn_var", "opt_m", "opt_v", "step", "ema"};
   return names[k];
 }
 
@@ -114,6 +114,7 @@ static void print_optim(const ir_optim *o, FILE *out) {
     fprintf(out, ", schedule=%s(%g, end=%g)", o->sched == SCHED_LINEAR ? "linear" : "cosine",
             o->sched_steps, o->sched_end);
   if (o->warmup > 0) fprintf(out, ", warmup=%g", o->warmup);
+  if (o->ema > 0) fprintf(out, ", ema=%g", o->ema);
   fputc(')', out);
 }
 

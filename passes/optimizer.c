@@ -93,7 +93,7 @@ void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
   bool scheduled = o.sched != SCHED_CONSTANT || o.warmup > 0;
 
   int bc1 = -1, bc2_sqrt = -1, t = -1;
-  if (o.kind == OPT_ADAM || scheduled) { /* the step's update counter */
+  if (o.kind == OPT_ADAM || scheduled || o.ema > 0) { /* the step's update counter */
     char name[256];
     snprintf(name, sizeof name, "%s.t", st->name);
     int tv = ir_find_var(m, name);
@@ -106,6 +106,9 @@ void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
     store(&e, m, tv, t);
   }
   int lr = scheduled ? scheduled_lr(&e, &o, t) : -1; /* else the constant, per use */
+  /* the average's decay of this update: min(ema, (t - 1) / t) */
+  int ema_d = o.ema > 0 ? min_c(&e, op2(&e, IR_OP_DIV, op2(&e, IR_OP_SUB, t, k(&e, 1)), t), o.ema)
+                        : -1;
   if (o.kind == OPT_ADAM) {
     /* 1 - beta^t as 1 - exp(t ln beta): t is a value of the program, not a constant */
     bc1 = op2(&e, IR_OP_SUB, k(&e, 1.0), op1(&e, IR_OP_EXP, op2(&e, IR_OP_MUL, t, k(&e, log(o.beta1)))));
@@ -142,6 +145,11 @@ void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
       p_new = op2(&e, IR_OP_SUB, p, op2(&e, IR_OP_MUL, upd, lr >= 0 ? lr : k(&e, o.lr)));
     }
     store(&e, m, v, p_new);
+    if (ema_d >= 0) {
+      int av = state_var(m, v, st->name, "ema", VAR_EMA);
+      int a = load(&e, m, av); /* d a + (1 - d) p = p + d (a - p) */
+      store(&e, m, av, op2(&e, IR_OP_ADD, p_new, op2(&e, IR_OP_MUL, ema_d, op2(&e, IR_OP_SUB, a, p_new))));
+    }
   }
   st->lowered = true;
   ir_layout(m);

@@ -52,6 +52,8 @@ typedef enum {
   MIGC_VAR_OPT_M = 3,   /* optimizer first moment */
   MIGC_VAR_OPT_V = 4,   /* optimizer second moment */
   MIGC_VAR_STEP = 5,    /* the optimizer's step counter */
+  MIGC_VAR_EMA = 6,     /* a moving average of a parameter (a step's ema=), named
+                           PARAM@STEP.ema */
 } migc_var_kind;
 
 typedef enum {

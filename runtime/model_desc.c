@@ -168,7 +168,7 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
       desc_var *x = &d->vars[d->nvars++];
       int64_t kind = 0, init = 0;
       x->info.name = f.tok[1];
-      if (!get_i64(f.tok[2], 0, MIGC_VAR_STEP, &kind) ||
+      if (!get_i64(f.tok[2], 0, MIGC_VAR_EMA, &kind) ||
           !get_i64(f.tok[3], 0, (int64_t)1 << 40, &x->info.offset) ||
           !get_i64(f.tok[4], 0, STATE_INIT_NORMAL, &init) ||
           !get_i64(f.tok[5], 0, (int64_t)1 << 40, &x->fan_in) || !get_f64(f.tok[6], &x->a) ||

@@ -314,6 +314,50 @@ static void check_schedule(const char *opt, double lr, double warmup, int kind, 
   diag_free(&d);
 }
 
+/* ema=D: the step's moving average of the weight (N.dense0.weight@s.ema, kind ema)
+ * follows avg_u = p_u + d_u (avg_(u-1) - p_u), d_u = min(D, (u-1)/u), here with the
+ * same SGD updates of exactly lr a step (p_u = -0.5 u). */
+static void test_ema(void) {
+  const char *src =
+      "model av\n"
+      "input x : [1]\n"
+      "net N(v) {\n  return dense(v, 1, bias=0, init=zeros())\n}\n"
+      "train batch 2 {\n  step s(N) : minimize mean(N(x)) with sgd(lr=0.5, ema=0.8)\n}\n";
+  diag_sink d;
+  ir_module *m = elab_text(src, NULL, &d);
+  CHECK(m != NULL);
+  if (!m) {
+    diag_free(&d);
+    return;
+  }
+  char err[256];
+  CHECK(pass_lower_steps(m, err, sizeof err) == 0);
+  int a = ir_find_var(m, "N.dense0.weight@s.ema"), w = ir_find_var(m, "N.dense0.weight");
+  CHECK(a >= 0 && m->vars[a].kind == VAR_EMA && m->vars[a].of == w);
+  float *state = calloc((size_t)m->state_size, sizeof *state);
+  ir_init_state(m, state, 1);
+  ir_func *f = ir_find_func(m, "train_step");
+  int64_t xs[2] = {2, 1};
+  ir_tensor x = ir_tensor_alloc(IR_F32, shape_make(2, xs, true));
+  ((float *)x.data)[0] = ((float *)x.data)[1] = 1;
+  double avg = 0;
+  for (int u = 1; a >= 0 && u <= 10; u++) {
+    ir_tensor out[2];
+    ir_interp it = {.m = m, .state = state};
+    CHECK(ir_interp_run(&it, f, &x, out) == 0);
+    for (int o = 0; o < f->noutputs; o++) ir_tensor_free(&out[o]);
+    double p = -0.5 * u, dd = fmin(0.8, (u - 1.0) / u);
+    avg = p + dd * (avg - p);
+    CHECK_MSG(fabs(state[m->vars[a].offset] - avg) <= 1e-5, "update %d: %g, expected %g", u,
+              state[m->vars[a].offset], avg);
+    CHECK(fabs(state[m->vars[w].offset] - p) <= 1e-6);
+  }
+  ir_tensor_free(&x);
+  free(state);
+  ir_module_free(m);
+  diag_free(&d);
+}
+
 static void test_schedules(void) {
   check_schedule("sgd(lr=0.5)", 0.5, 0, 0, 1, 1);
   check_schedule("sgd(lr=0.5, warmup=3)", 0.5, 3, 0, 1, 1);
@@ -432,7 +476,9 @@ static void test_errors(void) {
   expect_error("step e(G) : minimize mean(fake) with adam(lr=-1)",
                "16:40: the learning rate must be positive, got -1");
   expect_error("step e(G) : minimize mean(fake) with rmsprop(lr=1)",
-               "16:40: expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay, schedule, warmup) or sgd(lr, momentum, weight_decay, schedule, warmup)");
+               "16:40: expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay, schedule, warmup, ema) or sgd(lr, momentum, weight_decay, schedule, warmup, ema)");
+  expect_error("step e(G) : minimize mean(fake) with adam(lr=1, ema=1)",
+               "16:55: ema is the average's decay, from 0 (none) up to 1 (not included); got 1");
   expect_error("step e(G) : minimize mean(fake) with adam(lr=1, schedule=exponential(3))",
                "16:60: expected a schedule: constant(), linear(steps, end=0) or cosine(steps, end=0)");
   expect_error("step e(G) : minimize mean(fake) with adam(lr=1, schedule=cosine(0))",
@@ -613,6 +659,7 @@ int main(void) {
   test_resample();
   test_embedding();
   test_schedules();
+  test_ema();
   test_base_is_fine();
   test_errors();
   test_decl_errors();
