@@ -16,6 +16,17 @@ static ir_module *elab_text(const char *text, const elab_options *eo, diag_sink 
   return m;
 }
 
+/* elab_text that must succeed: NULL (diagnostics printed, d freed) counts as a failure */
+static ir_module *elab_checked(const char *text, diag_sink *d) {
+  ir_module *m = elab_text(text, NULL, d);
+  CHECK(m != NULL);
+  if (!m) {
+    diag_print(d, stderr, false);
+    diag_free(d);
+  }
+  return m;
+}
+
 /* The first diagnostic of the given level, as "line:col: message". */
 static const char *first(const diag_sink *d, diag_level level, char *buf, size_t n) {
   for (int i = 0; i < d->n; i++)
@@ -144,13 +155,8 @@ static void test_tiny_forward(void) {
       "  step d(D) : minimize bce(D(x), 1) + 0.5 * mean(D(x) * D(x)) with sgd(lr=0.1)\n"
       "}\n";
   diag_sink d;
-  ir_module *m = elab_text(src, NULL, &d);
-  CHECK(m != NULL);
-  if (!m) {
-    diag_print(&d, stderr, false);
-    diag_free(&d);
-    return;
-  }
+  ir_module *m = elab_checked(src, &d);
+  if (!m) return;
   float *state = calloc((size_t)m->state_size, sizeof *state);
   ir_init_state(m, state, 3);
   /* weight = ones, bias = U(-1/sqrt(2), 1/sqrt(2)): set it to 0.25 by hand. */
@@ -186,13 +192,8 @@ static void test_resample(void) {
       "train batch 2 {\n  step d(D) : minimize bce(D(x), 1) with sgd(lr=0.1)\n}\n"
       "encode p, u, q = R(x)\n";
   diag_sink d;
-  ir_module *m = elab_text(src, NULL, &d);
-  CHECK(m != NULL);
-  if (!m) {
-    diag_print(&d, stderr, false);
-    diag_free(&d);
-    return;
-  }
+  ir_module *m = elab_checked(src, &d);
+  if (!m) return;
   ir_func *f = ir_find_func(m, "encode");
   int64_t xs[4] = {2, 2, 4, 4};
   ir_tensor x = ir_tensor_alloc(IR_F32, shape_make(4, xs, true));
@@ -233,13 +234,8 @@ static void test_embedding(void) {
       "train batch 4 {\n  step d(D, E) : minimize bce(D(x), 1) + mean(E(c)) with sgd(lr=0.1)\n}\n"
       "generate y = E(c)\n";
   diag_sink d;
-  ir_module *m = elab_text(src, NULL, &d);
-  CHECK(m != NULL);
-  if (!m) {
-    diag_print(&d, stderr, false);
-    diag_free(&d);
-    return;
-  }
+  ir_module *m = elab_checked(src, &d);
+  if (!m) return;
   int v = ir_find_var(m, "E.emb0.weight");
   CHECK(v >= 0 && m->vars[v].shape.rank == 2 && m->vars[v].shape.dim[0] == 5 &&
         m->vars[v].shape.dim[1] == 3 && m->vars[v].init.kind == INIT_NORMAL &&
@@ -279,13 +275,8 @@ static void check_schedule(const char *opt, double lr, double warmup, int kind, 
            "net N(v) {\n  return dense(v, 1, bias=0, init=zeros())\n}\n"
            "train batch 2 {\n  step s(N) : minimize mean(N(x)) with %s\n}\n", opt);
   diag_sink d;
-  ir_module *m = elab_text(src, NULL, &d);
-  CHECK_MSG(m != NULL, "%s does not elaborate", opt);
-  if (!m) {
-    diag_print(&d, stderr, false);
-    diag_free(&d);
-    return;
-  }
+  ir_module *m = elab_checked(src, &d);
+  if (!m) return;
   char err[256];
   CHECK(pass_lower_steps(m, err, sizeof err) == 0);
   float *state = calloc((size_t)m->state_size, sizeof *state);
@@ -324,12 +315,8 @@ static void test_ema(void) {
       "net N(v) {\n  return dense(v, 1, bias=0, init=zeros())\n}\n"
       "train batch 2 {\n  step s(N) : minimize mean(N(x)) with sgd(lr=0.5, ema=0.8)\n}\n";
   diag_sink d;
-  ir_module *m = elab_text(src, NULL, &d);
-  CHECK(m != NULL);
-  if (!m) {
-    diag_free(&d);
-    return;
-  }
+  ir_module *m = elab_checked(src, &d);
+  if (!m) return;
   char err[256];
   CHECK(pass_lower_steps(m, err, sizeof err) == 0);
   int a = ir_find_var(m, "N.dense0.weight@s.ema"), w = ir_find_var(m, "N.dense0.weight");
