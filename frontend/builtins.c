@@ -182,10 +182,7 @@ static bool parse_init(elab *e, const ast_expr *x, ir_init *init) {
       {"normal", "mean=0, std=1", NULL, ""}, {"uniform", "low, high", NULL, ""},
       {"zeros", "", NULL, ""},               {"ones", "", NULL, ""},
   };
-  const builtin *b = NULL;
-  if (x->kind == EXPR_CALL)
-    for (int i = 0; i < 4; i++)
-      if (!strcmp(inits[i].name, x->name)) b = &inits[i];
+  const builtin *b = builtin_call_in(inits, sizeof inits / sizeof *inits, x);
   if (!b) {
     diag_error(e->d, x->span, "init= takes normal(mean, std), uniform(low, high), zeros() "
                               "or ones()");
@@ -608,6 +605,14 @@ static value b_mean(elab *e, call_args *a) { return reduce(e, a, IR_OP_MEAN); }
  * PyTorch normalises), then an affine weight and bias. No op of their own: autodiff,
  * fusion and codegen come from the ops they are made of. */
 
+/* x (batched) in the batched shape d[0..rank) */
+static value reshape_to(elab *e, call_args *a, value x, int rank, const int64_t *d) {
+  ir_attrs at;
+  memset(&at, 0, sizeof at);
+  at.ashape = shape_make(rank, d, true);
+  return op1(e, a, IR_OP_RESHAPE, &at, x);
+}
+
 /* x normalised over the axes of mask (keep-dims statistics broadcast back) */
 static value normalise(elab *e, call_args *a, value x, int64_t mask, double eps) {
   ir_attrs keep = {.i = {mask, 1}};
@@ -646,6 +651,16 @@ static value affine(elab *e, call_args *a, layer_site *l, value y, ir_shape shap
   value y2 = op2(e, a, IR_OP_ADD, NULL, op2(e, a, IR_OP_MUL, NULL, y, w), b);
   if (y2.kind == VAL_NODE) e->f->nodes[y2.node].label = layer_label(e, l);
   return y2;
+}
+
+/* x must be batched images, [C,H,W] a sample */
+static bool need_chw(elab *e, value x, const char *fn) {
+  const ir_node *n = node_of(e, x);
+  if (n->shape.batched && n->shape.rank == 4) return true;
+  char sh[128];
+  user_shape(e, x, sh, sizeof sh);
+  diag_error(e->d, x.span, "%s expects a [C,H,W] input, got %s", fn, sh);
+  return false;
 }
 
 static bool need_eps(elab *e, call_args *a, int arg, double *eps) {
@@ -687,13 +702,8 @@ static value b_instancenorm(elab *e, call_args *a) {
   if (!l || !need_tensor(e, a->args[0], "instancenorm's input") || !need_eps(e, a, 1, &eps) ||
       !need_int(e, a->args[2], "affine", &aff))
     return val_poison();
+  if (!need_chw(e, a->args[0], "instancenorm")) return val_poison();
   const ir_node xn = *node_of(e, a->args[0]);
-  if (!xn.shape.batched || xn.shape.rank != 4) {
-    char sh[128];
-    user_shape(e, a->args[0], sh, sizeof sh);
-    diag_error(e->d, a->args[0].span, "instancenorm expects a [C,H,W] input, got %s", sh);
-    return val_poison();
-  }
   value y = normalise(e, a, a->args[0], 4 | 8, eps);
   if (!aff) return y;
   return affine(e, a, l, y, dims(1, xn.shape.dim[1], 0, 0, 0), dims(3, xn.shape.dim[1], 1, 1, 0));
@@ -708,13 +718,8 @@ static value b_groupnorm(elab *e, call_args *a) {
   if (!l || !need_tensor(e, a->args[0], "groupnorm's input") ||
       !need_int(e, a->args[1], "groups", &g) || !need_eps(e, a, 2, &eps))
     return val_poison();
+  if (!need_chw(e, a->args[0], "groupnorm")) return val_poison();
   const ir_node xn = *node_of(e, a->args[0]);
-  if (!xn.shape.batched || xn.shape.rank != 4) {
-    char sh[128];
-    user_shape(e, a->args[0], sh, sizeof sh);
-    diag_error(e->d, a->args[0].span, "groupnorm expects a [C,H,W] input, got %s", sh);
-    return val_poison();
-  }
   int64_t c = xn.shape.dim[1];
   if (g < 1 || c % g) {
     diag_error(e->d, a->args[1].span, "groups must divide the %lld channels, got %lld",
@@ -722,14 +727,8 @@ static value b_groupnorm(elab *e, call_args *a) {
     return val_poison();
   }
   int64_t d5[5] = {xn.shape.dim[0], g, c / g, xn.shape.dim[2], xn.shape.dim[3]};
-  ir_attrs r5;
-  memset(&r5, 0, sizeof r5);
-  r5.ashape = shape_make(5, d5, true);
-  value y = normalise(e, a, op1(e, a, IR_OP_RESHAPE, &r5, a->args[0]), 4 | 8 | 16, eps);
-  ir_attrs r4;
-  memset(&r4, 0, sizeof r4);
-  r4.ashape = xn.shape;
-  y = op1(e, a, IR_OP_RESHAPE, &r4, y);
+  value y = normalise(e, a, reshape_to(e, a, a->args[0], 5, d5), 4 | 8 | 16, eps);
+  y = reshape_to(e, a, y, 4, xn.shape.dim);
   return affine(e, a, l, y, dims(1, c, 0, 0, 0), dims(3, c, 1, 1, 0));
 }
 
@@ -754,13 +753,6 @@ static bool image_and_k(elab *e, call_args *a, const char *fn, int64_t *k) {
     return false;
   }
   return true;
-}
-
-static value reshape_to(elab *e, call_args *a, value x, int rank, const int64_t *d) {
-  ir_attrs at;
-  memset(&at, 0, sizeof at);
-  at.ashape = shape_make(rank, d, true);
-  return op1(e, a, IR_OP_RESHAPE, &at, x);
 }
 
 /* [N,C,H,W] -> [N,C,H/k,k,W/k,k] -> mean over the two k axes -> [N,C,H/k,W/k] */
@@ -1054,6 +1046,12 @@ const builtin builtins[] = {
      "InfoGAN lower bound for Bernoulli codes: D H(p) - summed binary cross-entropy (nats)"},
 };
 const int nbuiltins = sizeof builtins / sizeof builtins[0];
+
+const builtin *builtin_call_in(const builtin *tbl, size_t n, const ast_expr *x) {
+  for (size_t i = 0; x->kind == EXPR_CALL && i < n; i++)
+    if (!strcmp(tbl[i].name, x->name)) return &tbl[i];
+  return NULL;
+}
 
 const builtin *builtin_find(const char *name) {
   for (int i = 0; i < nbuiltins; i++)

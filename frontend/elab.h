@@ -149,6 +149,9 @@ typedef struct {
 } builtin;
 
 const builtin *builtin_find(const char *name);
+/* The entry of tbl[0..n) that expression x calls, or NULL when x is no call of one
+ * (optimizers, schedules and initialisers are small tables of their own). */
+const builtin *builtin_call_in(const builtin *tbl, size_t n, const ast_expr *x);
 extern const builtin builtins[];
 extern const int nbuiltins;
 /* Binds a call's arguments to a builtin's parameters, reporting unknown, missing

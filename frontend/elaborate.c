@@ -217,9 +217,20 @@ static binding *scope_find(scope *s, const char *name, int limit) {
 /* The visibility limit of lookups in e->locals while a lazy binding is computed. */
 static int visible_limit = 1 << 30;
 
-static void suggest(elab *e, const char *name, ir_span span) {
+/* "did you mean" the candidate nearest to name (edit distance under 3, and less than
+ * name's length), if any */
+static void suggest_from(elab *e, const char *name, ir_span span, const char *const *cands,
+                         int nc) {
   const char *best = NULL;
   int bestd = 3;
+  for (int i = 0; i < nc; i++) {
+    int dist = edit_distance(name, cands[i]);
+    if (dist < bestd && (int)strlen(name) > dist) bestd = dist, best = cands[i];
+  }
+  if (best) diag_note(e->d, span, "did you mean '%s'?", best);
+}
+
+static void suggest(elab *e, const char *name, ir_span span) {
   const char *cands[512];
   int nc = 0;
   if (e->locals)
@@ -228,25 +239,7 @@ static void suggest(elab *e, const char *name, ir_span span) {
   for (int i = 0; i < e->m->ninputs && nc < 500; i++) cands[nc++] = e->m->inputs[i].name;
   for (int i = 0; i < e->m->nnets && nc < 500; i++) cands[nc++] = e->m->nets[i];
   for (int i = 0; i < nbuiltins && nc < 510; i++) cands[nc++] = builtins[i].name;
-  for (int i = 0; i < nc; i++) {
-    int dist = edit_distance(name, cands[i]);
-    if (dist < bestd && (int)strlen(name) > dist) {
-      bestd = dist;
-      best = cands[i];
-    }
-  }
-  if (best) diag_note(e->d, span, "did you mean '%s'?", best);
-}
-
-/* A step names nets: suggest only nets (an input or a constant would be refused too). */
-static void suggest_net(elab *e, const char *name, ir_span span) {
-  const char *best = NULL;
-  int bestd = 3;
-  for (int i = 0; i < e->m->nnets; i++) {
-    int dist = edit_distance(name, e->m->nets[i]);
-    if (dist < bestd && (int)strlen(name) > dist) bestd = dist, best = e->m->nets[i];
-  }
-  if (best) diag_note(e->d, span, "did you mean '%s'?", best);
+  suggest_from(e, name, span, cands, nc);
 }
 
 static int find_net(elab *e, const char *name) {
@@ -1174,10 +1167,7 @@ static bool eval_schedule(elab *e, const call_args *oa, int slot, ir_optim *o) {
   o->warmup = w;
   if (!oa->given[slot]) return true;
   const ast_expr *x = oa->raw[slot];
-  const builtin *b = NULL;
-  if (x->kind == EXPR_CALL)
-    for (size_t i = 0; i < sizeof scheds / sizeof *scheds; i++)
-      if (!strcmp(scheds[i].name, x->name)) b = &scheds[i];
+  const builtin *b = builtin_call_in(scheds, sizeof scheds / sizeof *scheds, x);
   if (!b) {
     diag_error(e->d, x->kind == EXPR_CALL ? x->name_span : x->span,
                "expected a schedule: constant(), linear(steps, end=0) or cosine(steps, end=0)");
@@ -1206,10 +1196,7 @@ static bool eval_schedule(elab *e, const call_args *oa, int slot, ir_optim *o) {
 }
 
 static bool eval_optimizer(elab *e, const ast_expr *x, ir_optim *o) {
-  const builtin *b = NULL;
-  if (x->kind == EXPR_CALL)
-    for (size_t i = 0; i < sizeof optim_table / sizeof *optim_table; i++)
-      if (!strcmp(optim_table[i].name, x->name)) b = &optim_table[i];
+  const builtin *b = builtin_call_in(optim_table, sizeof optim_table / sizeof *optim_table, x);
   if (!b) {
     diag_error(e->d, x->kind == EXPR_CALL ? x->name_span : x->span,
                "expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay, schedule, "
@@ -1267,7 +1254,9 @@ static void train_step_stmt(elab *e, const ast_stmt *s) {
     if (net < 0) {
       diag_error(e->d, s->names[j].span, "'%s' is not a net; a step names the nets it trains",
                  s->names[j].name);
-      suggest_net(e, s->names[j].name, s->names[j].span);
+      /* a step names nets: suggest only nets (anything else would be refused too) */
+      suggest_from(e, s->names[j].name, s->names[j].span, (const char *const *)e->m->nets,
+                   e->m->nnets);
       ok = false;
       continue;
     }
