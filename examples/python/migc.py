@@ -89,6 +89,7 @@ def _declare(lib):
         "migc_run": (C.c_int, [P, C.c_int, C.POINTER(P), C.c_int, C.POINTER(P), C.c_int]),
         "migc_train_step": (C.c_int, [P, P, C.c_size_t, C.POINTER(P), C.c_int,
                                       C.POINTER(C.c_float), C.c_int]),
+        "migc_draw_input": (C.c_int, [P, C.c_int, C.c_uint32, C.c_uint64, P, C.c_size_t]),
         "migc_save": (C.c_int, [P, C.c_char_p]),
         "migc_load": (C.c_int, [P, C.c_char_p]),
         "migc_data_open": (C.c_int, [P, C.c_int, C.c_char_p, C.c_char_p, C.POINTER(P),
@@ -207,26 +208,22 @@ class Model:
         n = self._lib.migc_state_size(self._m)
         return np.ctypeslib.as_array(self._lib.migc_state(self._m), shape=(n,))
 
+    def _vars(self):
+        for i in range(self._lib.migc_var_count(self._m)):
+            v = _Var()
+            self._check(self._lib.migc_var(self._m, i, C.byref(v)))
+            yield v
+
     @property
     def variables(self):
         """{name: array} of every state variable (parameters, batchnorm statistics,
         optimizer moments and step counters), each a view of the live state."""
-        out = {}
-        for i in range(self._lib.migc_var_count(self._m)):
-            v = _Var()
-            self._check(self._lib.migc_var(self._m, i, C.byref(v)))
-            shape = tuple(v.shape[:v.rank]) or (1,)
-            out[v.name.decode()] = np.ctypeslib.as_array(v.data, shape=shape)
-        return out
+        return {v.name.decode(): np.ctypeslib.as_array(v.data, shape=tuple(v.shape[:v.rank]) or (1,))
+                for v in self._vars()}
 
     def variable_kinds(self):
         """{name: kind} with kind one of param, bn_mean, bn_var, opt_m, opt_v, step, ema."""
-        out = {}
-        for i in range(self._lib.migc_var_count(self._m)):
-            v = _Var()
-            self._check(self._lib.migc_var(self._m, i, C.byref(v)))
-            out[v.name.decode()] = VAR_KINDS[v.kind]
-        return out
+        return {v.name.decode(): VAR_KINDS[v.kind] for v in self._vars()}
 
     def data(self, spec, data_dir=None, input=-1):
         """migc train's data set `spec` (mnist, mnist-test, fashion, fashion-test, or a
@@ -275,19 +272,18 @@ class Model:
         self._check(self._lib.migc_run(self._m, f["index"], ins, len(arrays), op, len(outs)))
         return outs
 
-    def draw(self, function, counter=None):
+    def draw(self, function, counter=None, stream=2):
         """The inputs `function` takes, drawn as migc train draws them (stream 2, the
-        step as counter); data inputs are zeros."""
+        step as counter; migc eval's generated images are stream 10, counter the
+        batch); data inputs are zeros."""
         out = []
         for i in self.functions[function]["inputs"]:
             x = self.inputs[i]
             a = np.zeros(x["shape"], x["dtype"])
             if x["kind"] != "data":
-                self._lib.migc_draw_input.argtypes = [P, C.c_int, C.c_uint32, C.c_uint64, P,
-                                                      C.c_size_t]
                 self._check(self._lib.migc_draw_input(
-                    self._m, i, 2, self.step if counter is None else counter, a.ctypes.data,
-                    a.nbytes))
+                    self._m, i, stream, self.step if counter is None else counter,
+                    a.ctypes.data, a.nbytes))
             out.append(a)
         return out
 
