@@ -152,6 +152,8 @@ static figure_plan plan_figure(const ir_module *m, const ir_func *gen) {
     p.col = bits, p.kind = COLS_BITS, p.cols = 1 + (int)(d < 15 ? d : 15);
   } else if (latent >= 0 && p.code >= 0) {
     p.col = latent;
+  } else if (p.code >= 0) { /* the code is generate's only input: one column */
+    p.cols = 1;
   }
   return p;
 }
@@ -176,18 +178,19 @@ static int figure(const eval_options *o, model *md, const ir_func *gen, int64_t 
   bool plain = p.code < 0 && p.col < 0; /* nothing to vary: plain samples, 8 a row */
   if (plain) p.cols = 8, p.rows = (int)((b < 64 ? b : 64) + 7) / 8;
   int rows = p.rows, cols = p.cols;
-  char what[512] = "";
-  const char *colname = p.col >= 0 ? m->inputs[p.col].name : "";
+  char what[512], columns[200] = "";
+  if (!plain && p.kind == COLS_BITS)
+    snprintf(columns, sizeof columns, "%s with every bit off, then each bit on",
+             m->inputs[p.col].name);
+  else if (!plain && p.col >= 0)
+    snprintf(columns, sizeof columns, "%s[%d] from -2 to 2", m->inputs[p.col].name, p.at);
+  else if (!plain)
+    snprintf(columns, sizeof columns, "one, as generate takes nothing else");
   if (plain)
     snprintf(what, sizeof what, ", each its own draw of the latents");
   else
-    snprintf(what, sizeof what, ", rows: %s%s, columns: %s%s", p.code >= 0 ? "the values of " : "",
-             p.code >= 0 ? m->inputs[p.code].name : "draws of the other latents", colname,
-             p.kind == COLS_BITS ? " with every bit off, then each bit on" : "");
-  if (!plain && p.kind == COLS_SWEEP) {
-    size_t n = strlen(what);
-    snprintf(what + n, sizeof what - n, "[%d] from -2 to 2", p.at);
-  }
+    snprintf(what, sizeof what, ", rows: %s%s, columns: %s", p.code >= 0 ? "the values of " : "",
+             p.code >= 0 ? m->inputs[p.code].name : "draws of the other latents", columns);
   int cells = rows * cols;
   ir_tensor *draw = calloc((size_t)gen->ninputs + 1, sizeof *draw);
   ir_tensor *in = calloc((size_t)gen->ninputs + 1, sizeof *in);

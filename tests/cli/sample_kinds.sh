@@ -5,7 +5,8 @@
 # - categorical only: columns sweep a latent (not 10 copies of one image);
 # - categorical + Bernoulli: every bit off, then each bit on alone;
 # - continuous only: rows are 8 draws of the other latents, each its own;
-# - no codes (dcgan_fashion): plain samples, each its own draw.
+# - no codes (dcgan_fashion): plain samples, each its own draw;
+# - a categorical code and no other input: one column.
 # Each figure is written as .npy too, and what varies along rows and columns does vary.
 set -u
 migc=$1 root=$2
@@ -35,7 +36,34 @@ for m in both cat bits cont plain; do
   "$migc" train $m.mig --data $data --batch 16 --steps 2 --threads 1 --out $m >/dev/null 2>&1 || { bad "train $m"; continue; }
   "$migc" sample $m --grid $m.npy --threads 1 >$m.out 2>/dev/null || bad "sample $m: $(cat $m.out)"
 done
+# a categorical code and nothing else: one column, said so
+cat >onlyc.mig <<'MIG'
+model onlyc
+input x : [1, 28, 28] range [0, 1]
+code c : categorical(3)
+net G(c) {
+  return reshape(sigmoid(dense(onehot(c), 784)), [1, 28, 28])
+}
+net D(v) {
+  return dense(flatten(v), 1)
+}
+net Q(v) {
+  return dense(flatten(v), 3)
+}
+train batch 4 {
+  fake = G(c)
+  mi = info_categorical(c, Q(fake))
+  step d(D, Q) : minimize bce(D(x), 1) + bce(D(fake), 0) - mi with adam(lr=1e-3)
+  step g(G) : minimize bce(D(fake), 1) - mi with adam(lr=1e-3)
+}
+generate image = G(c)
+encode logits = Q(x)
+MIG
+"$migc" train onlyc.mig --steps 1 --threads 1 --out onlyc >/dev/null 2>&1 && "$migc" sample onlyc >onlyc.out 2>/dev/null \
+  || bad "sample onlyc: $(cat onlyc.out)"
 line() { sed 's/^[^:]*: //' "$1.out"; }
+[ "$(line onlyc)" = "3 x 1, rows: the values of c, columns: one, as generate takes nothing else" ] && ok \
+  || bad "onlyc: $(line onlyc)"
 [ "$(line both)" = "10 x 10 images in order, rows: the values of c, columns: s[0] from -2 to 2" ] && ok || bad "both: $(line both)"
 [ "$(line cat)" = "10 x 10 images in order, rows: the values of c, columns: z[0] from -2 to 2" ] && ok || bad "cat: $(line cat)"
 [ "$(line bits)" = "10 x 4 images in order, rows: the values of c, columns: s with every bit off, then each bit on" ] && ok || bad "bits: $(line bits)"
