@@ -1028,6 +1028,7 @@ const builtin builtins[] = {
     {"sum", "x, axes=, keep=0", b_sum, "sum over per-sample axes, or everything"},
     {"mean", "x, axes=, keep=0", b_mean, "mean over per-sample axes, or everything"},
     {"matmul", "a, b", b_matmul, "matrix product [M,K] x [K,N]"},
+    {"grad", "y, x", b_grad, "gradient of the scalar y with respect to x: x's shape"},
     {"avgpool", "x, k=2", b_avgpool, "average over k x k blocks: [C,H,W] -> [C,H/k,W/k]"},
     {"upsample", "x, k=2", b_upsample, "nearest-neighbour upsampling: [C,H,W] -> [C,kH,kW]"},
     {"onehot", "c, n=", b_onehot, "categorical code to a one-hot vector"},

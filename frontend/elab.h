@@ -153,6 +153,8 @@ const builtin *builtin_find(const char *name);
  * (optimizers, schedules and initialisers are small tables of their own). */
 const builtin *builtin_call_in(const builtin *tbl, size_t n, const ast_expr *x);
 extern const builtin builtins[];
+/* grad.c: grad(y, x), the one builtin that runs the reverse sweep. */
+value b_grad(elab *e, call_args *a);
 extern const int nbuiltins;
 /* Binds a call's arguments to a builtin's parameters, reporting unknown, missing
  * and repeated arguments; evaluates all but '~' parameters. */

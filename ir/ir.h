@@ -218,7 +218,8 @@ typedef int (*ir_interp_kernel)(struct ir_interp *it, const struct ir_node *n,
  * j of node `id` for which want[j] is set, given the node `dy` holding the adjoint
  * of `id`'s value; writes their ids to dx[j] (-1 where nothing flows, e.g. into an
  * integer operand). NULL for ops that are never differentiated (sources, effects,
- * inference-only ops, the adjoint ops themselves). Rules live in vjp_rules.c. */
+ * inference-only ops, batchnorm's adjoints: grad() refuses a net with batchnorm).
+ * Rules live in vjp_rules.c. */
 typedef void (*ir_vjp_rule)(struct ir_func *f, int block, int id, int dy, const bool *want,
                             int *dx);
 
@@ -416,6 +417,22 @@ int ir_emit_checked(ir_func *f, int block, ir_op op, const int *in, int nin,
 void ir_add_output(ir_func *f, const char *name, int node);
 /* Node ids in execution order: sorted by (block, id). Caller frees. */
 int *ir_schedule(const ir_func *f);
+
+/* ---- backprop.c: the reverse sweep of every gradient ------------------------------- */
+
+/* Called when the sweep reaches a source node, with that node's adjoint. */
+typedef void (*ir_backprop_visit)(void *ctx, ir_func *f, int id, int adj);
+
+/* Appends to f, in `block`, the nodes of the adjoints of y (a scalar node) with respect
+ * to every node flagged in source[0..y] (f32 nodes whose own operands are not followed),
+ * through the op table's vjp rules. adj[0..y] receives each node's adjoint, -1 where
+ * none flows (y does not depend on it through a source). visit, if not NULL, is called
+ * for each source as the sweep reaches it. once_only, if not NULL, receives the first
+ * node (in sweep order) whose adjoint uses an op without a vjp rule, so that the
+ * adjoints cannot be swept again (batchnorm), or -1. Returns 0, or -1 with err set and
+ * *bad the node whose op has no vjp rule. */
+int ir_backprop(ir_func *f, int block, int y, const char *source, ir_backprop_visit visit,
+                void *ctx, int *adj, int *once_only, int *bad, char *err, size_t errn);
 
 /* ---- memory.c: what a module's buffers take ---------------------------------------- */
 

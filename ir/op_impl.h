@@ -116,6 +116,13 @@ VJP(vjp_dropout);
 VJP(vjp_bce_logits);
 VJP(vjp_softmax_ce);
 VJP(vjp_gaussian_nll);
+VJP(vjp_relu_grad);
+VJP(vjp_lrelu_grad);
+VJP(vjp_conv_grad_x);
+VJP(vjp_conv_grad_w);
+VJP(vjp_expand);
+VJP(vjp_unslice);
+VJP(vjp_softmax);
 VJP(vjp_info_categorical);
 
 #endif

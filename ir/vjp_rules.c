@@ -307,6 +307,63 @@ VJP(vjp_var) {
   dx[0] = bin(f, block, IR_OP_MUL, g, scale(f, block, centred, 2.0 / (double)(count - 1)));
 }
 
+/* ---- the adjoint ops themselves: their rules make every rule above differentiable
+ * again (second order, the language's grad() inside a step's loss) ------------------ */
+
+/* relu_grad(x, dy) = dy where x > 0: linear in dy, piecewise constant in x (its
+ * derivative in x is zero wherever it exists, as PyTorch takes it). */
+VJP(vjp_relu_grad) {
+  ir_node n = f->nodes[id];
+  if (want[1]) dx[1] = bin(f, block, IR_OP_RELU_GRAD, n.in[0], dy);
+}
+
+VJP(vjp_lrelu_grad) {
+  ir_node n = f->nodes[id];
+  ir_attrs a = {.f = {n.f[0]}};
+  int in[2] = {n.in[0], dy};
+  if (want[1]) dx[1] = emit(f, block, IR_OP_LRELU_GRAD, 2, in, &a);
+}
+
+/* conv_grad_x(dy, w) is the adjoint of x -> conv(x, w); so <g, conv_grad_x(dy, w)> =
+ * <conv(g, w), dy>, bilinear in (g, w): d/ddy = conv(g, w), d/dw = conv_grad_w(g, dy). */
+VJP(vjp_conv_grad_x) {
+  ir_node n = f->nodes[id];
+  int d = n.in[0], w = n.in[1];
+  if (want[0]) dx[0] = conv_op(f, block, IR_OP_CONV, dy, w, &n, shape_of(f, d));
+  if (want[1]) dx[1] = conv_op(f, block, IR_OP_CONV_GRAD_W, dy, d, &n, shape_of(f, w));
+}
+
+/* conv_grad_w(a, b) = d/dW <b, conv(a, W)>; so <G, conv_grad_w(a, b)> = <b, conv(a, G)>:
+ * d/da = conv_grad_x(b, G), d/db = conv(a, G). */
+VJP(vjp_conv_grad_w) {
+  ir_node n = f->nodes[id];
+  int a = n.in[0], b = n.in[1];
+  if (want[0]) dx[0] = conv_op(f, block, IR_OP_CONV_GRAD_X, b, dy, &n, shape_of(f, a));
+  if (want[1]) dx[1] = conv_op(f, block, IR_OP_CONV, a, dy, &n, shape_of(f, b));
+}
+
+VJP(vjp_expand) {
+  (void)want;
+  dx[0] = reduce_to(f, block, dy, shape_of(f, f->nodes[id].in[0]));
+}
+
+VJP(vjp_unslice) {
+  (void)want;
+  ir_node n = f->nodes[id];
+  ir_attrs a = {.i = {n.i[0], n.i[1], n.i[2]}};
+  dx[0] = emit(f, block, IR_OP_SLICE, 1, &dy, &a);
+}
+
+/* y = softmax(x) over the last axis: dx = y (dy - sum(dy y)) */
+VJP(vjp_softmax) {
+  (void)want;
+  int rank = shape_of(f, id).rank;
+  ir_attrs last = {.i = {1LL << (rank - 1), 1}};
+  int dot = bin(f, block, IR_OP_MUL, dy, id);
+  int s = emit(f, block, IR_OP_SUM, 1, &dot, &last);
+  dx[0] = bin(f, block, IR_OP_MUL, id, bin(f, block, IR_OP_SUB, dy, s));
+}
+
 /* ---- randomness ----------------------------------------------------------------------- */
 
 /* The same site, seed and step give the same mask: dropout's adjoint is dropout. */
