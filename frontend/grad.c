@@ -21,7 +21,7 @@ value b_grad(elab *e, call_args *a) {
   const ir_node *yn = node_of(e, y);
   if (yn->shape.rank != 0 || yn->shape.batched) {
     user_shape(e, y, sh, sizeof sh);
-    diag_error(e->d, y.span,
+    diag_error(e->d, a->raw[0] ? a->raw[0]->span : y.span,
                "grad differentiates a scalar, got %s; sum or average it first, "
                "e.g. grad(sum(D(xhat)), xhat)",
                sh);
@@ -67,10 +67,12 @@ value b_grad(elab *e, call_args *a) {
                "grad goes back through %s, whose gradient migc cannot differentiate again, "
                "so no step could train through this grad()",
                ir_ops[at->op].name);
+    bool norm = at->op == IR_OP_BATCHNORM;
     if (at->span.file)
-      diag_note(e->d, at->span, "this %s is between %s and the first argument; a net under "
-                                "grad() can use layernorm, groupnorm or no normalisation",
-                ir_ops[at->op].name, said(a->raw[1]));
+      diag_note(e->d, at->span, "this %s is between %s and the first argument%s",
+                ir_ops[at->op].name, said(a->raw[1]),
+                norm ? "; a net under grad() can use layernorm, groupnorm or no normalisation"
+                     : "");
   } else {
     out = val_node(e, g, a->call->span, a->call->span, NULL);
   }

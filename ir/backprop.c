@@ -17,12 +17,15 @@ static int accumulate(ir_func *f, int block, int have, int add) {
   return ir_emit_checked(f, block, IR_OP_ADD, in, 2, NULL);
 }
 
-/* Does a node of [from, f->nnodes) compute a real value from operands by an op that has
- * no vjp rule, so that a second sweep would stop there? */
+/* Does a node of [from, f->nnodes) compute a real value from real operands by an op that
+ * has no vjp rule, so that a second sweep would stop there? (onehot of an integer code
+ * passes: nothing flows into it.) */
 static bool emitted_once_only(const ir_func *f, int from) {
   for (int id = from; id < f->nnodes; id++) {
     const ir_node *nd = &f->nodes[id];
-    if (nd->dtype == IR_F32 && nd->nin > 0 && !ir_ops[nd->op].vjp) return true;
+    if (nd->dtype != IR_F32 || ir_ops[nd->op].vjp) continue;
+    for (int j = 0; j < nd->nin; j++)
+      if (f->nodes[ir_operand(nd, j)].dtype == IR_F32) return true;
   }
   return false;
 }

@@ -431,8 +431,38 @@ static void test_base_is_fine(void) {
   free(src);
 }
 
+/* grad() through batchnorm: refused at the call, with a note at the layer. */
+static void test_grad_batchnorm(void) {
+  char src[sizeof base + 64];
+  const char *layer = strstr(base, "lrelu(conv(img, 4, k=3, p=1), 0.2)");
+  const char *at = strstr(base, "@@");
+  snprintf(src, sizeof src, "%.*slrelu(batchnorm(conv(img, 4, k=3, p=1)), 0.2)%.*s%s%s",
+           (int)(layer - base), base, (int)(at - layer - 34), layer + 34,
+           "g = grad(sum(D(x)[0]), x)", at + 2);
+  diag_sink d;
+  ir_module *m = elab_text(src, NULL, &d);
+  char buf[512];
+  CHECK(m == NULL);
+  CHECK_STR(first(&d, DIAG_ERROR, buf, sizeof buf),
+            "16:7: grad goes back through batchnorm, whose gradient migc cannot differentiate "
+            "again, so no step could train through this grad()");
+  CHECK_STR(first(&d, DIAG_NOTE, buf, sizeof buf),
+            "11:13: this batchnorm is between x and the first argument; a net under grad() can "
+            "use layernorm, groupnorm or no normalisation");
+  ir_module_free(m);
+  diag_free(&d);
+}
+
 static void test_errors(void) {
   expect_error("y = fak", "16:7: unknown name 'fak'");
+  expect_error("g = grad(D(x)[0], x)", "16:12: grad differentiates a scalar, got [1]; sum or "
+                                        "average it first, e.g. grad(sum(D(xhat)), xhat)");
+  expect_error("g = grad(sum(D(x)[0]), fake)", "16:7: grad: the first argument does not depend "
+                                                "on fake, so its gradient would be zero everywhere");
+  expect_error("g = grad(sum(G(z, c)), c)", "16:26: grad differentiates with respect to real "
+                                             "values; c holds integers");
+  expect_error("g = grad(sum(G(z, c)), 2)", "16:26: grad's second argument must be a tensor, "
+                                             "got a number");
   expect_error("y = G(z)", "16:7: G takes 2 arguments, got 1");
   expect_error("y = D(z)", "16:9: D's parameter 'img' is declared [1,8,8], but this argument is [4]");
   expect_error("y = dense(z, 3)", "16:7: dense makes parameters, so it can only be called inside a net");
@@ -649,6 +679,7 @@ int main(void) {
   test_ema();
   test_base_is_fine();
   test_errors();
+  test_grad_batchnorm();
   test_decl_errors();
   return check_done();
 }

@@ -124,5 +124,22 @@ int main(void) {
               "  step b(B) : minimize mean(B(h) * B(h)) with adam(lr=1e-3)\n"
               "  step a(A, B) : minimize bce(B(h), 1) with adam(lr=1e-3)\n"
               "}\n");
+  /* grad() inside the loss: the step differentiates every adjoint op a second time
+   * (conv_grad_x and conv_grad_w from conv and deconv, lrelu_grad, relu_grad, expand
+   * from sum and mean, unslice from slice, softmax from info_categorical). */
+  check_model("grad inside the loss",
+              "net N(v, z) {\n"
+              "  h = lrelu(conv(v, 3, k=3, s=2, p=1), 0.1)\n"           /* [3,2,2] */
+              "  h = relu(deconv(h, 2, k=2, s=2) + 0.1)\n"              /* [2,4,4] */
+              "  f = concat(flatten(h), z)\n"
+              "  return slice(dense(f, 4), 0, 3) * 2\n"                 /* [3] */
+              "}\n"
+              "train batch 3 {\n"
+              "  q = N(x, z)\n"
+              "  gx = grad(sum(tanh(q) * q) + info_categorical(c, q) + mean(q), x)\n"
+              "  gz = grad(sum(q * q), z)\n"
+              "  pen = mean(sum(gx * gx, axes=[0, 1, 2])) + mean(sqrt(sum(gz * gz, axes=[0]) + 1))\n"
+              "  step s(N) : minimize pen + mean(q) with sgd(lr=0.1)\n"
+              "}\n");
   return check_done();
 }
