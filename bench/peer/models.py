@@ -222,6 +222,10 @@ class InfoGan:
         d, g = recipe["steps"]["disc"], recipe["steps"]["gen"]
         self.disc = adam([body, D, Q], d["lr"], d["beta1"])
         self.gen = adam([G, Q], g["lr"], g["beta1"])
+        self.steps = {"disc": self.disc, "gen": self.gen}
+        self.data = "mnist"
+
+    input_names = ("x", "z", "c", "s")
 
     def inputs(self, b, g):
         lo, hi = self.range
@@ -352,9 +356,121 @@ class DcganFashion:
         update(bce(self.D(fake), 1.0), *self.gen)
 
 
+def adam_betas(nets, lr, beta1, beta2):
+    params = [p for n in nets for p in n.parameters()]
+    return params, torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=1e-8)
+
+
+def input_gradient(y, x):
+    """migc's grad(y, x): dy/dx kept in the graph, so a step differentiates it again."""
+    return torch.autograd.grad(y, x, create_graph=True)[0]
+
+
+class WganGpFashion:
+    """models/wgan_gp_fashion.mig: steps critic(D), with the gradient penalty at points
+    between real and generated images, then gen(G); Adam with betas (0.5, 0.9), the
+    learning rates and the penalty's weight from the model file."""
+
+    input_names = ("x", "z", "t")
+
+    def __init__(self, overrides=None, path=None):
+        k = constants(path or mig("wgan_gp_fashion"), overrides)
+        d0, d1 = nn.Linear(100, 128 * 7 * 7), nn.ConvTranspose2d(128, 64, 4, 2, 1)
+        d2 = nn.ConvTranspose2d(64, 1, 4, 2, 1)
+        normal_init(d0, d1, d2)
+        self.G = nn.Sequential(d0, nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), Reshape(128, 7, 7),
+                               d1, nn.BatchNorm2d(64), nn.ReLU(), d2, nn.Tanh())
+        self.D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), Lrelu(0.2),
+                               nn.Conv2d(64, 128, 4, 2, 1), Lrelu(0.2),
+                               nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+        self.nets = {"G": self.G, "D": self.D}
+        self.gp_weight = k["gp_weight"]
+        self.recipe = {"steps": {"critic": {"lr": k["lr_d"], "beta2": 0.9},
+                                 "gen": {"lr": k["lr_g"], "beta2": 0.9}}}
+        self.steps = {"critic": adam_betas([self.D], k["lr_d"], 0.5, 0.9),
+                      "gen": adam_betas([self.G], k["lr_g"], 0.5, 0.9)}
+        self.data, self.range = "fashion", (-1.0, 1.0)
+
+    def inputs(self, b, g):
+        x = torch.rand((b, 1, 28, 28), generator=g) * 2 - 1
+        return (x, *self.latents(b, g))
+
+    def latents(self, b, g):
+        return torch.randn((b, 100), generator=g), torch.rand((b, 1, 1, 1), generator=g)
+
+    def step(self, batch):
+        """One iteration; returns migc's train_step outputs (w_dist and gp as reported
+        before the critic's update, critic.loss, gen.loss) as detached tensors."""
+        x, z, t = batch
+        fake = self.G(z)
+        # critic(D): fake is a constant here, and so is xhat, the penalty's point
+        xhat = (t * x + (1 - t) * fake.detach()).requires_grad_(True)
+        g = input_gradient(self.D(xhat).sum(), xhat)
+        norm = torch.sqrt((g * g).sum((1, 2, 3)) + 1e-12)
+        gp = ((norm - 1) * (norm - 1)).mean()
+        w_dist = self.D(x).mean() - self.D(fake.detach()).mean()
+        loss = -w_dist + self.gp_weight * gp
+        update(loss, *self.steps["critic"])
+        out = {"w_dist": w_dist.detach(), "gp": gp.detach(), "critic.loss": loss.detach()}
+        loss = -self.D(fake).mean()
+        update(loss, *self.steps["gen"])
+        out["gen.loss"] = loss.detach()
+        return out
+
+
+class InfoGanR1(InfoGan):
+    """models/infogan_r1_mnist.mig: infogan_mnist's steps, D's body without batchnorm, and
+    disc's objective plus gamma/2 times the mean squared length of D's input gradient at
+    the real images (R1). Constants from the model file."""
+
+    def __init__(self, overrides=None, path=None):
+        k = constants(path or mig("infogan_r1_mnist"), overrides)
+        G = nn.Sequential(
+            nn.Linear(74, 1024), nn.BatchNorm1d(1024), nn.ReLU(),
+            nn.Linear(1024, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
+            Reshape(128, 7, 7),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Sigmoid())
+        body = nn.Sequential(
+            nn.Conv2d(1, 64, 4, 2, 1), Lrelu(0.1), nn.Conv2d(64, 128, 4, 2, 1), Lrelu(0.1),
+            nn.Flatten(), nn.Linear(128 * 7 * 7, 1024), Lrelu(0.1))
+        D = nn.Linear(1024, 1)
+        Q = nn.ModuleList([nn.Sequential(nn.Linear(1024, 128), nn.BatchNorm1d(128), Lrelu(0.1)),
+                           nn.Linear(128, 10), nn.Linear(128, 2)])
+        steps = {"disc": {"lr": k["lr_d"], "beta1": 0.5, "w_c": k["lambda"], "w_s": k["lambda_s"]},
+                 "gen": {"lr": k["lr_g"], "beta1": 0.5, "w_c": k["lambda"], "w_s": k["lambda_s"]}}
+        super().__init__(G, body, D, Q, 62, (1, 28, 28), {"consts": k, "steps": steps},
+                         (0.0, 1.0))
+        self.gamma = k["gamma"]
+
+    def step(self, batch):
+        x, z, c, s = batch
+        d, g = self.recipe["steps"]["disc"], self.recipe["steps"]["gen"]
+        fake = self.generator(z, c, s)
+        f_fake = self.body(fake.detach())
+        mi_c, mi_s = self.mi(f_fake, c, s)
+        x = x.detach().requires_grad_(True)
+        d_real = self.D(self.body(x))
+        grad = input_gradient(d_real.sum(), x)
+        r1 = (grad * grad).sum((1, 2, 3)).mean()
+        loss = bce(d_real, 1.0) + bce(self.D(f_fake), 0.0) + self.gamma / 2 * r1 \
+            - d["w_c"] * mi_c - d["w_s"] * mi_s
+        update(loss, *self.disc)
+        out = {"mi_c": mi_c.detach(), "mi_s": mi_s.detach(), "r1": r1.detach(),
+               "disc.loss": loss.detach()}
+        f_fake = self.body(fake)
+        mi_c, mi_s = self.mi(f_fake, c, s)
+        loss = bce(self.D(f_fake), 1.0) - g["w_c"] * mi_c - g["w_s"] * mi_s
+        update(loss, *self.gen)
+        out["gen.loss"] = loss.detach()
+        return out
+
+
 MODELS = {
     "infogan_mnist": infogan_mnist,
     "infogan_mlp": infogan_mlp,
     "dcgan_fashion": DcganFashion,
     "seed_infogan": seed_infogan,
+    "wgan_gp_fashion": WganGpFashion,
+    "infogan_r1_mnist": InfoGanR1,
 }

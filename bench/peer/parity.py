@@ -1,9 +1,12 @@
-"""Checks that the PyTorch peer of an InfoGAN model computes what migc computes: the
-same first steps from the same parameters on the same batches, and the same
-evaluation of a trained checkpoint. bench/quality.sh runs it before training.
+"""Checks that the PyTorch peer of a model (the InfoGAN models, and wgan_gp_fashion and
+infogan_r1_mnist, whose objectives hold gradients: torch.autograd.grad with
+create_graph=True) computes what migc computes: the same first steps from the same
+parameters on the same batches, and, for InfoGAN, the same evaluation of a trained
+checkpoint. bench/quality.sh runs it before training.
 
   /usr/bin/python3 bench/peer/parity.py [--model FILE] [-D NAME=VALUE]... [--batch B]
-        [--data-dir DIR] [--migc build/migc] [--steps N] [--checkpoint CKPT [--figure PNG]]
+        [--data-dir DIR] [--migc build/migc] [--steps N] [--golden DIR]
+        [--checkpoint CKPT [--figure PNG]]
 
 Steps: `migc compile`s the model (with the -D settings and batch) into a shared object
 (docs/abi.md) and creates it with seed 1. Before each of N steps (default 2) it copies
@@ -17,6 +20,10 @@ after it (which say that both sides ran the layers the same number of times, in 
 same order) and the parameters after it (which say that both updated the same nets
 with the same lr and beta1), and exits 1 on a difference larger than float rounding
 explains (see the tolerances below).
+
+--golden DIR: also saves the peer's N steps in DIR (their inputs as .npy, their outputs
+and samples of the parameters after them in peer.json), so that tests/cli/peer_golden.sh
+can compare migc with PyTorch where PyTorch is not installed.
 
 --checkpoint CKPT: instead, loads a `migc train` checkpoint into the peer and prints
 the peer's evaluation of it (bench/peer/train.py's evaluate: matched accuracy on the
@@ -127,7 +134,7 @@ def load_optimizers(peer, tensors, state):
     step keeps its own moments, as each of the peer's steps has its own torch Adam) and
     the step's counter STEP.t."""
     names = {id(t): n for n, t in tensors.items()}
-    for step, (params, opt) in (("disc", peer.disc), ("gen", peer.gen)):
+    for step, (params, opt) in peer.steps.items():
         t = float(np.asarray(state[step + ".t"]).reshape(-1)[0])
         for param in params:
             name = names[id(param)] + "@" + step
@@ -224,13 +231,22 @@ def compile_model(a, tmp):
     return so
 
 
-def real_images(a, count):
+def real_images(a, peer, count):
+    """The first train images of the peer's data set in its range, or uniform noise."""
+    lo, hi = peer.range
     try:
-        x, _ = train.mnist(a.data_dir, "train")
-        return x[:count], "MNIST's first train images"
+        if peer.data == "mnist":
+            x, _ = train.mnist(a.data_dir, "train")
+        else:
+            images = train.read_idx(os.path.join(a.data_dir, "fashion-mnist",
+                                                 "train-images-idx3-ubyte"))
+            x = torch.from_numpy(images[:count].astype(np.float32) / 255.0).unsqueeze(1)
+        return x[:count] * (hi - lo) + lo, "%s's first train images" % (
+            "MNIST" if peer.data == "mnist" else "Fashion-MNIST")
     except OSError:
         g = torch.Generator().manual_seed(3)
-        return torch.rand((count, 1, 28, 28), generator=g), "uniform [0, 1] images"
+        return torch.rand((count, 1, 28, 28), generator=g) * (hi - lo) + lo, \
+            "uniform [%g, %g] images" % (lo, hi)
 
 
 def shown(path):
@@ -243,27 +259,96 @@ def rel(x, y):
     return abs(x - y) / max(abs(x), abs(y), 1e-3)
 
 
+def make_peer(a):
+    """The peer of the model file a.model: bench/peer/models.py's entry of its name; a
+    file of another name (bench/recipes/) is taken for a variant of infogan_mnist,
+    whose peer checks that its train block is one it implements."""
+    name = os.path.splitext(os.path.basename(a.model))[0]
+    if name == "dcgan_fashion":
+        sys.exit("parity: dcgan_fashion's peer (bench/peer/models.py) only times its step")
+    make = models.MODELS.get(name, models.infogan_mnist)
+    return make(train.parse_defines(a.defines), a.model)
+
+
+# Elements of each parameter tensor that --golden keeps (the tensors are megabytes).
+GOLDEN_ELEMENTS = 48
+
+
+def save_golden(directory, peer, tensors, batches, outputs):
+    """The peer's steps, for tests/cli/peer_golden.sh, which needs no PyTorch: each
+    step's inputs (NAME.K.npy for step K, float32 or int32), and in peer.json each
+    step's outputs and, after the last step, for each parameter whose gradient is not
+    rounding noise, GOLDEN_ELEMENTS of its values and of each step's Adam first moment
+    (PARAM@STEP.m, migc's name; after one step it is (1 - beta1) times the gradient, so
+    it checks the gradient's size, where the first update only shows its sign) at
+    evenly spaced flat indices (the first and last included), with the step's lr, the
+    moment's largest magnitude and the share of it the test allows: 1e-3 in the
+    iteration's first step, 1e-2 in a later one, which sees the nets after a first Adam
+    update (lr times each gradient's sign, rounding-determined where it is near zero)."""
+    os.makedirs(directory, exist_ok=True)
+    for k, batch in enumerate(batches):
+        for name, t in zip(peer.input_names, batch):
+            a = t.numpy()
+            np.save(os.path.join(directory, "%s.%d.npy" % (name, k + 1)),
+                    a.astype(np.int32 if a.dtype.kind == "i" else np.float32))
+    params, moments = {}, {}
+    for name, t in tensors.items():
+        if "running" in name:
+            continue
+        flat = t.detach().numpy().reshape(-1)
+        idx = np.unique(np.linspace(0, flat.size - 1, GOLDEN_ELEMENTS).astype(np.int64))
+        lr, gradient = 0.0, 0.0
+        for st_name, st in peer.recipe["steps"].items():
+            params_of, opt = peer.steps[st_name]
+            if not any(t is q for q in params_of):
+                continue
+            lr = max(lr, st["lr"])
+            v = opt.state[t]["exp_avg_sq"] / (1 - st.get("beta2", 0.999))
+            gradient = max(gradient, float(v.sqrt().max()))
+            m = opt.state[t]["exp_avg"].numpy().reshape(-1)
+            moments["%s@%s.m" % (name, st_name)] = {
+                "index": idx.tolist(), "value": [float(v) for v in m[idx]],
+                "max": float(np.abs(m).max()),
+                "tol": 1e-3 if st_name == next(iter(peer.steps)) else 1e-2}
+        if gradient < NOISE_GRADIENT:
+            for st_name in peer.steps:
+                moments.pop("%s@%s.m" % (name, st_name), None)
+            continue  # its step is rounding noise on both sides (see NOISE_GRADIENT)
+        params[name] = {"index": idx.tolist(), "value": [float(v) for v in flat[idx]],
+                        "lr": lr}
+    with open(os.path.join(directory, "peer.json"), "w") as f:
+        json.dump({"torch": torch.__version__, "outputs": outputs, "params": params,
+                   "moments": moments}, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
 def check_steps(a):
     tmp = tempfile.mkdtemp(prefix="migc-parity-")
     try:
         lib = Library(compile_model(a, tmp), 1)
-        peer = models.infogan_mnist(train.parse_defines(a.defines), a.model)
+        peer = make_peer(a)
         migc_vars = lib.variables()
-        images, what = real_images(a, a.steps * a.batch)
+        images, what = real_images(a, peer, a.steps * a.batch)
         g = torch.Generator().manual_seed(2)
         worst, stats_worst, param_share, noise, bad = 0.0, 0.0, 0.0, set(), []
+        golden_inputs, golden_outputs = [], []
         for step in range(a.steps):
             # The whole state from migc's before every step, so that each step is
             # compared from the same parameters, statistics and moments (afterwards
             # they differ by rounding, which Adam's first steps amplify, see
-            # PARAM_SHARE).
-            state = {n: v.copy() for n, (_, v) in migc_vars.items()}
-            tensors = load_into_peer(peer, state)
-            load_optimizers(peer, tensors, state)
+            # PARAM_SHARE). With --golden only before the first: the peer's steps are
+            # then its own from migc's initial state, as the saved golden must be.
+            if step == 0 or not a.golden:
+                state = {n: v.copy() for n, (_, v) in migc_vars.items()}
+                tensors = load_into_peer(peer, state)
+                load_optimizers(peer, tensors, state)
             x = images[step * a.batch:(step + 1) * a.batch]
-            z, c, s = peer.latents(a.batch, g)
-            m = lib.train_step({"x": x, "z": z, "c": c, "s": s})
-            p = {k: v.item() for k, v in peer.step((x, z, c, s)).items()}
+            batch = (x, *peer.latents(a.batch, g))
+            m = lib.train_step(dict(zip(peer.input_names, batch)))
+            p = {k: v.item() for k, v in peer.step(batch).items()}
+            if a.golden:
+                golden_inputs.append(batch)
+                golden_outputs.append(p)
             if sorted(m) != sorted(p):
                 sys.exit("parity: migc's step reports %s, the peer's %s" % (sorted(m), sorted(p)))
             print("parity: step %d: %s" % (step + 1, ", ".join(
@@ -280,7 +365,8 @@ def check_steps(a):
                     for st, settings in peer.recipe["steps"].items():
                         if name + "@" + st + ".v" in migc_vars:
                             t_step = float(migc_vars[st + ".t"][1].reshape(-1)[0])
-                            v_hat = migc_vars[name + "@" + st + ".v"][1] / (1 - 0.999 ** t_step)
+                            beta2 = settings.get("beta2", 0.999)
+                            v_hat = migc_vars[name + "@" + st + ".v"][1] / (1 - beta2 ** t_step)
                             gradient = max(gradient, float(np.sqrt(v_hat).max()))
                             lr = max(lr, settings["lr"])
                     if gradient < NOISE_GRADIENT:
@@ -308,6 +394,8 @@ def check_steps(a):
               "gradient is rounding noise not compared: %s)" % (
                   shown(a.model), a.batch, what, a.steps, worst, stats_worst,
                   100 * param_share, len(noise), ", ".join(sorted(noise))))
+        if a.golden:
+            save_golden(a.golden, peer, peer_tensors(peer), golden_inputs, golden_outputs)
         if bad:
             sys.exit("parity: the peer does not compute what migc computes:\n  " + "\n  ".join(
                 bad[:12] + (["... and %d more" % (len(bad) - 12)] if len(bad) > 12 else [])))
@@ -355,6 +443,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--checkpoint", help="evaluate this migc checkpoint with the peer instead")
     ap.add_argument("--figure", help="with --checkpoint: also draw the peer's figure of it")
+    ap.add_argument("--golden", metavar="DIR",
+                    help="also save the peer's steps (inputs, outputs, parameters) in DIR")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     try:
