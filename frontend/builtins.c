@@ -773,9 +773,7 @@ static value b_avgpool(elab *e, call_args *a) {
 }
 
 /* [N,C,H,W] -> [N,C,H,1,W,1] -> k copies along each 1 -> [N,C,H*k,W*k] */
-static value b_upsample(elab *e, call_args *a) {
-  int64_t k;
-  if (!image_and_k(e, a, "upsample", &k)) return val_poison();
+static value upsample_nearest(elab *e, call_args *a, int64_t k) {
   ir_shape s = node_of(e, a->args[0])->shape;
   int64_t d6[6] = {s.dim[0], s.dim[1], s.dim[2], 1, s.dim[3], 1};
   value y = reshape_to(e, a, a->args[0], 6, d6);
@@ -788,6 +786,71 @@ static value b_upsample(elab *e, call_args *a) {
   }
   int64_t d4[4] = {s.dim[0], s.dim[1], s.dim[2] * k, s.dim[3] * k};
   return reshape_to(e, a, y, 4, d4);
+}
+
+static value slice_of(elab *e, call_args *a, value x, int64_t axis, int64_t from, int64_t to) {
+  ir_attrs at = {.i = {axis, from, to}};
+  return op1(e, a, IR_OP_SLICE, &at, x);
+}
+
+static value scaled(elab *e, call_args *a, value x, double w) {
+  return op2(e, a, IR_OP_MUL, NULL, x, (value){.kind = VAL_NUM, .num = w, .span = a->call->span});
+}
+
+/* Bilinear upsampling by k along one axis of x [N,C,H,W] (2 or 3), as PyTorch's
+ * align_corners=False: output o reads source (o + 0.5)/k - 0.5, so output phase j of
+ * input i is i + d with d = (2j + 1 - k) / 2k, a blend of x[i] and its neighbour
+ * before (d < 0) or after, the edges repeated. Each phase is a weighted sum of x and
+ * x shifted by one; the phases are interleaved by a concat on a new axis. */
+static value bilinear_axis(elab *e, call_args *a, value x, int axis, int64_t k) {
+  ir_shape s = node_of(e, x)->shape;
+  int64_t n = s.dim[axis];
+  value before = x, after = x; /* x[i-1] and x[i+1], edges repeated */
+  if (n > 1) {
+    value first = slice_of(e, a, x, axis, 0, 1), last = slice_of(e, a, x, axis, n - 1, n);
+    value head = slice_of(e, a, x, axis, 0, n - 1), tail = slice_of(e, a, x, axis, 1, n);
+    const value *b[2] = {&first, &head}, *f[2] = {&tail, &last};
+    ir_attrs at = {.i = {axis}};
+    before = emit_op(e, IR_OP_CONCAT, b, 2, &at, a->call->span, NULL);
+    after = emit_op(e, IR_OP_CONCAT, f, 2, &at, a->call->span, NULL);
+  }
+  int64_t d5[5] = {s.dim[0], s.dim[1], s.dim[2], s.dim[3], 1};
+  for (int d = 4; d > axis + 1; d--) d5[d] = d5[d - 1];
+  d5[axis + 1] = 1; /* a new axis of 1 right after `axis` */
+  value *phase = malloc((size_t)k * sizeof *phase);
+  const value **ptr = malloc((size_t)k * sizeof *ptr);
+  for (int64_t j = 0; j < k; j++) {
+    double d = (double)(2 * j + 1 - k) / (double)(2 * k);
+    value y = d == 0 ? x
+                     : op2(e, a, IR_OP_ADD, NULL, scaled(e, a, x, 1 - fabs(d)),
+                           scaled(e, a, d < 0 ? before : after, fabs(d)));
+    phase[j] = reshape_to(e, a, y, 5, d5);
+    ptr[j] = &phase[j];
+  }
+  ir_attrs at = {.i = {axis + 1}};
+  value y = emit_op(e, IR_OP_CONCAT, ptr, (int)k, &at, a->call->span, NULL);
+  free(phase);
+  free(ptr);
+  int64_t d4[4] = {s.dim[0], s.dim[1], s.dim[2], s.dim[3]};
+  d4[axis] *= k;
+  return reshape_to(e, a, y, 4, d4);
+}
+
+static value b_upsample(elab *e, call_args *a) {
+  int64_t k;
+  if (!image_and_k(e, a, "upsample", &k)) return val_poison();
+  const char *mode = "nearest";
+  if (a->given[2]) {
+    if (a->args[2].kind != VAL_STRING ||
+        (strcmp(a->args[2].str, "nearest") && strcmp(a->args[2].str, "bilinear"))) {
+      diag_error(e->d, a->args[2].span, "upsample's mode is \"nearest\" or \"bilinear\"");
+      return val_poison();
+    }
+    mode = a->args[2].str;
+  }
+  if (!strcmp(mode, "nearest") || k == 1) return upsample_nearest(e, a, k);
+  value y = bilinear_axis(e, a, a->args[0], 2, k);
+  return y.kind == VAL_NODE ? bilinear_axis(e, a, y, 3, k) : y;
 }
 
 static value b_matmul(elab *e, call_args *a) {
@@ -1030,7 +1093,8 @@ const builtin builtins[] = {
     {"matmul", "a, b", b_matmul, "matrix product [M,K] x [K,N]"},
     {"grad", "y, x", b_grad, "gradient of the scalar y with respect to x: x's shape"},
     {"avgpool", "x, k=2", b_avgpool, "average over k x k blocks: [C,H,W] -> [C,H/k,W/k]"},
-    {"upsample", "x, k=2", b_upsample, "nearest-neighbour upsampling: [C,H,W] -> [C,kH,kW]"},
+    {"upsample", "x, k=2, mode=", b_upsample,
+     "nearest (or mode=\"bilinear\") upsampling: [C,H,W] -> [C,kH,kW]"},
     {"onehot", "c, n=", b_onehot, "categorical code to a one-hot vector"},
     {"embedding", "c, dim, n=, name=, ~init=", b_embedding,
      "a learned [dim] vector per integer value: [] -> [dim] (table [n, dim])"},

@@ -124,6 +124,14 @@ int main(void) {
               "  step b(B) : minimize mean(B(h) * B(h)) with adam(lr=1e-3)\n"
               "  step a(A, B) : minimize bce(B(h), 1) with adam(lr=1e-3)\n"
               "}\n");
+  check_model("resampling",
+              "net N(v) {\n"
+              "  h = tanh(conv(v, 2, k=3, p=1))\n"                       /* [2,4,4] */
+              "  a = upsample(h, 2, mode=\"bilinear\")\n"
+              "  b = avgpool(upsample(h, 3, mode=\"bilinear\"), 3)\n"    /* [2,4,4] */
+              "  return mean(a * a) + mean(b * h) + mean(avgpool(upsample(h, 2)) * h)\n"
+              "}\n"
+              "train batch 3 { step s(N) : minimize N(x) with sgd(lr=0.1) }\n");
   /* grad() inside the loss: the step differentiates every adjoint op a second time
    * (conv_grad_x and conv_grad_w from conv and deconv, lrelu_grad, relu_grad, expand
    * from sum and mean, unslice from slice, softmax from info_categorical). */
