@@ -1,4 +1,4 @@
-/* lower_elementwise.c: unary and binary elementwise ops, relu/lrelu adjoints and
+/* lower_elementwise.c: unary and binary elementwise ops, relu/lrelu/max adjoints and
  * expand, as loops. Unary math runs in double and rounds once, exactly as the
  * interpreter's kernels do (libm's double exp/log/log1p/tanh), so results match bit
  * for bit; binary ops compute in float, broadcasting through constant strides. */
@@ -52,6 +52,12 @@ LLVMValueRef cg_elementwise_value(cg_ctx *c, const ir_node *n, LLVMValueRef cons
   case IR_OP_SUB: return LLVMBuildFSub(b, x[0], x[1], "");
   case IR_OP_MUL: return LLVMBuildFMul(b, x[0], x[1], "");
   case IR_OP_DIV: return LLVMBuildFDiv(b, x[0], x[1], "");
+  case IR_OP_MAXIMUM: /* a on a tie, as the kernel */
+    return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGE, x[0], x[1], ""), x[0], x[1], "");
+  case IR_OP_MAX_GRAD:
+    return LLVMBuildSelect(
+        b, LLVMBuildFCmp(b, n->i[0] ? LLVMRealOGT : LLVMRealOGE, x[0], x[1], ""), x[2],
+        cg_f32c(c, 0), "");
   case IR_OP_RELU_GRAD:
   case IR_OP_LRELU_GRAD: {
     /* x, dy: dy where x > 0; else 0 (relu) or slope*dy in double, rounded once */
@@ -121,6 +127,21 @@ int cg_lower_relu_grads(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const 
   cg_loop l;
   cg_loop_begin(c, &l, cg_numel(c, n));
   LLVMValueRef v[2] = {cg_ld(c, c->f32, x, l.iv), cg_ld(c, c->f32, dy, l.iv)};
+  cg_st(c, y, l.iv, cg_elementwise_value(c, n, v));
+  cg_loop_end(c, &l);
+  return 0;
+}
+
+/* a, b, dy, out: one shape */
+int cg_lower_max_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
+                      LLVMValueRef out) {
+  (void)id;
+  LLVMValueRef p[3] = {cg_fptr(c, in[0]), cg_fptr(c, in[1]), cg_fptr(c, in[2])};
+  LLVMValueRef y = cg_fptr(c, out);
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_numel(c, n));
+  LLVMValueRef v[3];
+  for (int j = 0; j < 3; j++) v[j] = cg_ld(c, c->f32, p[j], l.iv);
   cg_st(c, y, l.iv, cg_elementwise_value(c, n, v));
   cg_loop_end(c, &l);
   return 0;

@@ -54,6 +54,8 @@ const cg_lowering cg_lowerings[] = {
     [IR_OP_UNSLICE] = BUF(cg_lower_unslice),
     [IR_OP_SOFTMAX] = BUF(cg_lower_softmax),
     [IR_OP_ALLREDUCE] = BUF(cg_lower_allreduce),
+    [IR_OP_MAXIMUM] = BUF(cg_lower_binary),
+    [IR_OP_MAX_GRAD] = BUF(cg_lower_max_grad),
 };
 
 _Static_assert(sizeof cg_lowerings / sizeof cg_lowerings[0] == IR_OP_COUNT,

@@ -485,6 +485,18 @@ static value b_lrelu(elab *e, call_args *a) {
   return op1(e, a, IR_OP_LRELU, &at, a->args[0]);
 }
 
+static value b_maximum(elab *e, call_args *a) {
+  if (a->args[0].kind != VAL_NUM && !need_tensor(e, a->args[0], "maximum's first argument"))
+    return val_poison();
+  if (a->args[1].kind != VAL_NUM && !need_tensor(e, a->args[1], "maximum's second argument"))
+    return val_poison();
+  if (a->args[0].kind == VAL_NUM && a->args[1].kind == VAL_NUM) {
+    diag_error(e->d, a->call->span, "maximum takes at least one tensor");
+    return val_poison();
+  }
+  return op2(e, a, IR_OP_MAXIMUM, NULL, a->args[0], a->args[1]);
+}
+
 /* ---- shape ------------------------------------------------------------------------------ */
 
 static value b_reshape(elab *e, call_args *a) {
@@ -755,21 +767,57 @@ static bool image_and_k(elab *e, call_args *a, const char *fn, int64_t *k) {
   return true;
 }
 
-/* [N,C,H,W] -> [N,C,H/k,k,W/k,k] -> mean over the two k axes -> [N,C,H/k,W/k] */
-static value b_avgpool(elab *e, call_args *a) {
-  int64_t k;
-  if (!image_and_k(e, a, "avgpool", &k)) return val_poison();
+/* Pooling takes whole k x k blocks. */
+static bool divides_image(elab *e, call_args *a, const char *fn, int64_t k) {
   ir_shape s = node_of(e, a->args[0])->shape;
   for (int d = 2; d < 4; d++)
     if (s.dim[d] % k) {
-      diag_error(e->d, a->args[1].span, "avgpool: the image's %s, %lld, is not a multiple of "
-                 "k = %lld", d == 2 ? "height" : "width", (long long)s.dim[d], (long long)k);
-      return val_poison();
+      diag_error(e->d, a->args[1].span, "%s: the image's %s, %lld, is not a multiple of "
+                 "k = %lld", fn, d == 2 ? "height" : "width", (long long)s.dim[d], (long long)k);
+      return false;
     }
+  return true;
+}
+
+/* [N,C,H,W] -> [N,C,H/k,k,W/k,k] -> mean over the two k axes -> [N,C,H/k,W/k] */
+static value b_avgpool(elab *e, call_args *a) {
+  int64_t k;
+  if (!image_and_k(e, a, "avgpool", &k) || !divides_image(e, a, "avgpool", k))
+    return val_poison();
+  ir_shape s = node_of(e, a->args[0])->shape;
   int64_t d6[6] = {s.dim[0], s.dim[1], s.dim[2] / k, k, s.dim[3] / k, k};
   value blocks = reshape_to(e, a, a->args[0], 6, d6);
   ir_attrs at = {.i = {(1LL << 3) | (1LL << 5), 0}};
   return op1(e, a, IR_OP_MEAN, &at, blocks);
+}
+
+static value slice_of(elab *e, call_args *a, value x, int64_t axis, int64_t from, int64_t to) {
+  ir_attrs at = {.i = {axis, from, to}};
+  return op1(e, a, IR_OP_SLICE, &at, x);
+}
+
+/* The maximum over axis `axis` (of length k) of x, kept as an axis of 1: a chain of
+ * maximum over its slices, the earlier slice winning a tie. */
+static value max_along(elab *e, call_args *a, value x, int64_t axis, int64_t k) {
+  value m = slice_of(e, a, x, axis, 0, 1);
+  for (int64_t j = 1; j < k && m.kind == VAL_NODE; j++)
+    m = op2(e, a, IR_OP_MAXIMUM, NULL, m, slice_of(e, a, x, axis, j, j + 1));
+  return m;
+}
+
+/* [N,C,H,W] -> [N,C,H/k,k,W/k,k] -> maximum along each row of a block, then over the
+ * rows: the first largest value in row-major order wins, as PyTorch's MaxPool2d picks
+ * it, so the gradient goes where PyTorch's goes */
+static value b_maxpool(elab *e, call_args *a) {
+  int64_t k;
+  if (!image_and_k(e, a, "maxpool", &k) || !divides_image(e, a, "maxpool", k))
+    return val_poison();
+  ir_shape s = node_of(e, a->args[0])->shape;
+  int64_t d6[6] = {s.dim[0], s.dim[1], s.dim[2] / k, k, s.dim[3] / k, k};
+  value y = max_along(e, a, max_along(e, a, reshape_to(e, a, a->args[0], 6, d6), 5, k), 3, k);
+  if (y.kind != VAL_NODE) return y;
+  int64_t d4[4] = {s.dim[0], s.dim[1], s.dim[2] / k, s.dim[3] / k};
+  return reshape_to(e, a, y, 4, d4);
 }
 
 /* [N,C,H,W] -> [N,C,H,1,W,1] -> k copies along each 1 -> [N,C,H*k,W*k] */
@@ -786,11 +834,6 @@ static value upsample_nearest(elab *e, call_args *a, int64_t k) {
   }
   int64_t d4[4] = {s.dim[0], s.dim[1], s.dim[2] * k, s.dim[3] * k};
   return reshape_to(e, a, y, 4, d4);
-}
-
-static value slice_of(elab *e, call_args *a, value x, int64_t axis, int64_t from, int64_t to) {
-  ir_attrs at = {.i = {axis, from, to}};
-  return op1(e, a, IR_OP_SLICE, &at, x);
 }
 
 static value scaled(elab *e, call_args *a, value x, double w) {
@@ -1076,6 +1119,7 @@ const builtin builtins[] = {
      "normalisation of each sample's channel groups; weight and bias [C]"},
     {"relu", "x", b_relu, "max(x, 0)"},
     {"lrelu", "x, slope=0.01", b_lrelu, "x if x > 0 else slope*x"},
+    {"maximum", "a, b", b_maximum, "the larger of a and b, elementwise (broadcasting)"},
     {"tanh", "x", b_tanh, "hyperbolic tangent"},
     {"sigmoid", "x", b_sigmoid, "1 / (1 + exp(-x))"},
     {"softplus", "x", b_softplus, "log(1 + exp(x))"},
@@ -1093,6 +1137,7 @@ const builtin builtins[] = {
     {"matmul", "a, b", b_matmul, "matrix product [M,K] x [K,N]"},
     {"grad", "y, x", b_grad, "gradient of the scalar y with respect to x: x's shape"},
     {"avgpool", "x, k=2", b_avgpool, "average over k x k blocks: [C,H,W] -> [C,H/k,W/k]"},
+    {"maxpool", "x, k=2", b_maxpool, "largest of k x k blocks: [C,H,W] -> [C,H/k,W/k]"},
     {"upsample", "x, k=2, mode=", b_upsample,
      "nearest (or mode=\"bilinear\") upsampling: [C,H,W] -> [C,kH,kW]"},
     {"onehot", "c, n=", b_onehot, "categorical code to a one-hot vector"},

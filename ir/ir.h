@@ -186,6 +186,11 @@ typedef enum {
   IR_OP_ALLREDUCE,       /* x -> f[0] * (x summed elementwise over every process of the
                             run), through the runtime's collective_allreduce; an effect:
                             every process must run the same ones in the same order */
+  /* the larger of two values (max pooling is made of it) */
+  IR_OP_MAXIMUM,         /* a, b (numpy broadcasting) -> a where a >= b, else b */
+  IR_OP_MAX_GRAD,        /* a, b, dy of one shape -> dy where a wins, else 0: a >= b, or
+                            a > b with i[0] = 1 (strict: b's adjoint, so that a tie
+                            sends the whole adjoint to a, as maximum returns a) */
   IR_OP_COUNT
 } ir_op;
 

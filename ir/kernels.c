@@ -155,7 +155,7 @@ static void broadcast_strides(ir_shape s, ir_shape o, int64_t st[IR_MAX_RANK]) {
   }
 }
 
-enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV };
+enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_MAX };
 
 /* a and b broadcast to out (numpy rules; the shape rule has checked them). Walks out
  * in C order with an odometer over its index, moving a's and b's offsets along. */
@@ -173,6 +173,7 @@ static int binary(const ir_tensor *a, const ir_tensor *b, ir_tensor *out, int op
     case BIN_ADD: z[j] = x[ia] + y[ib]; break;
     case BIN_SUB: z[j] = x[ia] - y[ib]; break;
     case BIN_MUL: z[j] = x[ia] * y[ib]; break;
+    case BIN_MAX: z[j] = x[ia] >= y[ib] ? x[ia] : y[ib]; break;
     default: z[j] = x[ia] / y[ib]; break;
     }
     for (int d = o.rank - 1; d >= 0; d--) {
@@ -192,6 +193,19 @@ KERNEL(KNAME(add)) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_ADD
 KERNEL(KNAME(sub)) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_SUB); }
 KERNEL(KNAME(mul)) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_MUL); }
 KERNEL(KNAME(div)) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_DIV); }
+KERNEL(KNAME(maximum)) { (void)it, (void)n; return binary(in[0], in[1], out, BIN_MAX); }
+
+/* dy where a wins against b (a >= b; a > b when i[0] is set), else 0 */
+KERNEL(KNAME(max_grad)) {
+  (void)it;
+  const KREAL *a = FP(in[0]), *b = FP(in[1]), *dy = FP(in[2]);
+  KREAL *y = FP(out);
+  bool strict = n->i[0] != 0;
+  int64_t count = shape_numel(out->shape);
+  for (int64_t j = 0; j < count; j++)
+    y[j] = (strict ? a[j] > b[j] : a[j] >= b[j]) ? dy[j] : (KREAL)0;
+  return 0;
+}
 
 /* ---- linear algebra and convolution -------------------------------------------------- */
 

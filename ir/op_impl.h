@@ -39,6 +39,7 @@ SHAPE_RULE(rule_batchnorm_grad_gamma);
 SHAPE_RULE(rule_expand);
 SHAPE_RULE(rule_unslice);
 SHAPE_RULE(rule_softmax);
+SHAPE_RULE(rule_max_grad); /* MAX_GRAD: a, b, dy of one shape */
 
 KERNEL(kernel_const);
 KERNEL(kernel_load);
@@ -85,6 +86,8 @@ KERNEL(kernel_expand);
 KERNEL(kernel_unslice);
 KERNEL(kernel_softmax);
 KERNEL(kernel_allreduce);
+KERNEL(kernel_maximum);
+KERNEL(kernel_max_grad);
 
 #define VJP(name) void name(ir_func *f, int block, int id, int dy, const bool *want, int *dx)
 VJP(vjp_neg);
@@ -123,6 +126,8 @@ VJP(vjp_conv_grad_w);
 VJP(vjp_expand);
 VJP(vjp_unslice);
 VJP(vjp_softmax);
+VJP(vjp_maximum);
+VJP(vjp_max_grad);
 VJP(vjp_info_categorical);
 
 #endif

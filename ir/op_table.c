@@ -87,6 +87,9 @@ const ir_op_info ir_ops[] = {
     [IR_OP_SOFTMAX] = {"softmax", 1, {{0}}, 0, false, rule_softmax, kernel_softmax, vjp_softmax},
     [IR_OP_ALLREDUCE] = {"allreduce", 1, {FLT("scale", 0)}, 1, true, rule_unary,
                          kernel_allreduce, NULL},
+    [IR_OP_MAXIMUM] = {"maximum", 2, {{0}}, 0, false, rule_binary, kernel_maximum, vjp_maximum},
+    [IR_OP_MAX_GRAD] = {"max_grad", 3, {INT("strict", 0)}, 1, false, rule_max_grad,
+                        kernel_max_grad, vjp_max_grad},
 };
 
 _Static_assert(sizeof ir_ops / sizeof ir_ops[0] == IR_OP_COUNT,

@@ -676,6 +676,19 @@ SHAPE_RULE(rule_unslice) {
 }
 
 /* softmax over the last axis: any rank >= 1, same shape */
+SHAPE_RULE(rule_max_grad) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF];
+  for (int j = 0; j < 3; j++)
+    if (!want_f32(n, in, j, err, errn, bad)) return false;
+  for (int j = 1; j < 3; j++)
+    if (!shape_equal(in[0]->shape, in[j]->shape))
+      return fail(err, errn, bad, j, "max_grad: operands %s and %s differ in shape",
+                  ustr(in[0]->shape, s0), ustr(in[j]->shape, s1));
+  n->dtype = IR_F32;
+  n->shape = in[0]->shape;
+  return true;
+}
+
 SHAPE_RULE(rule_softmax) {
   if (!want_f32(n, in, 0, err, errn, bad)) return false;
   if (in[0]->shape.rank < 1)

@@ -364,6 +364,35 @@ VJP(vjp_softmax) {
   dx[0] = bin(f, block, IR_OP_MUL, id, bin(f, block, IR_OP_SUB, dy, s));
 }
 
+/* ---- maximum --------------------------------------------------------------------------- */
+
+static int max_grad(ir_func *f, int b, int x, int y, int dy, bool strict) {
+  ir_attrs a = {.i = {strict}};
+  int in[3] = {x, y, dy};
+  return emit(f, b, IR_OP_MAX_GRAD, 3, in, &a);
+}
+
+/* x broadcast to `to` (a no-op when it has that shape already) */
+static int broadcast(ir_func *f, int b, int x, ir_shape to) {
+  if (shape_equal(shape_of(f, x), to) && shape_of(f, x).batched == to.batched) return x;
+  ir_attrs a = {.ashape = to};
+  return emit(f, b, IR_OP_EXPAND, 1, &x, &a);
+}
+
+/* The adjoint goes to the operand maximum returned: a on a tie. */
+VJP(vjp_maximum) {
+  ir_node n = f->nodes[id];
+  int a = broadcast(f, block, n.in[0], n.shape), b = broadcast(f, block, n.in[1], n.shape);
+  if (want[0]) dx[0] = reduce_to(f, block, max_grad(f, block, a, b, dy, false), shape_of(f, n.in[0]));
+  if (want[1]) dx[1] = reduce_to(f, block, max_grad(f, block, b, a, dy, true), shape_of(f, n.in[1]));
+}
+
+/* linear in dy; piecewise constant in a and b (zero derivative wherever it exists) */
+VJP(vjp_max_grad) {
+  ir_node n = f->nodes[id];
+  if (want[2]) dx[2] = max_grad(f, block, n.in[0], n.in[1], dy, n.i[0] != 0);
+}
+
 /* ---- randomness ----------------------------------------------------------------------- */
 
 /* The same site, seed and step give the same mask: dropout's adjoint is dropout. */

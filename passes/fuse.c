@@ -34,9 +34,9 @@ bool fuse_elementwise(const ir_func *f, const ir_node *n) {
   case IR_OP_NEG: case IR_OP_RELU: case IR_OP_LRELU: case IR_OP_TANH: case IR_OP_SIGMOID:
   case IR_OP_SOFTPLUS: case IR_OP_EXP: case IR_OP_LOG: case IR_OP_SQRT: case IR_OP_SIN:
   case IR_OP_COS:
-  case IR_OP_RELU_GRAD: case IR_OP_LRELU_GRAD:
+  case IR_OP_RELU_GRAD: case IR_OP_LRELU_GRAD: case IR_OP_MAX_GRAD:
     return true;
-  case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV:
+  case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAXIMUM:
     /* each operand the value's shape, or a single element repeated */
     for (int j = 0; j < 2; j++) {
       ir_shape s = f->nodes[n->in[j]].shape;

@@ -168,6 +168,11 @@ static void test_elementwise(void) {
   operand g[2] = {F(-1, 1, 5, 7), F(-1, 1, 5, 7)};
   op_case("relu_grad", IR_OP_RELU_GRAD, 2, g, (ir_attrs){0});
   op_case("lrelu_grad", IR_OP_LRELU_GRAD, 2, g, attrs_f(0.2));
+  op_case("maximum", IR_OP_MAXIMUM, 2, same, (ir_attrs){0});
+  op_case("maximum", IR_OP_MAXIMUM, 2, bc, (ir_attrs){0});
+  operand g3[3] = {F(-1, 1, 5, 7), F(-1, 1, 5, 7), F(-1, 1, 5, 7)};
+  op_case("max_grad", IR_OP_MAX_GRAD, 3, g3, (ir_attrs){0});
+  op_case("max_grad", IR_OP_MAX_GRAD, 3, g3, attrs_i(1, 0, 0));
   operand e[1] = {F(-1, 1, 3, 1)};
   int64_t to[3] = {2, 3, 4};
   op_case("expand", IR_OP_EXPAND, 1, e, with_shape((ir_attrs){0}, 3, to));

@@ -180,19 +180,21 @@ static void test_tiny_forward(void) {
   diag_free(&d);
 }
 
-/* avgpool and upsample against hand values through the interpreter: a 4x4 image of
- * 0..15 pools to the means of its 2x2 blocks, upsampling repeats each value over a
- * 2x2 block, and bilinear upsampling blends them with PyTorch's weights; on a batch of
- * 2, channels 2, the second sample and channel offset. */
+/* avgpool, maxpool and upsample against hand values through the interpreter: a 4x4
+ * image of 0..15 pools to the means and the largest of its 2x2 blocks, upsampling
+ * repeats each value over a 2x2 block, and bilinear upsampling blends them with
+ * PyTorch's weights; on a batch of 2, channels 2, the second sample and channel
+ * offset. */
 static void test_resample(void) {
   const char *src =
       "model rs\n"
       "input x : [2, 4, 4]\n"
       "net R(v) {\n  p = avgpool(v, 2)\n"
-      "  return p, upsample(p, 2), avgpool(v, 4), upsample(p, 2, mode=\"bilinear\")\n}\n"
+      "  return p, upsample(p, 2), avgpool(v, 4), upsample(p, 2, mode=\"bilinear\"),\n"
+      "         maxpool(v, 2)\n}\n"
       "net D(v) {\n  return dense(flatten(v), 1)\n}\n"
       "train batch 2 {\n  step d(D) : minimize bce(D(x), 1) with sgd(lr=0.1)\n}\n"
-      "encode p, u, q, b = R(x)\n";
+      "encode p, u, q, b, mx = R(x)\n";
   diag_sink d;
   ir_module *m = elab_checked(src, &d);
   if (!m) return;
@@ -204,11 +206,12 @@ static void test_resample(void) {
   ir_tensor x = ir_tensor_alloc(IR_F32, shape_make(4, xs, true));
   float *xp = x.data;
   for (int i = 0; i < 64; i++) xp[i] = (float)i; /* sample b, channel c: 32b + 16c + 0..15 */
-  ir_tensor out[4];
+  ir_tensor out[5];
   ir_interp it = {.m = m};
   CHECK(f && ir_interp_run(&it, f, &x, out) == 0);
   if (f) {
     const float *p = out[0].data, *u = out[1].data, *q = out[2].data, *bl = out[3].data;
+    const float *mx = out[4].data;
     CHECK(out[0].shape.rank == 4 && out[0].shape.dim[2] == 2 && out[0].shape.dim[3] == 2);
     CHECK(out[1].shape.dim[2] == 4 && out[1].shape.dim[3] == 4 && out[2].shape.dim[2] == 1);
     for (int bc = 0; bc < 4; bc++) { /* (sample, channel) pairs in order: offset 16 bc */
@@ -219,6 +222,8 @@ static void test_resample(void) {
         for (int w = 0; w < 4; w++)
           CHECK_NEAR(u[16 * bc + 4 * h + w], want[2 * (h / 2) + w / 2], 0, 1e-6);
       CHECK_NEAR(q[bc], o + 7.5, 0, 1e-6);
+      double top[4] = {o + 5, o + 7, o + 13, o + 15}; /* each 2x2 block's bottom right */
+      for (int j = 0; j < 4; j++) CHECK_NEAR(mx[4 * bc + j], top[j], 0, 0);
       for (int h = 0; h < 4; h++)
         for (int w = 0; w < 4; w++) {
           double v = 0;
@@ -227,7 +232,7 @@ static void test_resample(void) {
           CHECK_NEAR(bl[16 * bc + 4 * h + w], v, 0, 1e-5);
         }
     }
-    for (int k = 0; k < 4; k++) ir_tensor_free(&out[k]);
+    for (int k = 0; k < 5; k++) ir_tensor_free(&out[k]);
   }
   ir_tensor_free(&x);
   ir_module_free(m);
@@ -500,6 +505,8 @@ static void test_errors(void) {
   expect_error("y = avgpool(x, 3)", "16:18: avgpool: the image's height, 8, is not a multiple of k = 3");
   expect_error("y = avgpool(z)", "16:15: avgpool takes images, [C,H,W] a sample; this is [4]");
   expect_error("y = upsample(x, 0)", "16:19: k must be from 1 to 64, got 0");
+  expect_error("y = maxpool(x, 3)", "16:18: maxpool: the image's height, 8, is not a multiple of k = 3");
+  expect_error("y = maximum(1, 2)", "16:7: maximum takes at least one tensor");
   expect_error("y = upsample(x, 2, mode=\"cubic\")",
                "16:27: upsample's mode is \"nearest\" or \"bilinear\"");
   expect_error("step e(H) : minimize mean(fake) with adam(lr=1e-3)",

@@ -132,6 +132,17 @@ int main(void) {
               "  return mean(a * a) + mean(b * h) + mean(avgpool(upsample(h, 2)) * h)\n"
               "}\n"
               "train batch 3 { step s(N) : minimize N(x) with sgd(lr=0.1) }\n");
+  /* maxpool and maximum, and grad() through them (random values: no ties) */
+  check_model("max",
+              "net N(v) {\n"
+              "  h = tanh(conv(v, 3, k=3, p=1))\n"                       /* [3,4,4] */
+              "  p = maxpool(h, 2)\n"                                    /* [3,2,2] */
+              "  return mean(p * p) + mean(maximum(h, 0.1) * h) + mean(maximum(p, reshape(slice(flatten(p), 0, 1), [1, 1, 1])))\n"
+              "}\n"
+              "train batch 3 {\n"
+              "  g = grad(N(x), x)\n"
+              "  step s(N) : minimize N(x) + mean(g * g) with sgd(lr=0.1)\n"
+              "}\n");
   /* grad() inside the loss: the step differentiates every adjoint op a second time
    * (conv_grad_x and conv_grad_w from conv and deconv, lrelu_grad, relu_grad, expand
    * from sum and mean, unslice from slice, softmax from info_categorical). */

@@ -245,6 +245,8 @@ static void test_all_ops(void) {
     both(ir_ops[red[j]].name, n, 1, &x);
   }
   both("relu_grad", mk(IR_OP_RELU_GRAD), 2, &x, &y);
+  both("maximum", mk(IR_OP_MAXIMUM), 2, &x, &y);
+  both("max_grad", mk(IR_OP_MAX_GRAD), 3, &x, &y, &pos);
   ir_node lg = mk(IR_OP_LRELU_GRAD);
   lg.f[0] = 0.2;
   both("lrelu_grad", lg, 2, &x, &y);

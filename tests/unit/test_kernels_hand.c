@@ -775,7 +775,21 @@ static void test_act_grads(void) {
   y = run(lr, 2, &x, &dy);
   expect("lrelu_grad", &y, sh(true, 2, 1, 5), 0.2, 0.4, 0.6, 4.0, 5.0);
   CHECK(y.shape.batched);
-  ir_tensor_free(&y), ir_tensor_free(&x), ir_tensor_free(&dy);
+  ir_tensor_free(&y);
+  /* maximum returns a on a tie; max_grad sends dy to a where a >= b, to b (strict)
+   * where b > a, so a tie's adjoint goes to a alone */
+  ir_tensor b = tf(sh(true, 2, 1, 5), -1.0, -0.5, 1.0, 0.0, 3.0);
+  y = run(mk(IR_OP_MAXIMUM), 2, &x, &b);
+  expect("maximum", &y, sh(true, 2, 1, 5), -1.0, -0.5, 1.0, 0.5, 3.0);
+  ir_tensor_free(&y);
+  y = run(mk(IR_OP_MAX_GRAD), 3, &x, &b, &dy);
+  expect("max_grad", &y, sh(true, 2, 1, 5), 0.0, 2.0, 0.0, 4.0, 5.0);
+  ir_tensor_free(&y);
+  ir_node strict = mk(IR_OP_MAX_GRAD);
+  strict.i[0] = 1;
+  y = run(strict, 3, &b, &x, &dy);
+  expect("max_grad strict", &y, sh(true, 2, 1, 5), 1.0, 0.0, 3.0, 0.0, 0.0);
+  ir_tensor_free(&y), ir_tensor_free(&b), ir_tensor_free(&x), ir_tensor_free(&dy);
 }
 
 static void test_conv_grads(void) {

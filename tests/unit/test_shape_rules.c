@@ -497,6 +497,13 @@ static void test_act_grad(void) {
               "lrelu_grad expects a float tensor, got an integer tensor", 1);
   CHECK_ERROR(rule(&n, 2, f32(sh(true, 2, B, 6)), f32(sh(true, 3, B, 2, 3))),
               "lrelu_grad: the input [6] and its gradient [2,3] differ in shape", 1);
+  n = mk(IR_OP_MAX_GRAD);
+  CHECK_RESULT(rule(&n, 3, f32(sh(true, 2, B, 7)), f32(sh(true, 2, B, 7)), f32(sh(true, 2, B, 7))),
+               n, IR_F32, sh(true, 2, B, 7));
+  CHECK_ERROR(rule(&n, 3, f32(sh(true, 2, B, 7)), f32(sh(true, 2, B, 7)), f32(sh(true, 2, B, 6))),
+              "max_grad: operands [7] and [6] differ in shape", 2);
+  CHECK_ERROR(rule(&n, 3, f32(sh(true, 2, B, 7)), i32(sh(true, 2, B, 7)), f32(sh(true, 2, B, 7))),
+              "max_grad expects a float tensor, got an integer tensor", 1);
 }
 
 /* conv's input gradient: dy [N,O,Ho,Wo], w [O,C,k,k] -> ashape [N,C,H,W] */
