@@ -160,10 +160,28 @@ static bool ir_axis(elab *e, value x, value axis, const char *fn, int64_t *out) 
   return true;
 }
 
+/* The layer site of a call: the one numbered in its net's body, or inside a net
+ * instance that site's copy for the instance, made on first use. */
 static layer_site *site_of(elab *e, const ast_expr *call) {
-  for (int i = 0; i < e->nlayers; i++)
-    if (e->layers[i].call == call) return &e->layers[i];
-  return NULL;
+  int base = -1;
+  for (int i = 0; i < e->nlayers && base < 0; i++)
+    if (e->layers[i].call == call && !e->layers[i].instance) base = i;
+  if (base < 0 || !e->instance) return base < 0 ? NULL : &e->layers[base];
+  const char *name = pool_printf(e, "%s.%s", e->instance, e->layers[base].name);
+  for (int i = 0; i < e->nlayers; i++) {
+    layer_site *l = &e->layers[i];
+    if (l->instance && l->call == call && l->net == e->instance_owner && !strcmp(l->name, name))
+      return l;
+  }
+  e->layers = realloc(e->layers, (size_t)(e->nlayers + 1) * sizeof *e->layers);
+  layer_site *l = &e->layers[e->nlayers++];
+  memset(l, 0, sizeof *l);
+  l->call = call;
+  l->net = e->instance_owner;
+  l->name = strdup(name);
+  l->instance = true;
+  for (int k = 0; k < 4; k++) l->vars[k] = -1;
+  return l;
 }
 
 /* The layer site of this call, or NULL with an error if called outside a net. */

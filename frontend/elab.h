@@ -54,6 +54,7 @@ typedef struct {
   char *name;       /* "dense0", or the user's name= */
   int vars[4];      /* weight, bias / gamma, beta, running mean, running var */
   bool made;
+  bool instance;    /* made for a net instance: net is the owner, name "inst.conv0" */
 } layer_site;
 
 /* What the first call of a net was given: later calls must match. */
@@ -93,6 +94,11 @@ typedef struct elab {
   int depth;
   scope *locals;        /* bindings of the innermost net or the train block */
   int dropout_sites;
+  /* the net instance being elaborated (a net called with name=, or by repeat): its
+   * layers' parameters belong to instance_owner, named OWNER.INSTANCE.LAYER; NULL
+   * outside one */
+  const char *instance;
+  int instance_owner;
   int eval_depth;       /* eval_expr calls in progress, bounded by MAX_EVAL_DEPTH */
   bool eval_too_deep;   /* that bound was reported */
   /* lazy bindings computed, in order (heads of assignments): check_unused forgets

@@ -456,9 +456,12 @@ static value eval_list(elab *e, const ast_expr *x) {
   return v;
 }
 
+static value eval_repeat(elab *e, const ast_expr *call);
+
 static value eval_call(elab *e, const ast_expr *x) {
   int net = find_net(e, x->name);
   if (net >= 0) return call_net(e, net, x);
+  if (!strcmp(x->name, "repeat")) return eval_repeat(e, x);
   const builtin *b = builtin_find(x->name);
   if (!b) {
     if (scope_find(e->locals, x->name, visible_limit) || scope_find(&e->consts, x->name, 1 << 30) ||
@@ -547,7 +550,7 @@ static value eval_expr_here(elab *e, const ast_expr *x) {
 /* Checks a tensor argument against the net's declared parameter shape, or against
  * the first call, whose shapes the net's parameters were made for. */
 static bool check_net_arg(elab *e, int net, const ast_decl *d, int j, value arg,
-                          ir_span call_span) {
+                          bool instance) {
   if (arg.kind != VAL_NODE) return true;
   const ir_node copy = *node_of(e, arg), *n = &copy;
   const ast_param *p = &d->params[j];
@@ -574,7 +577,7 @@ static bool check_net_arg(elab *e, int net, const ast_decl *d, int j, value arg,
     }
   }
   net_first_call *fc = &e->first_call[net];
-  if (fc->called && j < fc->nargs && fc->dtypes[j] != (ir_dtype)-1) {
+  if (!instance && fc->called && j < fc->nargs && fc->dtypes[j] != (ir_dtype)-1) {
     if (!shape_equal(fc->shapes[j], n->shape) || fc->dtypes[j] != n->dtype) {
       shape_user_str(fc->shapes[j], want, sizeof want);
       diag_error(e->d, arg.span,
@@ -586,7 +589,6 @@ static bool check_net_arg(elab *e, int net, const ast_decl *d, int j, value arg,
       return false;
     }
   }
-  (void)call_span;
   return true;
 }
 
@@ -610,47 +612,22 @@ static void record_first_call(elab *e, int net, const value *args, int nargs, ir
 
 static value run_net_body(elab *e, const ast_decl *d, scope *sc);
 
-static value call_net(elab *e, int net, const ast_expr *call) {
+/* Runs net `net` on evaluated arguments. With `instance` (name= or repeat), its
+ * layers get parameters of their own, owned by the calling net and named
+ * CALLER.INSTANCE.LAYER; without, the net's own shared parameters. */
+static value invoke_net(elab *e, int net, ir_span span, const value *args,
+                        const char *instance) {
   const ast_decl *d = e->nets[net];
   for (int i = 0; i < e->depth; i++)
     if (e->stack[i].decl == d) {
-      diag_error(e->d, call->span, "net %s calls itself; nets cannot be recursive",
-                 d->name.name);
+      diag_error(e->d, span, "net %s calls itself; nets cannot be recursive", d->name.name);
       return val_poison();
     }
   if (e->depth >= 64) {
-    diag_error(e->d, call->span, "nets nested more than 64 calls deep");
+    diag_error(e->d, span, "nets nested more than 64 calls deep");
     return val_poison();
   }
-  if (call->nargs != d->nparams) {
-    diag_error(e->d, call->span, "%s takes %d argument%s, got %d", d->name.name, d->nparams,
-               d->nparams == 1 ? "" : "s", call->nargs);
-    diag_note(e->d, d->name.span, "%s is declared here", d->name.name);
-    return val_poison();
-  }
-  value *args = calloc((size_t)(call->nargs ? call->nargs : 1), sizeof *args);
-  bool ok = true;
-  for (int j = 0; j < call->nargs; j++) {
-    if (call->args[j].key) {
-      diag_error(e->d, call->args[j].key_span, "arguments of nets are positional");
-      ok = false;
-      continue;
-    }
-    args[j] = eval_expr(e, call->args[j].value);
-    if (args[j].kind == VAL_POISON) ok = false;
-    else if (args[j].kind != VAL_NODE && args[j].kind != VAL_NUM) {
-      diag_error(e->d, args[j].span, "a net's argument must be a tensor or a number, got %s",
-                 kind_name(args[j].kind));
-      ok = false;
-    } else if (!check_net_arg(e, net, d, j, args[j], call->span)) {
-      ok = false;
-    }
-  }
-  if (!ok) {
-    free(args);
-    return val_poison();
-  }
-  record_first_call(e, net, args, call->nargs, call->span);
+  if (!instance) record_first_call(e, net, args, d->nparams, span);
   e->net_used[net] = true;
 
   scope sc = {0};
@@ -659,8 +636,15 @@ static value call_net(elab *e, int net, const ast_expr *call) {
     b->val = args[j];
     b->used = true;
   }
-  free(args);
-  e->stack[e->depth++] = (call_frame){d, current_net(e), call->span};
+  const char *saved_instance = e->instance;
+  int saved_owner = e->instance_owner;
+  if (instance) {
+    e->instance_owner = saved_instance ? saved_owner : current_net(e);
+    e->instance = saved_instance ? pool_printf(e, "%s.%s", saved_instance, instance) : instance;
+  } else {
+    e->instance = NULL, e->instance_owner = -1;
+  }
+  e->stack[e->depth++] = (call_frame){d, current_net(e), span};
   scope *saved_locals = e->locals;
   int saved_limit = visible_limit;
   e->locals = &sc;
@@ -669,8 +653,148 @@ static value call_net(elab *e, int net, const ast_expr *call) {
   visible_limit = saved_limit;
   e->locals = saved_locals;
   e->depth--;
+  e->instance = saved_instance, e->instance_owner = saved_owner;
   free(sc.items);
   return r;
+}
+
+/* An instance's name becomes part of parameter names, as a layer's name= does. */
+static bool instance_name(elab *e, const ast_expr *x, const char **out) {
+  value v = eval_expr(e, x);
+  bool valid = v.kind == VAL_STRING && v.str[0] && strlen(v.str) < 48;
+  for (const char *p = valid ? v.str : ""; *p; p++)
+    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          (*p >= '0' && *p <= '9')))
+      valid = false;
+  if (!valid && v.kind != VAL_POISON)
+    diag_error(e->d, x->span, "name= takes a string of letters, digits and '_' (at most 47), "
+                              "e.g. name=\"block1\"");
+  *out = valid ? v.str : NULL;
+  return valid;
+}
+
+/* Instances of a net belong to the net that makes them. */
+static bool inside_a_net(elab *e, const ast_expr *call, const char *what) {
+  if (current_net(e) >= 0) return true;
+  diag_error(e->d, call->span, "%s makes an instance of a net with parameters of its own, "
+                               "which belong to the net that makes it: use it inside a net",
+             what);
+  return false;
+}
+
+static value call_net(elab *e, int net, const ast_expr *call) {
+  const ast_decl *d = e->nets[net];
+  const char *instance = NULL;
+  int npos = 0;
+  bool ok = true;
+  for (int j = 0; j < call->nargs; j++) {
+    if (!call->args[j].key) {
+      npos++;
+    } else if (!strcmp(call->args[j].key, "name")) {
+      ok &= instance_name(e, call->args[j].value, &instance) &&
+            inside_a_net(e, call, "a net call with name=");
+    } else {
+      diag_error(e->d, call->args[j].key_span, "arguments of nets are positional; the one "
+                                               "keyword is name=, an instance's name");
+      ok = false;
+    }
+  }
+  if (!ok) return val_poison();
+  if (npos != d->nparams) {
+    diag_error(e->d, call->span, "%s takes %d argument%s, got %d", d->name.name, d->nparams,
+               d->nparams == 1 ? "" : "s", npos);
+    diag_note(e->d, d->name.span, "%s is declared here", d->name.name);
+    return val_poison();
+  }
+  value *args = calloc((size_t)(npos ? npos : 1), sizeof *args);
+  for (int j = 0, k = 0; j < call->nargs; j++) {
+    if (call->args[j].key) continue;
+    value *a = &args[k];
+    *a = eval_expr(e, call->args[j].value);
+    if (a->kind == VAL_POISON) ok = false;
+    else if (a->kind != VAL_NODE && a->kind != VAL_NUM) {
+      diag_error(e->d, a->span, "a net's argument must be a tensor or a number, got %s",
+                 kind_name(a->kind));
+      ok = false;
+    } else if (!check_net_arg(e, net, d, k, *a, instance != NULL)) {
+      ok = false;
+    }
+    k++;
+  }
+  value r = ok ? invoke_net(e, net, call->span, args, instance) : val_poison();
+  free(args);
+  return r;
+}
+
+/* repeat(NET, n, x, more..., name="NAME"): NET applied n times, x feeding the first
+ * call and each result the next (x_{k+1} = NET(x_k, more...)), every call an instance
+ * of its own named NAME0 .. NAME{n-1} (NET's name by default). */
+static value eval_repeat(elab *e, const ast_expr *call) {
+  const char *name = NULL;
+  const ast_expr *pos[64];
+  int npos = 0;
+  bool ok = inside_a_net(e, call, "repeat");
+  for (int j = 0; ok && j < call->nargs; j++) {
+    if (!call->args[j].key) {
+      if (npos < 64) pos[npos] = call->args[j].value;
+      npos++;
+    } else if (!strcmp(call->args[j].key, "name")) {
+      ok = instance_name(e, call->args[j].value, &name);
+    } else {
+      diag_error(e->d, call->args[j].key_span, "repeat takes NET, n, x, NET's other "
+                                               "arguments, and name=");
+      ok = false;
+    }
+  }
+  if (!ok) return val_poison();
+  int net = npos >= 1 && pos[0]->kind == EXPR_NAME ? find_net(e, pos[0]->name) : -1;
+  if (npos < 3 || npos > 64 || net < 0) {
+    diag_error(e->d, npos >= 1 && net < 0 ? pos[0]->span : call->span,
+               npos >= 1 && net < 0 ? "repeat's first argument must name a net"
+                                    : "repeat takes a net, a count and the net's arguments, "
+                                      "e.g. repeat(res, 4, h)");
+    return val_poison();
+  }
+  const ast_decl *d = e->nets[net];
+  if (npos - 2 != d->nparams) {
+    diag_error(e->d, call->span, "%s takes %d argument%s, got %d", d->name.name, d->nparams,
+               d->nparams == 1 ? "" : "s", npos - 2);
+    diag_note(e->d, d->name.span, "%s is declared here", d->name.name);
+    return val_poison();
+  }
+  int64_t n;
+  if (!need_int(e, eval_expr(e, pos[1]), "repeat's count", &n)) return val_poison();
+  if (n < 1 || n > 64) {
+    diag_error(e->d, pos[1]->span, "repeat's count must be from 1 to 64, got %lld",
+               (long long)n);
+    return val_poison();
+  }
+  value args[64];
+  for (int j = 2; j < npos; j++) {
+    args[j - 2] = eval_expr(e, pos[j]);
+    if (args[j - 2].kind == VAL_POISON ||
+        !check_net_arg(e, net, d, j - 2, args[j - 2], true))
+      return val_poison();
+  }
+  if (args[0].kind != VAL_NODE) {
+    diag_error(e->d, pos[2]->span, "repeat feeds this argument through the calls, so it must "
+                                   "be a tensor");
+    return val_poison();
+  }
+  value v = val_poison();
+  for (int64_t k = 0; k < n; k++) {
+    const char *inst = pool_printf(e, "%s%lld", name ? name : d->name.name, (long long)k);
+    v = invoke_net(e, net, call->span, args, inst);
+    if (v.kind == VAL_POISON) return v;
+    if (v.kind != VAL_NODE) {
+      diag_error(e->d, call->span, "repeat feeds %s's result to its next call, so %s must "
+                                   "return one tensor", d->name.name, d->name.name);
+      return val_poison();
+    }
+    if (k + 1 < n && !check_net_arg(e, net, d, 0, v, true)) return val_poison();
+    args[0] = v;
+  }
+  return v;
 }
 
 static value returned(elab *e, const ast_decl *d, const ast_stmt *s) {
@@ -1480,6 +1604,7 @@ static void free_elab(elab *e) {
 ir_module *elaborate(const ast_file *file, const elab_options *opt, diag_sink *d) {
   int errors_before = d->nerrors;
   elab e = {0};
+  e.instance_owner = -1;
   e.file = file;
   e.d = d;
   e.opt = opt;

@@ -448,6 +448,71 @@ static void test_base_is_fine(void) {
   free(src);
 }
 
+/* Net instances: repeat and name= give each call parameters of its own, owned by the
+ * calling net and named after the instance; the net's second call (G in both steps)
+ * uses the same ones; a plain call keeps the net's shared parameters. */
+static void test_instances(void) {
+  const char *src =
+      "model inst\n"
+      "input x : [4]\n"
+      "latent z : normal(0, 1) [4]\n"
+      "net blk(h, n) {\n  return h + dense(relu(dense(h, n)), 4)\n}\n"
+      "net G(z) {\n"
+      "  h = repeat(blk, 3, z, 8, name=\"block\")\n"
+      "  h = blk(h, 2, name=\"last\")\n"
+      "  return repeat(blk, 1, h, 5)\n"
+      "}\n"
+      "net D(v) {\n  return dense(blk(v, 3), 1)\n}\n"
+      "train batch 2 {\n"
+      "  fake = G(z)\n"
+      "  step d(D, blk) : minimize bce(D(x), 1) + bce(D(fake), 0) with sgd(lr=0.1)\n"
+      "  step g(G) : minimize bce(D(fake), 1) with sgd(lr=0.1)\n"
+      "}\n";
+  diag_sink d;
+  ir_module *m = elab_checked(src, &d);
+  if (!m) return;
+  const char *want[] = {"G.block0.dense0.weight", "G.block1.dense0.weight",
+                        "G.block2.dense1.bias", "G.last.dense0.weight", "G.blk0.dense0.weight",
+                        "blk.dense0.weight"};
+  for (size_t k = 0; k < sizeof want / sizeof *want; k++)
+    CHECK_MSG(ir_find_var(m, want[k]) >= 0, "no variable %s", want[k]);
+  /* dense0 is the outer call (numbered in source order), dense1 the one of width n */
+  int v = ir_find_var(m, "G.block1.dense1.weight"), l = ir_find_var(m, "G.last.dense1.weight");
+  int g = -1;
+  for (int i = 0; i < m->nnets; i++)
+    if (!strcmp(m->nets[i], "G")) g = i;
+  CHECK(v >= 0 && m->vars[v].shape.dim[0] == 8 && m->vars[v].net == g);
+  CHECK(l >= 0 && m->vars[l].shape.dim[0] == 2);
+  CHECK(ir_find_var(m, "G.block3.dense0.weight") < 0);
+  int params = 0;
+  for (int i = 0; i < m->nvars; i++) params += m->vars[i].kind == VAR_PARAM;
+  CHECK_MSG(params == 2 * 2 * 6 + 2, "%d parameters: G made its instances twice?", params);
+  ir_module_free(m);
+  diag_free(&d);
+  /* misuse inside a net, located */
+  static const struct {
+    const char *line, *want;
+  } bad[] = {
+      {"  h = repeat(dense, 2, z)", "8:14: repeat's first argument must name a net"},
+      {"  h = repeat(blk, 0, z, 4)", "8:19: repeat's count must be from 1 to 64, got 0"},
+      {"  h = repeat(blk, 2, z)", "8:7: blk takes 2 arguments, got 1"},
+      {"  h = repeat(two, 2, z)", "8:7: repeat feeds two's result to its next call, so two must "
+                                "return one tensor"},
+      {"  h = blk(z, 4, name=\"a.b\")", "8:22: name= takes a string of letters, digits and '_' "
+                                       "(at most 47), e.g. name=\"block1\""},
+  };
+  for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+    char text[1024];
+    snprintf(text, sizeof text,
+             "model inst\ninput x : [4]\nlatent z : normal(0, 1) [4]\n"
+             "net blk(h, n) {\n  return h + dense(h, 4)\n}\nnet G(z) {\n%s\n  return h\n}\n"
+             "net two(h) {\n  return h, h\n}\n"
+             "train batch 2 {\n  step g(G) : minimize mean(G(z)) + mean(x) with sgd(lr=0.1)\n}\n",
+             bad[k].line);
+    expect_with(text, NULL, DIAG_ERROR, bad[k].want);
+  }
+}
+
 /* grad() through batchnorm: refused at the call, with a note at the layer. */
 static void test_grad_batchnorm(void) {
   char src[sizeof base + 64];
@@ -507,6 +572,13 @@ static void test_errors(void) {
   expect_error("y = upsample(x, 0)", "16:19: k must be from 1 to 64, got 0");
   expect_error("y = maxpool(x, 3)", "16:18: maxpool: the image's height, 8, is not a multiple of k = 3");
   expect_error("y = maximum(1, 2)", "16:7: maximum takes at least one tensor");
+  expect_error("y = G(z, c, name=\"g2\")", "16:7: a net call with name= makes an instance of a "
+               "net with parameters of its own, which belong to the net that makes it: use it "
+               "inside a net");
+  expect_error("y = repeat(G, 2, z, c)", "16:7: repeat makes an instance of a net with "
+               "parameters of its own, which belong to the net that makes it: use it inside a net");
+  expect_error("y = G(z, c, nom=\"g2\")", "16:15: arguments of nets are positional; the one "
+               "keyword is name=, an instance's name");
   expect_error("y = upsample(x, 2, mode=\"cubic\")",
                "16:27: upsample's mode is \"nearest\" or \"bilinear\"");
   expect_error("step e(H) : minimize mean(fake) with adam(lr=1e-3)",
@@ -701,6 +773,7 @@ int main(void) {
   test_base_is_fine();
   test_errors();
   test_grad_batchnorm();
+  test_instances();
   test_decl_errors();
   return check_done();
 }

@@ -132,6 +132,14 @@ int main(void) {
               "  return mean(a * a) + mean(b * h) + mean(avgpool(upsample(h, 2)) * h)\n"
               "}\n"
               "train batch 3 { step s(N) : minimize N(x) with sgd(lr=0.1) }\n");
+  /* net instances: repeat and name= (each instance's own parameters) */
+  check_model("instances",
+              "net blk(h, n) {\n  return h + dense(tanh(dense(h, n)), 6)\n}\n"
+              "net N(z) {\n"
+              "  h = repeat(blk, 3, z, 5, name=\"block\")\n"
+              "  return mean(blk(h, 4, name=\"last\") * h)\n"
+              "}\n"
+              "train batch 3 { step s(N) : minimize N(z) with sgd(lr=0.1) }\n");
   /* maxpool and maximum, and grad() through them (random values: no ties) */
   check_model("max",
               "net N(v) {\n"
