@@ -432,7 +432,7 @@ int main(void) {
   const char *models[] = {"infogan_mlp"};
 #else
   const char *models[] = {"infogan_mlp", "infogan_mnist", "dcgan_fashion", "seed_infogan",
-                          "resize_fashion", "wgan_gp_fashion"};
+                          "resize_fashion", "wgan_gp_fashion", "resnet_fashion"};
 #endif
   for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) test_model(models[k]);
   return check_done();
