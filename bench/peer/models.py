@@ -466,6 +466,97 @@ class InfoGanR1(InfoGan):
         return out
 
 
+class PreactBlock(nn.Module):
+    """models/resnet_fashion.mig's res: h + conv1(relu(bn1(conv0(relu(bn0(h))))))."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.bn0, self.conv0 = nn.BatchNorm2d(c), nn.Conv2d(c, c, 3, 1, 1)
+        self.bn1, self.conv1 = nn.BatchNorm2d(c), nn.Conv2d(c, c, 3, 1, 1)
+        normal_init(self.conv0, self.conv1)
+
+    def forward(self, h):
+        r = self.conv0(F.relu(self.bn0(h)))
+        return h + self.conv1(F.relu(self.bn1(r)))
+
+
+class ResnetFashion:
+    """models/resnet_fashion.mig: four residual blocks (repeat's instances block0 ..
+    block3), bilinear upsampling (align_corners=False) and a maxpool discriminator;
+    steps disc(D) then gen(G), Adam(lr, beta1 0.5). Its layers are named here as migc
+    names them (tensors()), since instances are not numbered per net."""
+
+    input_names = ("x", "z")
+    # tests/cli/peer_golden.sh's tolerance for the gradients of the first and the second
+    # step, as a share of each tensor's largest: maxpool sends each gradient to one value
+    # of four, and where two differ by a rounding the two sides may pick differently
+    golden_tol = (1e-2, 3e-2)
+
+    def __init__(self, overrides=None, path=None):
+        k = constants(path or mig("resnet_fashion"), overrides)
+        ch = int(k["ch"])
+        self.g = {"dense0": nn.Linear(64, ch * 7 * 7), "bn0": nn.BatchNorm1d(ch * 7 * 7),
+                  "bn1": nn.BatchNorm2d(ch), "conv0": nn.Conv2d(ch, 32, 3, 1, 1),
+                  "bn2": nn.BatchNorm2d(32), "conv1": nn.Conv2d(32, 1, 3, 1, 1)}
+        normal_init(self.g["dense0"], self.g["conv0"], self.g["conv1"])
+        self.blocks = [PreactBlock(ch) for _ in range(4)]
+        self.d = {"conv0": nn.Conv2d(1, 32, 3, 1, 1), "conv1": nn.Conv2d(32, 64, 3, 1, 1),
+                  "bn0": nn.BatchNorm2d(64), "dense0": nn.Linear(64 * 7 * 7, 1)}
+        normal_init(self.d["conv0"], self.d["conv1"])
+        self.G = nn.ModuleList(list(self.g.values()) + self.blocks)
+        self.D = nn.ModuleList(list(self.d.values()))
+        self.nets = {"G": self.G, "D": self.D}
+        self.recipe = {"steps": {"disc": {"lr": k["lr"]}, "gen": {"lr": k["lr"]}}}
+        self.steps = {"disc": adam([self.D], k["lr"], 0.5), "gen": adam([self.G], k["lr"], 0.5)}
+        self.disc, self.gen = self.steps["disc"], self.steps["gen"]
+        self.ch, self.data, self.range = ch, "fashion", (-1.0, 1.0)
+
+    def tensors(self):
+        """{migc's variable name: tensor}: parameters and batchnorm statistics."""
+        layers = [("G." + n, m) for n, m in self.g.items()] + \
+            [("G.block%d.%s" % (i, n), getattr(b, n)) for i, b in enumerate(self.blocks)
+             for n in ("bn0", "conv0", "bn1", "conv1")] + \
+            [("D." + n, m) for n, m in self.d.items()]
+        return {"%s.%s" % (name, role): getattr(m, role) for name, m in layers
+                for role in ("weight", "bias", "running_mean", "running_var")
+                if getattr(m, role, None) is not None}
+
+    def inputs(self, b, g):
+        x = torch.rand((b, 1, 28, 28), generator=g) * 2 - 1
+        return (x, *self.latents(b, g))
+
+    def latents(self, b, g):
+        return (torch.randn((b, 64), generator=g),)
+
+    def generator(self, z):
+        g = self.g
+        h = F.relu(g["bn0"](g["dense0"](z))).reshape(-1, self.ch, 7, 7)
+        for block in self.blocks:
+            h = block(h)
+        h = F.interpolate(F.relu(g["bn1"](h)), scale_factor=2, mode="bilinear",
+                          align_corners=False)
+        h = F.relu(g["bn2"](g["conv0"](h)))
+        h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+        return torch.tanh(g["conv1"](h))
+
+    def critic(self, img):
+        d = self.d
+        h = F.max_pool2d(F.leaky_relu(d["conv0"](img), 0.2), 2)
+        h = F.max_pool2d(F.leaky_relu(d["bn0"](d["conv1"](h)), 0.2), 2)
+        return d["dense0"](h.flatten(1))
+
+    def step(self, batch):
+        x, z = batch
+        fake = self.generator(z)
+        loss = bce(self.critic(x), 1.0) + bce(self.critic(fake.detach()), 0.0)
+        update(loss, *self.disc)
+        out = {"disc.loss": loss.detach()}
+        loss = bce(self.critic(fake), 1.0)
+        update(loss, *self.gen)
+        out["gen.loss"] = loss.detach()
+        return out
+
+
 MODELS = {
     "infogan_mnist": infogan_mnist,
     "infogan_mlp": infogan_mlp,
@@ -473,4 +564,5 @@ MODELS = {
     "seed_infogan": seed_infogan,
     "wgan_gp_fashion": WganGpFashion,
     "infogan_r1_mnist": InfoGanR1,
+    "resnet_fashion": ResnetFashion,
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Gradient penalties against PyTorch without PyTorch: tests/golden/peer/NAME holds the
-# first step of NAME's PyTorch peer (bench/peer/parity.py --golden; the penalty's
-# gradient through torch.autograd.grad with create_graph=True), from migc's seed-1
-# parameters at batch 16: the step's inputs, its outputs, and samples of the
+# New layers and gradient penalties against PyTorch without PyTorch:
+# tests/golden/peer/NAME holds the first step of NAME's PyTorch peer
+# (bench/peer/parity.py --golden: the penalties' gradients through torch.autograd.grad
+# with create_graph=True; resnet_fashion's repeat instances, bilinear upsampling and
+# maxpool as torch's, on uniform images, --uniform), from migc's seed-1 parameters at
+# batch 16: the step's inputs, its outputs, and samples of the
 # parameters and of each step's Adam first moment after it. migc's compiled model
 # (through the Python binding) takes the same step on the same inputs and must agree:
 # - every output (the losses, the penalty, w_dist or the MI terms) to 1e-4 of
@@ -12,16 +14,17 @@
 # - each first moment, (1 - beta1) times the step's gradient, second-order terms
 #   included, at every sampled element to 1e-3 of the tensor's largest moment in the
 #   iteration's first step (critic, disc), 1e-2 in the next, which sees the nets after
-#   that first update;
+#   that first update (resnet_fashion: 1e-2 and 3e-2, its peer's golden_tol, as maxpool
+#   routes a gradient by comparisons that a rounding can flip);
 # - each parameter's sampled elements to 1% of its step's lr, all but 2 of 48 (Adam's
 #   first update is lr times the gradient's sign: this checks the lr and the signs).
 # Regenerate with: /usr/bin/python3 bench/peer/parity.py --model models/NAME.mig
-#   --batch 16 --steps 1 --golden tests/golden/peer/NAME
+#   --batch 16 --steps 1 --golden tests/golden/peer/NAME (resnet_fashion: and --uniform)
 set -u
 migc=$1 root=$2
 . "$root/tests/cli_lib.sh"
 cli_workdir
-for name in wgan_gp_fashion infogan_r1_mnist; do
+for name in wgan_gp_fashion infogan_r1_mnist resnet_fashion; do
   golden=$root/tests/golden/peer/$name
   if ! "$migc" compile "$root/models/$name.mig" --batch 16 -o "lib$name.so" >c.log 2>&1; then
     bad "$name: compile: $(cat c.log)"; continue
