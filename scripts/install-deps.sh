@@ -29,6 +29,7 @@ PACKAGES=(
   openmpi-bin      # mpirun: starts data-parallel runs and their test (tests/cli/mpi_train_slow.sh)
   clang            # scripts/fuzz.sh: the fuzz targets are built with clang
   libclang-rt-14-dev # libFuzzer and clang's sanitizer runtimes (clang 14)
+  vim              # tests/cli/editors.sh checks editors/vim's highlighting in headless Vim
 )
 BENCH_PACKAGES=(
   python3-torch    # benchmarks compare against PyTorch; large, so opt-in

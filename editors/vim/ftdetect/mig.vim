@@ -1,0 +1,2 @@
+" .mig files are migc models
+autocmd BufRead,BufNewFile *.mig setfiletype mig
