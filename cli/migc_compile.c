@@ -65,7 +65,7 @@ static int write_header(const model *md, const char *out, char *err, size_t errn
     for (char *c = id; *c; c++) *c = isalnum((unsigned char)*c) ? (char)toupper((unsigned char)*c) : '_';
     fprintf(fp, "#define %s_INPUT_%s %d /* %s, %lld elements */\n", upper, id, i,
             in->kind == INPUT_DATA ? "data" : in->kind == INPUT_SEED ? "seed"
-            : in->kind == INPUT_CODE ? "code" : "latent",
+            : in->kind == INPUT_CODE ? "code" : in->kind == INPUT_LABEL ? "labels" : "latent",
             (long long)shape_numel(in->shape));
     fprintf(fp, "#define %s_INPUT_%s_NUMEL %lld\n", upper, id, (long long)shape_numel(in->shape));
   }

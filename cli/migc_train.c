@@ -122,13 +122,18 @@ static int run_func(trainer *t, const ir_func *f, int64_t step, uint32_t stream,
     snprintf(t->err, sizeof t->err, "out of memory for the inputs of %s", f->name);
     return 1;
   }
+  int32_t *labels = NULL; /* a labels input is the data set's labels of the same samples */
+  for (int j = 0; j < f->ninputs; j++)
+    if (t->md.m->inputs[f->inputs[j]].kind == INPUT_LABEL) labels = in[j].data;
   for (int j = 0; j < f->ninputs; j++) {
     int idx = f->inputs[j];
     const ir_input *inp = &t->md.m->inputs[idx];
     if (inp->kind == INPUT_DATA) {
       if (dataset_batch_part(&t->ds, t->seed, step, t->md.batch, sample0, inp->shape.dim[0],
-                             in[j].data, NULL, t->err, sizeof t->err))
+                             in[j].data, labels, t->err, sizeof t->err))
         return 1;
+    } else if (inp->kind == INPUT_LABEL) {
+      continue; /* filled with the data above */
     } else {
       model_fill(&t->md, idx, t->seed, stream, (uint64_t)step, sample0, in[j].data);
     }
@@ -416,6 +421,17 @@ static int setup(trainer *t, diag_sink *d) {
   for (int i = 0; i < rank; i++) want.dim[i] = in->shape.dim[i + 1];
   if (dataset_open(&t->ds, o->data ? o->data : "mnist", o->data_dir, &want, t->err, sizeof t->err))
     return fail(t, "%s", t->err);
+  for (int j = 0; j < t->train->ninputs; j++) {
+    const ir_input *lab = &t->md.m->inputs[t->train->inputs[j]];
+    if (lab->kind != INPUT_LABEL) continue;
+    if (!t->ds.labels)
+      return fail(t, "%s: input %s is the data set's labels, but %s has none", o->model,
+                  lab->name, t->ds.images_path);
+    for (int64_t i = 0; i < t->ds.n; i++)
+      if (t->ds.labels[i] < 0 || t->ds.labels[i] >= (int32_t)lab->a)
+        return fail(t, "%s: label %d of image %lld is outside input %s's [0, %g)",
+                    t->ds.labels_path, (int)t->ds.labels[i], (long long)i, lab->name, lab->a);
+  }
   if (o->eval_every > 0 || o->eval_last) {
     const char *data = eval_data(o), *opt = o->eval_every > 0 ? "--eval-every" : "--seeds";
     if (!data)

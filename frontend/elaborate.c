@@ -261,7 +261,7 @@ value input_value(elab *e, int idx, ir_span at) {
     f->nodes[id].label = in->name;
     e->input_node[idx] = id;
   }
-  static const char *kinds[] = {"input", "latent", "code", "seed"};
+  static const char *kinds[] = {"input", "latent", "code", "seed", "labels input"};
   return val_node(e, e->input_node[idx], at, in->span,
                   pool_printf(e, "the %s %s, declared", kinds[in->kind], in->name));
 }
@@ -286,7 +286,7 @@ static value lookup(elab *e, const char *name, ir_span at) {
   int idx = ir_find_input(e->m, name);
   if (idx >= 0) {
     if (e->depth > 0) {
-      static const char *kinds[] = {"input", "latent", "code", "seed"};
+      static const char *kinds[] = {"input", "latent", "code", "seed", "labels input"};
       diag_error(e->d, at, "net %s uses the %s '%s' without taking it as a parameter",
                  e->stack[e->depth - 1].decl->name.name, kinds[e->m->inputs[idx].kind], name);
       diag_note(e->d, e->stack[e->depth - 1].decl->name.span,
@@ -1096,10 +1096,40 @@ static bool declare_latent(elab *e, const ast_decl *d, ir_input *in) {
   return true;
 }
 
+/* `input y : [] labels K`: the data set's labels, K classes, beside the data input. */
+static bool declare_labels(elab *e, const ast_decl *d, const ast_option *o, int rank,
+                           ir_input *in) {
+  int64_t k;
+  if (d->noptions != 1) {
+    diag_error(e->d, d->options[d->noptions - 1].key.span,
+               "a labels input takes no other option");
+    return false;
+  }
+  if (!need_int(e, eval_expr(e, o->value), "labels", &k)) return false;
+  if (k < 2 || k > 1 << 20) {
+    diag_error(e->d, o->value->span, "labels K needs 2 <= K <= %d classes", 1 << 20);
+    return false;
+  }
+  if (rank != 0) {
+    diag_error(e->d, d->shape->span, "a labels input holds one label per sample: declare it "
+                                     "[], e.g. input y : [] labels %lld", (long long)k);
+    return false;
+  }
+  in->kind = INPUT_LABEL;
+  in->dtype = IR_I32;
+  in->dist = DIST_CATEGORICAL;
+  in->a = (double)k;
+  in->shape = batched_shape(e->m->batch, NULL, 0);
+  return true;
+}
+
 static bool declare_data(elab *e, const ast_decl *d, ir_input *in) {
   int64_t dims[IR_MAX_RANK];
   int rank;
   if (!eval_dims(e, d->shape, dims, &rank, IR_MAX_RANK - 1)) return false;
+  for (int i = 0; i < d->noptions; i++)
+    if (!strcmp(d->options[i].key.name, "labels"))
+      return declare_labels(e, d, &d->options[i], rank, in);
   in->dtype = IR_F32;
   in->a = 0;
   in->b = 1;
@@ -1126,7 +1156,7 @@ static bool declare_data(elab *e, const ast_decl *d, ir_input *in) {
         return false;
       }
     } else {
-      diag_error(e->d, o->key.span, "unknown input option '%s'; expected range or pad",
+      diag_error(e->d, o->key.span, "unknown input option '%s'; expected range, pad or labels",
                  o->key.name);
       return false;
     }

@@ -300,7 +300,9 @@ typedef struct {
   ir_span span;
 } ir_var;
 
-typedef enum { INPUT_DATA, INPUT_LATENT, INPUT_CODE, INPUT_SEED } ir_input_kind;
+/* INPUT_LABEL: the data set's label of each sample of the data input (i32, a in
+ * classes, categorical), fed beside it by migc train; drawn uniformly elsewhere. */
+typedef enum { INPUT_DATA, INPUT_LATENT, INPUT_CODE, INPUT_SEED, INPUT_LABEL } ir_input_kind;
 
 typedef enum { DIST_NONE, DIST_UNIFORM, DIST_NORMAL, DIST_CATEGORICAL, DIST_BERNOULLI } ir_dist;
 

@@ -29,7 +29,7 @@ static void print_init(const ir_init *in, FILE *out) {
 }
 
 static void print_input(const ir_input *in, FILE *out) {
-  static const char *kinds[] = {"data", "latent", "code", "seed"};
+  static const char *kinds[] = {"data", "latent", "code", "seed", "labels"};
   char ty[160];
   type_str(in->dtype, in->shape, ty, sizeof ty);
   fprintf(out, "  %-8s %-6s %-18s", in->name, kinds[in->kind], ty);

@@ -61,6 +61,9 @@ typedef enum {
   MIGC_INPUT_LATENT = 1, /* generator noise */
   MIGC_INPUT_CODE = 2,   /* InfoGAN codes */
   MIGC_INPUT_SEED = 3,   /* dropout's seed: int32 [2] = (seed & 0x7fffffff, step) */
+  MIGC_INPUT_LABEL = 4,  /* the data set's labels of the data input's samples, int32 in
+                            [0, a): given by the host to migc_train_step (never drawn
+                            there); drawn uniformly, as a categorical code, elsewhere */
 } migc_input_kind;
 
 typedef enum {
@@ -172,7 +175,8 @@ MIGC_API migc_status migc_run(migc_model *m, int f, const void *const *inputs, i
  * codes and seeds: latents NULL draws them all as `migc train` does (stream
  * RNG_STREAM_LATENT = 2, counter = migc_step) and nlatents must be 0; else latents holds
  * nlatents entries, exactly train_step's input count, and latents[j] gives input j
- * (entries for data inputs are ignored; NULL entries are drawn). On success the step
+ * (entries for data inputs are ignored; NULL entries are drawn). A MIGC_INPUT_LABEL
+ * input (the batch's labels) is never drawn here: it must be given. On success the step
  * count grows by one and metrics (when not NULL) receives nmetrics floats: element 0
  * of each train_step output in order (losses and MI estimates; names from
  * migc_function_output), nmetrics at most the output count. The values stay readable

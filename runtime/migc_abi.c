@@ -337,6 +337,10 @@ static migc_status gather(migc_model *m, int f, const float *data, size_t data_f
       in[j] = (void *)data;
     } else if (given && given[j]) {
       in[j] = (void *)given[j];
+    } else if (x->kind == MIGC_INPUT_LABEL && f == m->train) {
+      return fail(m, MIGC_E_ARG, "%s: input %s holds the data set's labels of this batch, "
+                  "which are not drawn: give them in latents[%d] (migc_data_batch reads them)",
+                  who, x->name, j);
     } else {
       if (!m->drawn[idx] && !(m->drawn[idx] = alloc64((size_t)x->numel * 4)))
         return fail(m, MIGC_E_NOMEM, "%s: out of memory", who);

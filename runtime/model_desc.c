@@ -183,7 +183,7 @@ int model_desc_parse(const char *text, model_desc *d, char *err, size_t errn) {
       migc_input_info *x = &d->inputs[d->ninputs++];
       int64_t kind = 0, dist = 0, dtype = 0;
       x->name = f.tok[1];
-      if (!get_i64(f.tok[2], 0, MIGC_INPUT_SEED, &kind) ||
+      if (!get_i64(f.tok[2], 0, MIGC_INPUT_LABEL, &kind) ||
           !get_i64(f.tok[3], 0, MIGC_DIST_BERNOULLI, &dist) || !get_f64(f.tok[4], &x->a) ||
           !get_f64(f.tok[5], &x->b) || !get_i64(f.tok[6], 0, (int64_t)1 << 20, &x->pad) ||
           !get_i64(f.tok[7], 0, MIGC_I32, &dtype))

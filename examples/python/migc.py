@@ -28,7 +28,7 @@ STATUS = {0: "MIGC_OK", 1: "MIGC_E_ARG", 2: "MIGC_E_NOMEM", 3: "MIGC_E_IO",
           4: "MIGC_E_FORMAT", 5: "MIGC_E_MISMATCH", 6: "MIGC_E_RANGE", 7: "MIGC_E_MODEL",
           8: "MIGC_E_CPU"}
 VAR_KINDS = ("param", "bn_mean", "bn_var", "opt_m", "opt_v", "step", "ema")
-INPUT_KINDS = ("data", "latent", "code", "seed")
+INPUT_KINDS = ("data", "latent", "code", "seed", "labels")
 DISTS = ("none", "uniform", "normal", "categorical", "bernoulli")
 P = C.c_void_p
 

@@ -269,7 +269,7 @@ static void test_model(const char *name) {
 int main(void) {
   const char *models[] = {"infogan_mlp", "infogan_mnist", "dcgan_fashion", "seed_infogan",
                           "resize_fashion", "wgan_gp_fashion", "infogan_r1_mnist",
-                          "resnet_fashion"};
+                          "resnet_fashion", "acgan_mnist"};
   for (size_t k = 0; k < sizeof models / sizeof models[0]; k++) test_model(models[k]);
   return check_done();
 }

@@ -621,7 +621,7 @@ static void test_decl_errors(void) {
   expect_with("model m\ninput x : [1, 0]\n", NULL, DIAG_ERROR,
               "2:15: a dimension must be at least 1, got 0");
   expect_with("model m\ninput x : [2] span [0, 1]\n", NULL, DIAG_ERROR,
-              "2:15: unknown input option 'span'; expected range or pad");
+              "2:15: unknown input option 'span'; expected range, pad or labels");
   expect_with("model m\nlatent z : gamma(1) [2]\n", NULL, DIAG_ERROR,
               "2:12: unknown distribution 'gamma'; expected uniform, normal, categorical or bernoulli");
   expect_with("model m\ncode c : categorical(10) [3]\n", NULL, DIAG_ERROR,
