@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEER = os.path.join(ROOT, "bench", "peer", "peer.py")
 PYTHON = "/usr/bin/python3"
 MODELS = ["infogan_mnist", "infogan_mlp", "dcgan_fashion", "seed_infogan", "wgan_gp_fashion",
-          "infogan_r1_mnist"]
+          "infogan_r1_mnist", "resnet_fashion"]
 # The targets, at 2 threads and batch 64.
 RATIO_TARGETS = {"infogan_mnist": 0.25, "infogan_mlp": 0.2}
 COMPILE_TARGET_S, FIRST_STEP_TARGET_S, RSS_TARGET, ATTAINABLE_TARGET = 0.5, 1.0, 0.5, 1.3
