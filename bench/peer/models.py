@@ -254,19 +254,29 @@ class InfoGan:
         c_logits, s_mean = self.q_heads(f_fake)
         return info_categorical(c, c_logits), info_gaussian(s, s_mean)
 
+    def real_logit(self, x):
+        """D's logit of the real images, and the weighted terms disc adds for them
+        ({name: (weight, value)}, reported by name): none here."""
+        return self.D(self.body(x)), {}
+
     def step(self, batch):
-        """One iteration; returns migc's train_step outputs in its order (mi_c, mi_s as
-        reported before disc's update, disc.loss, gen.loss), as detached tensors."""
+        """One iteration; returns migc's train_step outputs (mi_c, mi_s as reported
+        before disc's update, disc.loss, gen.loss, and real_logit's terms), as detached
+        tensors."""
         x, z, c, s = batch
         d, g = self.recipe["steps"]["disc"], self.recipe["steps"]["gen"]
         fake = self.generator(z, c, s)
         # disc(body, D, Q): fake is a constant here (G is not trained by this step)
         f_fake = self.body(fake.detach())
         mi_c, mi_s = self.mi(f_fake, c, s)
-        loss = bce(self.D(self.body(x)), 1.0) + bce(self.D(f_fake), 0.0) \
-            - d["w_c"] * mi_c - d["w_s"] * mi_s
+        d_real, extra = self.real_logit(x)
+        loss = bce(d_real, 1.0) + bce(self.D(f_fake), 0.0)
+        for weight, term in extra.values():
+            loss = loss + weight * term
+        loss = loss - d["w_c"] * mi_c - d["w_s"] * mi_s
         update(loss, *self.disc)
         out = {"mi_c": mi_c.detach(), "mi_s": mi_s.detach(), "disc.loss": loss.detach()}
+        out.update({name: term.detach() for name, (_, term) in extra.items()})
         # gen(G, Q): f_fake and the MI terms again, with disc's new body and Q
         f_fake = self.body(fake)
         mi_c, mi_s = self.mi(f_fake, c, s)
@@ -280,20 +290,31 @@ def mig(name):
     return os.path.join(MODELS_DIR, name + ".mig")
 
 
-def infogan_mnist(overrides=None, path=None):
-    G = nn.Sequential(
+def infogan_mnist_generator():
+    """G of models/infogan_mnist.mig (and of infogan_r1_mnist.mig): [74] to [1, 28, 28]."""
+    return nn.Sequential(
         nn.Linear(74, 1024), nn.BatchNorm1d(1024), nn.ReLU(),
         nn.Linear(1024, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
         Reshape(128, 7, 7),
         nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
         nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Sigmoid())
+
+
+def infogan_mnist_q():
+    """Q's head of models/infogan_mnist.mig: body's [1024] to the logits of c and the
+    means of s."""
+    return nn.ModuleList([nn.Sequential(nn.Linear(1024, 128), nn.BatchNorm1d(128), Lrelu(0.1)),
+                          nn.Linear(128, 10), nn.Linear(128, 2)])
+
+
+def infogan_mnist(overrides=None, path=None):
+    G = infogan_mnist_generator()
     body = nn.Sequential(
         nn.Conv2d(1, 64, 4, 2, 1), Lrelu(0.1),
         nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), Lrelu(0.1),
         nn.Flatten(), nn.Linear(128 * 7 * 7, 1024), nn.BatchNorm1d(1024), Lrelu(0.1))
     D = nn.Linear(1024, 1)
-    Q = nn.ModuleList([nn.Sequential(nn.Linear(1024, 128), nn.BatchNorm1d(128), Lrelu(0.1)),
-                       nn.Linear(128, 10), nn.Linear(128, 2)])
+    Q = infogan_mnist_q()
     return InfoGan(G, body, D, Q, 62, (1, 28, 28),
                    recipe(path or mig("infogan_mnist"), overrides), (0.0, 1.0))
 
@@ -327,16 +348,23 @@ def seed_infogan(overrides=None, path=None):
                    recipe(path or mig("seed_infogan"), overrides), (-1.0, 1.0))
 
 
+def dcgan_generator():
+    """G of models/dcgan_fashion.mig and wgan_gp_fashion.mig: z [100] to a [1, 28, 28]
+    image in [-1, 1], DCGAN's init=normal(0, 0.02) on its weights."""
+    d0, d1 = nn.Linear(100, 128 * 7 * 7), nn.ConvTranspose2d(128, 64, 4, 2, 1)
+    d2 = nn.ConvTranspose2d(64, 1, 4, 2, 1)
+    normal_init(d0, d1, d2)
+    return nn.Sequential(d0, nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), Reshape(128, 7, 7),
+                         d1, nn.BatchNorm2d(64), nn.ReLU(), d2, nn.Tanh())
+
+
 class DcganFashion:
     """models/dcgan_fashion.mig: steps disc(D) then gen(G), both Adam(2e-4, beta1 0.5)."""
 
     def __init__(self):
-        d0, d1 = nn.Linear(100, 128 * 7 * 7), nn.ConvTranspose2d(128, 64, 4, 2, 1)
-        d2 = nn.ConvTranspose2d(64, 1, 4, 2, 1)
+        self.G = dcgan_generator()
         c0, c1 = nn.Conv2d(1, 64, 4, 2, 1), nn.Conv2d(64, 128, 4, 2, 1)
-        normal_init(d0, d1, d2, c0, c1)
-        self.G = nn.Sequential(d0, nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), Reshape(128, 7, 7),
-                               d1, nn.BatchNorm2d(64), nn.ReLU(), d2, nn.Tanh())
+        normal_init(c0, c1)
         self.D = nn.Sequential(c0, Lrelu(0.2), c1, nn.BatchNorm2d(128), Lrelu(0.2),
                                nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
         self.nets = {"G": self.G, "D": self.D}
@@ -375,11 +403,7 @@ class WganGpFashion:
 
     def __init__(self, overrides=None, path=None):
         k = constants(path or mig("wgan_gp_fashion"), overrides)
-        d0, d1 = nn.Linear(100, 128 * 7 * 7), nn.ConvTranspose2d(128, 64, 4, 2, 1)
-        d2 = nn.ConvTranspose2d(64, 1, 4, 2, 1)
-        normal_init(d0, d1, d2)
-        self.G = nn.Sequential(d0, nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), Reshape(128, 7, 7),
-                               d1, nn.BatchNorm2d(64), nn.ReLU(), d2, nn.Tanh())
+        self.G = dcgan_generator()
         self.D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), Lrelu(0.2),
                                nn.Conv2d(64, 128, 4, 2, 1), Lrelu(0.2),
                                nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
@@ -425,45 +449,24 @@ class InfoGanR1(InfoGan):
 
     def __init__(self, overrides=None, path=None):
         k = constants(path or mig("infogan_r1_mnist"), overrides)
-        G = nn.Sequential(
-            nn.Linear(74, 1024), nn.BatchNorm1d(1024), nn.ReLU(),
-            nn.Linear(1024, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
-            Reshape(128, 7, 7),
-            nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Sigmoid())
+        G = infogan_mnist_generator()
         body = nn.Sequential(
             nn.Conv2d(1, 64, 4, 2, 1), Lrelu(0.1), nn.Conv2d(64, 128, 4, 2, 1), Lrelu(0.1),
             nn.Flatten(), nn.Linear(128 * 7 * 7, 1024), Lrelu(0.1))
         D = nn.Linear(1024, 1)
-        Q = nn.ModuleList([nn.Sequential(nn.Linear(1024, 128), nn.BatchNorm1d(128), Lrelu(0.1)),
-                           nn.Linear(128, 10), nn.Linear(128, 2)])
+        Q = infogan_mnist_q()
         steps = {"disc": {"lr": k["lr_d"], "beta1": 0.5, "w_c": k["lambda"], "w_s": k["lambda_s"]},
                  "gen": {"lr": k["lr_g"], "beta1": 0.5, "w_c": k["lambda"], "w_s": k["lambda_s"]}}
         super().__init__(G, body, D, Q, 62, (1, 28, 28), {"consts": k, "steps": steps},
                          (0.0, 1.0))
         self.gamma = k["gamma"]
 
-    def step(self, batch):
-        x, z, c, s = batch
-        d, g = self.recipe["steps"]["disc"], self.recipe["steps"]["gen"]
-        fake = self.generator(z, c, s)
-        f_fake = self.body(fake.detach())
-        mi_c, mi_s = self.mi(f_fake, c, s)
+    def real_logit(self, x):
+        """R1: gamma/2 times the mean squared length of D's gradient at each real image."""
         x = x.detach().requires_grad_(True)
         d_real = self.D(self.body(x))
         grad = input_gradient(d_real.sum(), x)
-        r1 = (grad * grad).sum((1, 2, 3)).mean()
-        loss = bce(d_real, 1.0) + bce(self.D(f_fake), 0.0) + self.gamma / 2 * r1 \
-            - d["w_c"] * mi_c - d["w_s"] * mi_s
-        update(loss, *self.disc)
-        out = {"mi_c": mi_c.detach(), "mi_s": mi_s.detach(), "r1": r1.detach(),
-               "disc.loss": loss.detach()}
-        f_fake = self.body(fake)
-        mi_c, mi_s = self.mi(f_fake, c, s)
-        loss = bce(self.D(f_fake), 1.0) - g["w_c"] * mi_c - g["w_s"] * mi_s
-        update(loss, *self.gen)
-        out["gen.loss"] = loss.detach()
-        return out
+        return d_real, {"r1": (self.gamma / 2, (grad * grad).sum((1, 2, 3)).mean())}
 
 
 class PreactBlock(nn.Module):
