@@ -612,6 +612,18 @@ static void record_first_call(elab *e, int net, const value *args, int nargs, ir
 
 static value run_net_body(elab *e, const ast_decl *d, scope *sc);
 
+/* A name that becomes one part of parameter names (a layer's or an instance's name=):
+ * 1 to max letters, digits and '_'. */
+static bool is_part_name(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max) return false;
+  for (const char *p = s; *p; p++)
+    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          (*p >= '0' && *p <= '9')))
+      return false;
+  return true;
+}
+
 /* Runs net `net` on evaluated arguments. With `instance` (name= or repeat), its
  * layers get parameters of their own, owned by the calling net and named
  * CALLER.INSTANCE.LAYER; without, the net's own shared parameters. */
@@ -661,11 +673,7 @@ static value invoke_net(elab *e, int net, ir_span span, const value *args,
 /* An instance's name becomes part of parameter names, as a layer's name= does. */
 static bool instance_name(elab *e, const ast_expr *x, const char **out) {
   value v = eval_expr(e, x);
-  bool valid = v.kind == VAL_STRING && v.str[0] && strlen(v.str) < 48;
-  for (const char *p = valid ? v.str : ""; *p; p++)
-    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-          (*p >= '0' && *p <= '9')))
-      valid = false;
+  bool valid = v.kind == VAL_STRING && is_part_name(v.str, 47);
   if (!valid && v.kind != VAL_POISON)
     diag_error(e->d, x->span, "name= takes a string of letters, digits and '_' (at most 47), "
                               "e.g. name=\"block1\"");
@@ -872,12 +880,7 @@ static void number_layers_in(elab *e, int net, const ast_expr *x, int *counts) {
     for (int j = 0; j < x->nargs; j++)
       if (x->args[j].key && !strcmp(x->args[j].key, "name")) given = x->args[j].value;
     if (given && given->kind == EXPR_STRING) {
-      bool valid = given->str[0] != 0 && strlen(given->str) < 64;
-      for (const char *p = given->str; *p; p++)
-        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9')))
-          valid = false;
-      if (!valid)
+      if (!is_part_name(given->str, 63))
         diag_error(e->d, given->span, "a layer name must be letters, digits and '_' "
                                       "(at most 63 characters)");
       else
