@@ -219,24 +219,20 @@ static void op_train(migc_model *m, cursor *c) {
   migc_function_info fi;
   abi.function(m, f, &fi);
   int64_t ndata = 0;
+  int data_j = 0;
   bool raw = false; /* values outside the priors' ranges may make any loss infinite */
   for (int j = 0; j < nin; j++) {
     migc_input_info x;
     abi.input(m, fi.inputs[j], &x);
-    if (x.kind == MIGC_INPUT_DATA) ndata = x.numel;
-    if (x.dtype == MIGC_I32) {
-      memset(in[j], 0, (size_t)x.numel * 4);
-      if (take(c, 1) >= 200) raw |= fill(c, in[j], x.numel) || true;
-      else for (int64_t e = 0; e < x.numel; e++) ((int32_t *)in[j])[e] = (int32_t)(take(c, 1) % 3);
-    } else {
+    if (x.kind == MIGC_INPUT_DATA) ndata = x.numel, data_j = j;
+    if (x.dtype != MIGC_I32) {
       raw |= fill(c, in[j], x.numel);
+    } else if (take(c, 1) >= 200) {
+      fill(c, in[j], x.numel); /* float bits or raw ones: codes out of [0, K) */
+      raw = true;
+    } else {
+      for (int64_t e = 0; e < x.numel; e++) ((int32_t *)in[j])[e] = (int32_t)(take(c, 1) % 3);
     }
-  }
-  int data_j = 0;
-  for (int j = 0; j < nin; j++) {
-    migc_input_info x;
-    abi.input(m, fi.inputs[j], &x);
-    if (x.kind == MIGC_INPUT_DATA) data_j = j;
   }
   bool given = take(c, 1) & 1;
   int nlat = given ? (int)near(c, nin) : 0;
