@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int accumulate(ir_func *f, int block, int have, int add) {
+int ir_accumulate(ir_func *f, int block, int have, int add) {
   if (have < 0) return add;
   int in[2] = {have, add};
   return ir_emit_checked(f, block, IR_OP_ADD, in, 2, NULL);
@@ -88,7 +88,7 @@ int ir_backprop(ir_func *f, int block, int y, const char *source, ir_backprop_vi
     for (int j = 0; j < nd.nin; j++)
       if (want[j] && dx[j] >= 0) {
         int a = ir_operand(&nd, j);
-        adj[a] = accumulate(f, block, adj[a], dx[j]);
+        adj[a] = ir_accumulate(f, block, adj[a], dx[j]);
       }
     free(want);
     free(dx);

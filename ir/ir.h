@@ -427,6 +427,10 @@ int *ir_schedule(const ir_func *f);
 
 /* ---- backprop.c: the reverse sweep of every gradient ------------------------------- */
 
+/* have + add as a node in `block` (add alone when have is -1, no adjoint yet): how
+ * the adjoints of a value used several times are summed. */
+int ir_accumulate(ir_func *f, int block, int have, int add);
+
 /* Called when the sweep reaches a source node, with that node's adjoint. */
 typedef void (*ir_backprop_visit)(void *ctx, ir_func *f, int id, int adj);
 

@@ -28,12 +28,7 @@ typedef struct {
 static void add_to_grad(void *ctx, ir_func *f, int id, int adj) {
   grad_sink *g = ctx;
   int var = f->nodes[id].var;
-  if (g->grads[var] < 0) {
-    g->grads[var] = adj;
-    return;
-  }
-  int in[2] = {g->grads[var], adj};
-  g->grads[var] = ir_emit_checked(f, g->block, IR_OP_ADD, in, 2, NULL);
+  g->grads[var] = ir_accumulate(f, g->block, g->grads[var], adj);
 }
 
 int pass_autodiff(const ir_module *m, ir_func *f, int s, int *grads, char *err, size_t errn) {
