@@ -239,8 +239,17 @@ def compile_model(a, tmp):
 
 
 def real_images(a, peer, count):
-    """The first train images of the peer's data set in its range, or uniform noise
-    (with --uniform, or without the data set)."""
+    """The first train images of the peer's data set in its range (padded with its low
+    end to the peer's image size, as an input's `pad` does), or uniform noise (with
+    --uniform, or without the data set)."""
+    lo, hi = peer.range
+    x, what = data_images(a, peer, count)
+    pad = (getattr(peer, "image", (1, 28, 28))[-1] - x.shape[-1]) // 2
+    return torch.nn.functional.pad(x, (pad,) * 4, value=lo) if pad > 0 else x, what
+
+
+def data_images(a, peer, count):
+    """real_images before padding: the data set's own 28x28 images, or noise."""
     lo, hi = peer.range
     try:
         if a.uniform:
