@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What the user wrote for an argument, for messages: a binding's name or "x". */
+/* What the user wrote for grad's second argument, for messages: its name, when it is
+ * one. */
 static const char *said(const ast_expr *raw) {
   return raw && raw->kind == EXPR_NAME ? raw->name : "its second argument";
 }
@@ -33,13 +34,8 @@ value b_grad(elab *e, call_args *a) {
                said(a->raw[1]));
     return val_poison();
   }
-  if (xn->op == IR_OP_LOAD || xn->op == IR_OP_CONST) {
-    diag_error(e->d, x.span,
-               "grad differentiates with respect to a value of the train block (an input, a "
-               "latent or a binding), not a %s",
-               xn->op == IR_OP_LOAD ? "net's parameter" : "constant");
-    return val_poison();
-  }
+  /* No check for "a net's parameter": no expression names one (layers load their own
+   * weights), so x is always a value computed or read in by the program. */
 
   ir_func *f = e->f;
   int first = f->nnodes, block = f->nblocks - 1;
