@@ -67,10 +67,11 @@ options() {
   # seed 1 and stops after a count of runs, so that what it tries depends neither on a
   # random seed nor on the machine's speed. (Not bit for bit the same everywhere: the
   # coverage a build reports, and libFuzzer's order among seeds of one size, steer it.)
-  # The frontend runs about twenty times slower per input than the file readers.
+  # The frontend and the ABI (which trains a model) run about twenty times slower per
+  # input than the file readers.
   if [[ -n $RUNS ]]; then
     local runs=$RUNS
-    [[ $t == frontend ]] && runs=$((RUNS / 20))
+    [[ $t == frontend || $t == abi ]] && runs=$((RUNS / 20))
     echo -seed=1 -runs="$runs"
   else
     echo -max_total_time="$SECONDS_EACH"

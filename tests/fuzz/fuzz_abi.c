@@ -11,7 +11,9 @@
  * - a failure sets migc_last_error to a sentence and leaves the state, step and seed
  *   as they were (a checkpoint that fails to load changes nothing);
  * - a training step that succeeds counts one step, and its metrics are finite when
- *   its codes lay in their priors' ranges;
+ *   its codes lay in their priors' ranges and the state it started from was finite
+ *   (an earlier step on raw codes, or a checkpoint the input edited, may leave NaN in
+ *   the weights, and NaN weights rightly give NaN losses);
  * - a table entry that is returned lies inside the state and has a rank in range. */
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
@@ -245,7 +247,10 @@ static void op_train(migc_model *m, cursor *c) {
   check_status(st);
   if (st == MIGC_OK) {
     if (abi.step(m) != s.step + 1) abort();
-    for (int k = 0; k < nmet && k < nout && !(raw && given); k++)
+    bool finite_state = true;
+    for (int64_t q = 0; q < abi.state_size(m) && finite_state; q++)
+      finite_state = isfinite(s.state[q]);
+    for (int k = 0; k < nmet && k < nout && !(raw && given) && finite_state; k++)
       if (!isfinite(metrics[k])) abort();
   } else {
     failed_cleanly(m, &s);
