@@ -319,12 +319,23 @@ int model_load(model *md, const char *path, int64_t *step, uint64_t *seed) {
   long long n = st ? 0 : strtoll(sstep, &end, 10);
   if (!st && (end == sstep || *end || n < 0))
     st = md_fail(md, "%s: its step metadata \"%s\" is not a step count", path, sstep);
-  for (int v = 0; v < md->m->nvars && !st; v++) {
-    const ir_var *var = &md->m->vars[v];
-    if (var->kind == VAR_STEP && st_check_step_counter(path, (unsigned long long)n, var->name,
-                                                       md->state[var->offset], md->err,
-                                                       sizeof md->err))
-      st = 1;
+  if (!st) {
+    const char **names = malloc(((size_t)md->m->nvars + 1) * sizeof *names);
+    float *values = malloc(((size_t)md->m->nvars + 1) * sizeof *values);
+    int nc = 0;
+    for (int v = 0; names && values && v < md->m->nvars; v++) {
+      const ir_var *var = &md->m->vars[v];
+      if (var->kind != VAR_STEP) continue;
+      names[nc] = var->name;
+      values[nc++] = md->state[var->offset];
+    }
+    if (!names || !values)
+      st = md_fail(md, "%s: out of memory", path);
+    else
+      st = st_check_step_counters(path, (unsigned long long)n, nc, names, values, md->err,
+                                  sizeof md->err) != 0;
+    free(names);
+    free(values);
   }
   if (!st) {
     *step = n;

@@ -211,6 +211,7 @@ CG_LOWER(unary);
 CG_LOWER(binary);
 CG_LOWER(relu_grads);
 CG_LOWER(max_grad);
+CG_LOWER(select);
 CG_LOWER(expand);
 CG_LOWER(matmul);
 CG_LOWER(conv); /* conv, deconv, conv_grad_x, conv_grad_w */

@@ -58,6 +58,9 @@ LLVMValueRef cg_elementwise_value(cg_ctx *c, const ir_node *n, LLVMValueRef cons
     return LLVMBuildSelect(
         b, LLVMBuildFCmp(b, n->i[0] ? LLVMRealOGT : LLVMRealOGE, x[0], x[1], ""), x[2],
         cg_f32c(c, 0), "");
+  case IR_OP_SELECT: /* x[0] is the condition, the same for every element */
+    return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNE, x[0], cg_f32c(c, 0), ""), x[1],
+                           x[2], "");
   case IR_OP_RELU_GRAD:
   case IR_OP_LRELU_GRAD: {
     /* x, dy: dy where x > 0; else 0 (relu) or slope*dy in double, rounded once */
@@ -142,6 +145,21 @@ int cg_lower_max_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *i
   cg_loop_begin(c, &l, cg_numel(c, n));
   LLVMValueRef v[3];
   for (int j = 0; j < 3; j++) v[j] = cg_ld(c, c->f32, p[j], l.iv);
+  cg_st(c, y, l.iv, cg_elementwise_value(c, n, v));
+  cg_loop_end(c, &l);
+  return 0;
+}
+
+/* cond (one element), a, b, out: a and b the shape of out */
+int cg_lower_select(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
+                    LLVMValueRef out) {
+  (void)id;
+  LLVMValueRef p[3] = {cg_fptr(c, in[0]), cg_fptr(c, in[1]), cg_fptr(c, in[2])};
+  LLVMValueRef y = cg_fptr(c, out);
+  cg_loop l;
+  cg_loop_begin(c, &l, cg_numel(c, n));
+  LLVMValueRef v[3] = {cg_ld(c, c->f32, p[0], cg_i64(c, 0)), cg_ld(c, c->f32, p[1], l.iv),
+                       cg_ld(c, c->f32, p[2], l.iv)};
   cg_st(c, y, l.iv, cg_elementwise_value(c, n, v));
   cg_loop_end(c, &l);
   return 0;

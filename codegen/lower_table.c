@@ -56,6 +56,7 @@ const cg_lowering cg_lowerings[] = {
     [IR_OP_ALLREDUCE] = BUF(cg_lower_allreduce),
     [IR_OP_MAXIMUM] = BUF(cg_lower_binary),
     [IR_OP_MAX_GRAD] = BUF(cg_lower_max_grad),
+    [IR_OP_SELECT] = BUF(cg_lower_select),
 };
 
 _Static_assert(sizeof cg_lowerings / sizeof cg_lowerings[0] == IR_OP_COUNT,

@@ -1297,19 +1297,27 @@ static bool depends_on_nets(elab *e, int id, const int *nets, int nnets, char *s
 }
 
 static const builtin optim_table[] = {
-    {"adam", "lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, ~schedule=, warmup=0, ema=0",
+    {"adam",
+     "lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, ~schedule=, warmup=0, ema=0, every=1",
      NULL, "Adam"},
-    {"sgd", "lr, momentum=0, weight_decay=0, ~schedule=, warmup=0, ema=0", NULL,
+    {"sgd", "lr, momentum=0, weight_decay=0, ~schedule=, warmup=0, ema=0, every=1", NULL,
      "SGD with momentum"},
 };
 
-/* schedule=constant(), linear(steps, end=0) or cosine(steps, end=0); warmup=W; ema=D
- * (the slots after schedule's) */
+/* schedule=constant(), linear(steps, end=0) or cosine(steps, end=0); warmup=W; ema=D;
+ * every=K (the slots after schedule's) */
 static bool eval_schedule(elab *e, const call_args *oa, int slot, ir_optim *o) {
   static const builtin scheds[] = {
       {"constant", "", NULL, ""}, {"linear", "steps, end=0", NULL, ""},
       {"cosine", "steps, end=0", NULL, ""}};
   double w;
+  if (!need_num(e, oa->args[slot + 3], "every", &o->every)) return false;
+  if (!(o->every >= 1 && o->every <= 1e6 && o->every == (double)(int64_t)o->every)) {
+    diag_error(e->d, oa->args[slot + 3].span,
+               "every is how many training steps apart the updates are, a whole number "
+               "from 1; got %g", o->every);
+    return false;
+  }
   if (!need_num(e, oa->args[slot + 2], "ema", &o->ema)) return false;
   if (!(o->ema >= 0 && o->ema < 1)) {
     diag_error(e->d, oa->args[slot + 2].span, "ema is the average's decay, from 0 (none) up to "
@@ -1357,7 +1365,8 @@ static bool eval_optimizer(elab *e, const ast_expr *x, ir_optim *o) {
   if (!b) {
     diag_error(e->d, x->kind == EXPR_CALL ? x->name_span : x->span,
                "expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay, schedule, "
-               "warmup, ema) or sgd(lr, momentum, weight_decay, schedule, warmup, ema)");
+               "warmup, ema, every) or sgd(lr, momentum, weight_decay, schedule, warmup, ema, "
+               "every)");
     return false;
   }
   call_args a;

@@ -191,6 +191,10 @@ typedef enum {
   IR_OP_MAX_GRAD,        /* a, b, dy of one shape -> dy where a wins, else 0: a >= b, or
                             a > b with i[0] = 1 (strict: b's adjoint, so that a tie
                             sends the whole adjoint to a, as maximum returns a) */
+  /* a step that runs every k-th training step (passes/optimizer.c) */
+  IR_OP_SELECT,          /* cond [] (one element), a, b of one shape -> a where cond is
+                            nonzero, else b: the new or the kept value of a state
+                            variable, chosen without arithmetic so both stay exact */
   IR_OP_COUNT
 } ir_op;
 
@@ -338,6 +342,9 @@ typedef struct {
   double ema; /* 0, or the decay of an average of every parameter the step trains:
                  after update u, avg = d avg + (1 - d) p with d = min(ema, (u-1)/u),
                  so the first update sets it and early ones weigh alike */
+  double every; /* 0 or 1: the update is applied on every training step; k > 1: on the
+                   first and then every k-th (steps 0, k, 2k, ... of this program), the
+                   state left as it was on the others */
 } ir_optim;
 
 /* One `step` of the train block: minimise `loss` over the parameters of `nets`. */

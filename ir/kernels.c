@@ -207,6 +207,17 @@ KERNEL(KNAME(max_grad)) {
   return 0;
 }
 
+/* a where the one element of cond is nonzero, else b: copied, never computed */
+KERNEL(KNAME(select)) {
+  (void)it, (void)n;
+  const KREAL *cond = FP(in[0]), *a = FP(in[1]), *b = FP(in[2]);
+  KREAL *y = FP(out);
+  const KREAL *from = cond[0] != 0 ? a : b;
+  int64_t count = shape_numel(out->shape);
+  for (int64_t j = 0; j < count; j++) y[j] = from[j];
+  return 0;
+}
+
 /* ---- linear algebra and convolution -------------------------------------------------- */
 
 /* a is [M,K] (stored [K,M] when i[0]), b is [K,N] (stored [N,K] when i[1]),

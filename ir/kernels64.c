@@ -58,6 +58,7 @@ const ir_interp_kernel ir_kernels64[] = {
     [IR_OP_ALLREDUCE] = kernel64_allreduce,
     [IR_OP_MAXIMUM] = kernel64_maximum,
     [IR_OP_MAX_GRAD] = kernel64_max_grad,
+    [IR_OP_SELECT] = kernel64_select,
 };
 
 _Static_assert(sizeof ir_kernels64 / sizeof ir_kernels64[0] == IR_OP_COUNT,

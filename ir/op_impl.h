@@ -40,6 +40,7 @@ SHAPE_RULE(rule_expand);
 SHAPE_RULE(rule_unslice);
 SHAPE_RULE(rule_softmax);
 SHAPE_RULE(rule_max_grad); /* MAX_GRAD: a, b, dy of one shape */
+SHAPE_RULE(rule_select);   /* SELECT: cond of one element, a and b of one shape */
 
 KERNEL(kernel_const);
 KERNEL(kernel_load);
@@ -88,6 +89,7 @@ KERNEL(kernel_softmax);
 KERNEL(kernel_allreduce);
 KERNEL(kernel_maximum);
 KERNEL(kernel_max_grad);
+KERNEL(kernel_select);
 
 #define VJP(name) void name(ir_func *f, int block, int id, int dy, const bool *want, int *dx)
 VJP(vjp_neg);
@@ -128,6 +130,7 @@ VJP(vjp_unslice);
 VJP(vjp_softmax);
 VJP(vjp_maximum);
 VJP(vjp_max_grad);
+VJP(vjp_select);
 VJP(vjp_info_categorical);
 
 #endif

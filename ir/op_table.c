@@ -90,6 +90,7 @@ const ir_op_info ir_ops[] = {
     [IR_OP_MAXIMUM] = {"maximum", 2, {{0}}, 0, false, rule_binary, kernel_maximum, vjp_maximum},
     [IR_OP_MAX_GRAD] = {"max_grad", 3, {INT("strict", 0)}, 1, false, rule_max_grad,
                         kernel_max_grad, vjp_max_grad},
+    [IR_OP_SELECT] = {"select", 3, {{0}}, 0, false, rule_select, kernel_select, vjp_select},
 };
 
 _Static_assert(sizeof ir_ops / sizeof ir_ops[0] == IR_OP_COUNT,

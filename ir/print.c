@@ -115,6 +115,7 @@ static void print_optim(const ir_optim *o, FILE *out) {
             o->sched_steps, o->sched_end);
   if (o->warmup > 0) fprintf(out, ", warmup=%g", o->warmup);
   if (o->ema > 0) fprintf(out, ", ema=%g", o->ema);
+  if (o->every > 1) fprintf(out, ", every=%g", o->every);
   fputc(')', out);
 }
 

@@ -689,6 +689,21 @@ SHAPE_RULE(rule_max_grad) {
   return true;
 }
 
+SHAPE_RULE(rule_select) {
+  char s0[SHAPE_BUF], s1[SHAPE_BUF];
+  for (int j = 0; j < 3; j++)
+    if (!want_f32(n, in, j, err, errn, bad)) return false;
+  if (shape_numel(in[0]->shape) != 1)
+    return fail(err, errn, bad, 0, "select: the condition must be one number, got %s",
+                ustr(in[0]->shape, s0));
+  if (!shape_equal(in[1]->shape, in[2]->shape))
+    return fail(err, errn, bad, 2, "select: operands %s and %s differ in shape",
+                ustr(in[1]->shape, s0), ustr(in[2]->shape, s1));
+  n->dtype = IR_F32;
+  n->shape = in[1]->shape;
+  return true;
+}
+
 SHAPE_RULE(rule_softmax) {
   if (!want_f32(n, in, 0, err, errn, bad)) return false;
   if (in[0]->shape.rank < 1)

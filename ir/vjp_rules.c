@@ -393,6 +393,20 @@ VJP(vjp_max_grad) {
   if (want[2]) dx[2] = max_grad(f, block, n.in[0], n.in[1], dy, n.i[0] != 0);
 }
 
+/* The adjoint goes to the operand select chose; none to the condition, which is
+ * piecewise constant. */
+VJP(vjp_select) {
+  ir_node n = f->nodes[id];
+  int in[3] = {n.in[0], dy, -1};
+  for (int j = 1; j < 3; j++) {
+    if (!want[j]) continue;
+    int zero = broadcast(f, block, cnst(f, block, 0), n.shape);
+    in[1] = j == 1 ? dy : zero;
+    in[2] = j == 1 ? zero : dy;
+    dx[j] = emit(f, block, IR_OP_SELECT, 3, in, NULL);
+  }
+}
+
 /* ---- randomness ----------------------------------------------------------------------- */
 
 /* The same site, seed and step give the same mask: dropout's adjoint is dropout. */

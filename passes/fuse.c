@@ -36,6 +36,8 @@ bool fuse_elementwise(const ir_func *f, const ir_node *n) {
   case IR_OP_COS:
   case IR_OP_RELU_GRAD: case IR_OP_LRELU_GRAD: case IR_OP_MAX_GRAD:
     return true;
+  case IR_OP_SELECT: /* the condition is one element, repeated */
+    return true;
   case IR_OP_ADD: case IR_OP_SUB: case IR_OP_MUL: case IR_OP_DIV: case IR_OP_MAXIMUM:
     /* each operand the value's shape, or a single element repeated */
     for (int j = 0; j < 2; j++) {

@@ -9,7 +9,10 @@
  *   SGD:  g += wd p; buf = momentum buf + g (buf starts at zero, which equals
  *         PyTorch's first-step buf = g); p -= lr buf
  * With a schedule (ir.h) lr is a value of the program: lr times the warm-up and decay
- * factors of the update number t, the step's counter (Adam's; an SGD step gains one). */
+ * factors of the update number t, the step's counter (Adam's; an SGD step gains one).
+ * With every=k > 1 the update is computed on every training step and kept on the first
+ * and every k-th after: each store takes select(run, new, old), so a kept update is
+ * the same bits as without every= and a skipped one leaves every variable as it was. */
 #include "passes.h"
 
 #include <math.h>
@@ -66,6 +69,40 @@ static int min_c(emitter *e, int x, double c) {
   return op2(e, IR_OP_SUB, x, op1(e, IR_OP_RELU, op2(e, IR_OP_SUB, x, k(e, c))));
 }
 
+/* new where run is nonzero, else old; new itself without a gate (run < 0) */
+static int gated(emitter *e, int run, int new_value, int old_value) {
+  if (run < 0) return new_value;
+  int in[3] = {run, new_value, old_value};
+  return ir_emit_checked(e->f, e->b, IR_OP_SELECT, in, 3, NULL);
+}
+
+/* A scalar counter of step `st` named STEP.what, zero at the start. */
+static int counter_var(ir_module *m, const ir_step *st, const char *what) {
+  char name[256];
+  snprintf(name, sizeof name, "%s.%s", st->name, what);
+  int v = ir_find_var(m, name);
+  if (v < 0) {
+    ir_span none = {0};
+    v = ir_add_var(m, name, VAR_STEP, IR_F32, shape_scalar(), -1, none);
+    m->vars[v].init.kind = INIT_ZEROS;
+  }
+  return v;
+}
+
+/* every=k: 1 on the training steps that apply the update, else 0. The state keeps the
+ * phase, the training steps since the last update (0 .. k-1), so that a resumed run
+ * keeps the rhythm; every value is a small whole number, exact in f32. */
+static int update_gate(emitter *e, ir_module *m, const ir_step *st, double every) {
+  int pv = counter_var(m, st, "phase");
+  int phase = load(e, m, pv);
+  int run = op1(e, IR_OP_RELU, op2(e, IR_OP_SUB, k(e, 1), phase)); /* phase == 0 */
+  int x = op2(e, IR_OP_ADD, phase, k(e, 1));                         /* 1 .. k */
+  int wrap = op2(e, IR_OP_SUB, op1(e, IR_OP_RELU, op2(e, IR_OP_SUB, x, k(e, every - 1))),
+                 op1(e, IR_OP_RELU, op2(e, IR_OP_SUB, x, k(e, every)))); /* x == k */
+  store(e, m, pv, op2(e, IR_OP_SUB, x, op2(e, IR_OP_MUL, wrap, k(e, every))));
+  return run;
+}
+
 /* The scheduled learning rate of update t (t counts from 1): see ir_optim. */
 static int scheduled_lr(emitter *e, const ir_optim *o, int t) {
   int lr = k(e, o->lr);
@@ -93,17 +130,12 @@ void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
   bool scheduled = o.sched != SCHED_CONSTANT || o.warmup > 0;
 
   int bc1 = -1, bc2_sqrt = -1, t = -1;
+  int run = o.every > 1 ? update_gate(&e, m, st, o.every) : -1;
   if (o.kind == OPT_ADAM || scheduled || o.ema > 0) { /* the step's update counter */
-    char name[256];
-    snprintf(name, sizeof name, "%s.t", st->name);
-    int tv = ir_find_var(m, name);
-    if (tv < 0) {
-      ir_span none = {0};
-      tv = ir_add_var(m, name, VAR_STEP, IR_F32, shape_scalar(), -1, none);
-      m->vars[tv].init.kind = INIT_ZEROS;
-    }
-    t = op2(&e, IR_OP_ADD, load(&e, m, tv), k(&e, 1.0));
-    store(&e, m, tv, t);
+    int tv = counter_var(m, st, "t");
+    int t0 = load(&e, m, tv);
+    t = op2(&e, IR_OP_ADD, t0, k(&e, 1.0));
+    store(&e, m, tv, gated(&e, run, t, t0));
   }
   int lr = scheduled ? scheduled_lr(&e, &o, t) : -1; /* else the constant, per use */
   /* the average's decay of this update: min(ema, (t - 1) / t) */
@@ -124,13 +156,14 @@ void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
     if (o.kind == OPT_ADAM) {
       int mv = state_var(m, v, st->name, "m", VAR_OPT_M);
       int vv = state_var(m, v, st->name, "v", VAR_OPT_V);
-      int m1 = op2(&e, IR_OP_ADD, op2(&e, IR_OP_MUL, load(&e, m, mv), k(&e, o.beta1)),
+      int m0 = load(&e, m, mv), v0 = load(&e, m, vv);
+      int m1 = op2(&e, IR_OP_ADD, op2(&e, IR_OP_MUL, m0, k(&e, o.beta1)),
                    op2(&e, IR_OP_MUL, g, k(&e, 1 - o.beta1)));
       int g2 = op2(&e, IR_OP_MUL, g, g);
-      int v1 = op2(&e, IR_OP_ADD, op2(&e, IR_OP_MUL, load(&e, m, vv), k(&e, o.beta2)),
+      int v1 = op2(&e, IR_OP_ADD, op2(&e, IR_OP_MUL, v0, k(&e, o.beta2)),
                    op2(&e, IR_OP_MUL, g2, k(&e, 1 - o.beta2)));
-      store(&e, m, mv, m1);
-      store(&e, m, vv, v1);
+      store(&e, m, mv, gated(&e, run, m1, m0));
+      store(&e, m, vv, gated(&e, run, v1, v0));
       int denom = op2(&e, IR_OP_ADD, op2(&e, IR_OP_DIV, op1(&e, IR_OP_SQRT, v1), bc2_sqrt),
                       k(&e, o.eps));
       int step_size = op2(&e, IR_OP_DIV, lr >= 0 ? lr : k(&e, o.lr), bc1);
@@ -139,16 +172,18 @@ void pass_optimizer(ir_module *m, ir_func *f, int s, const int *grads) {
       int upd = g;
       if (o.momentum != 0) {
         int bv = state_var(m, v, st->name, "m", VAR_OPT_M);
-        upd = op2(&e, IR_OP_ADD, op2(&e, IR_OP_MUL, load(&e, m, bv), k(&e, o.momentum)), g);
-        store(&e, m, bv, upd);
+        int b0 = load(&e, m, bv);
+        upd = op2(&e, IR_OP_ADD, op2(&e, IR_OP_MUL, b0, k(&e, o.momentum)), g);
+        store(&e, m, bv, gated(&e, run, upd, b0));
       }
       p_new = op2(&e, IR_OP_SUB, p, op2(&e, IR_OP_MUL, upd, lr >= 0 ? lr : k(&e, o.lr)));
     }
-    store(&e, m, v, p_new);
+    store(&e, m, v, gated(&e, run, p_new, p));
     if (ema_d >= 0) {
       int av = state_var(m, v, st->name, "ema", VAR_EMA);
       int a = load(&e, m, av); /* d a + (1 - d) p = p + d (a - p) */
-      store(&e, m, av, op2(&e, IR_OP_ADD, p_new, op2(&e, IR_OP_MUL, ema_d, op2(&e, IR_OP_SUB, a, p_new))));
+      int a1 = op2(&e, IR_OP_ADD, p_new, op2(&e, IR_OP_MUL, ema_d, op2(&e, IR_OP_SUB, a, p_new)));
+      store(&e, m, av, gated(&e, run, a1, a));
     }
   }
   st->lowered = true;

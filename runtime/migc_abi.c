@@ -505,12 +505,23 @@ migc_status migc_load(migc_model *m, const char *path) {
       st = fail(m, MIGC_E_MISMATCH, "%s: %s is %s", path, x->name,
                 t ? "of another shape or dtype" : "missing");
   }
-  for (int v = 0; v < m->d.nvars && !st; v++) {
-    const migc_var_info *x = &m->d.vars[v].info;
-    const float *t = st_file_find(&f, x->name)->data;
-    if (x->kind == MIGC_VAR_STEP &&
-        st_check_step_counter(path, (unsigned long long)step, x->name, t[0], m->err, sizeof m->err))
+  if (!st) {
+    const char **names = malloc(((size_t)m->d.nvars + 1) * sizeof *names);
+    float *values = malloc(((size_t)m->d.nvars + 1) * sizeof *values);
+    int n = 0;
+    for (int v = 0; names && values && v < m->d.nvars; v++) {
+      const migc_var_info *x = &m->d.vars[v].info;
+      if (x->kind != MIGC_VAR_STEP) continue;
+      names[n] = x->name;
+      values[n++] = *(const float *)st_file_find(&f, x->name)->data;
+    }
+    if (!names || !values)
+      st = fail(m, MIGC_E_NOMEM, "%s: out of memory", path);
+    else if (st_check_step_counters(path, (unsigned long long)step, n, names, values, m->err,
+                                    sizeof m->err))
       st = MIGC_E_FORMAT;
+    free(names);
+    free(values);
   }
   for (int v = 0; v < m->d.nvars && !st; v++) {
     const migc_var_info *x = &m->d.vars[v].info;

@@ -113,13 +113,17 @@ int safetensors_read(const char *path, st_file *out, char *err, size_t errn);
 const st_tensor *st_file_find(const st_file *f, const char *name);
 const char *st_file_meta(const st_file *f, const char *key);
 void st_file_free(st_file *f);
-/* A checkpoint's optimizer step counter `name` holds `value`; it counts the training
- * steps too, so it must equal the file's step metadata, or resuming would restart Adam's
- * bias correction at another step. 0, or 1 with "PATH: its step metadata says ..."
- * (a float counter stops at 2^24: past it, not compared). migc_load and migc train's
- * loader both ask it. */
-int st_check_step_counter(const char *path, unsigned long long step, const char *name,
-                          float value, char *err, size_t errn);
+/* A checkpoint's optimizer step counters: names[k] holds values[k]. A counter STEP.t
+ * counts the training steps too, so it must equal the file's step metadata, or
+ * resuming would restart Adam's bias correction at another step. A step that updates
+ * every k-th training step (every=k) keeps STEP.phase beside it, and its STEP.t counts
+ * only its updates: then both must be whole numbers from 0 to the step metadata (the
+ * file does not say k). 0, or 1 with "PATH: its step metadata
+ * says ..." (a float counter stops at 2^24: past it, not compared). migc_load and migc
+ * train's loader both ask it. */
+int st_check_step_counters(const char *path, unsigned long long step, int n,
+                           const char *const *names, const float *values, char *err,
+                           size_t errn);
 
 
 /* ---- png_grid.c: image grids as PNG (sample sheets, latent traversals) ------------- */

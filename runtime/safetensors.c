@@ -615,11 +615,33 @@ const char *st_file_meta(const st_file *f, const char *key) {
   return NULL;
 }
 
-int st_check_step_counter(const char *path, unsigned long long step, const char *name,
-                          float value, char *err, size_t errn) {
-  if (step > 1u << 24 || value == (float)step) return 0;
-  return file_fail(err, errn, path, "its step metadata says %llu, but its step counter %s "
-                   "holds %.9g", step, name, value);
+/* Whether counter `name` belongs to a step with every=: it is STEP.phase, or a
+ * STEP.phase is among the names. */
+static bool counter_gated(const char *name, int n, const char *const *names) {
+  const char *dot = strrchr(name, '.');
+  size_t len = dot ? (size_t)(dot - name) : strlen(name);
+  for (int k = 0; k < n; k++)
+    if (!strncmp(names[k], name, len) && !strcmp(names[k] + len, ".phase")) return true;
+  return false;
+}
+
+int st_check_step_counters(const char *path, unsigned long long step, int n,
+                           const char *const *names, const float *values, char *err,
+                           size_t errn) {
+  if (step > 1u << 24) return 0;
+  for (int k = 0; k < n; k++) {
+    float v = values[k];
+    if (!counter_gated(names[k], n, names)) {
+      if (v != (float)step)
+        return file_fail(err, errn, path, "its step metadata says %llu, but its step "
+                         "counter %s holds %.9g", step, names[k], v);
+    } else if (!(v >= 0 && v <= (float)step && v == (float)(int64_t)v)) {
+      return file_fail(err, errn, path, "its step metadata says %llu, but its step "
+                       "counter %s holds %.9g (a whole number from 0 to the step, as its "
+                       "step updates every few steps)", step, names[k], v);
+    }
+  }
+  return 0;
 }
 
 void st_file_free(st_file *f) {

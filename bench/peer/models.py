@@ -396,8 +396,10 @@ def input_gradient(y, x):
 
 class WganGpFashion:
     """models/wgan_gp_fashion.mig: steps critic(D), with the gradient penalty at points
-    between real and generated images, then gen(G); Adam with betas (0.5, 0.9), the
-    learning rates and the penalty's weight from the model file."""
+    between real and generated images, then gen(G), which updates on the first
+    iteration and every n_critic-th after (migc's every=, as the paper's loop trains G
+    once per n_critic critic updates); Adam with betas (0, 0.9); the rate, n_critic
+    and the penalty's weight from the model file."""
 
     input_names = ("x", "z", "t")
 
@@ -409,10 +411,12 @@ class WganGpFashion:
                                nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
         self.nets = {"G": self.G, "D": self.D}
         self.gp_weight = k["gp_weight"]
-        self.recipe = {"steps": {"critic": {"lr": k["lr_d"], "beta2": 0.9},
-                                 "gen": {"lr": k["lr_g"], "beta2": 0.9}}}
-        self.steps = {"critic": adam_betas([self.D], k["lr_d"], 0.5, 0.9),
-                      "gen": adam_betas([self.G], k["lr_g"], 0.5, 0.9)}
+        self.n_critic = int(k["n_critic"])
+        self.iteration = 0
+        self.recipe = {"steps": {"critic": {"lr": k["lr"], "beta1": 0.0, "beta2": 0.9},
+                                 "gen": {"lr": k["lr"], "beta1": 0.0, "beta2": 0.9}}}
+        self.steps = {"critic": adam_betas([self.D], k["lr"], 0.0, 0.9),
+                      "gen": adam_betas([self.G], k["lr"], 0.0, 0.9)}
         self.data, self.range = "fashion", (-1.0, 1.0)
 
     def inputs(self, b, g):
@@ -424,7 +428,9 @@ class WganGpFashion:
 
     def step(self, batch):
         """One iteration; returns migc's train_step outputs (w_dist and gp as reported
-        before the critic's update, critic.loss, gen.loss) as detached tensors."""
+        before the critic's update, critic.loss, gen.loss) as detached tensors. gen.loss
+        is reported on every iteration, as migc computes it, and applied on the
+        n_critic-th."""
         x, z, t = batch
         fake = self.G(z)
         # critic(D): fake is a constant here, and so is xhat, the penalty's point
@@ -437,7 +443,9 @@ class WganGpFashion:
         update(loss, *self.steps["critic"])
         out = {"w_dist": w_dist.detach(), "gp": gp.detach(), "critic.loss": loss.detach()}
         loss = -self.D(fake).mean()
-        update(loss, *self.steps["gen"])
+        if self.iteration % self.n_critic == 0:
+            update(loss, *self.steps["gen"])
+        self.iteration += 1
         out["gen.loss"] = loss.detach()
         return out
 

@@ -173,6 +173,10 @@ static void test_elementwise(void) {
   operand g3[3] = {F(-1, 1, 5, 7), F(-1, 1, 5, 7), F(-1, 1, 5, 7)};
   op_case("max_grad", IR_OP_MAX_GRAD, 3, g3, (ir_attrs){0});
   op_case("max_grad", IR_OP_MAX_GRAD, 3, g3, attrs_i(1, 0, 0));
+  operand keep[3] = {F(0.5, 1, 1), F(-1, 1, 5, 7), F(-1, 1, 5, 7)};
+  op_case("select", IR_OP_SELECT, 3, keep, (ir_attrs){0});
+  keep[0] = (operand)F(0, 0, 1); /* the condition zero: b */
+  op_case("select", IR_OP_SELECT, 3, keep, (ir_attrs){0});
   operand e[1] = {F(-1, 1, 3, 1)};
   int64_t to[3] = {2, 3, 4};
   op_case("expand", IR_OP_EXPAND, 1, e, with_shape((ir_attrs){0}, 3, to));

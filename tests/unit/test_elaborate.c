@@ -586,7 +586,7 @@ static void test_errors(void) {
   expect_error("step e(G) : minimize mean(fake) with adam(lr=-1)",
                "16:40: the learning rate must be positive, got -1");
   expect_error("step e(G) : minimize mean(fake) with rmsprop(lr=1)",
-               "16:40: expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay, schedule, warmup, ema) or sgd(lr, momentum, weight_decay, schedule, warmup, ema)");
+               "16:40: expected an optimizer: adam(lr, beta1, beta2, eps, weight_decay, schedule, warmup, ema, every) or sgd(lr, momentum, weight_decay, schedule, warmup, ema, every)");
   expect_error("step e(G) : minimize mean(fake) with adam(lr=1, ema=1)",
                "16:55: ema is the average's decay, from 0 (none) up to 1 (not included); got 1");
   expect_error("step e(G) : minimize mean(fake) with adam(lr=1, schedule=exponential(3))",
@@ -597,6 +597,12 @@ static void test_errors(void) {
                "16:74: end is the fraction of lr left at the end, from 0 to 1; got 2");
   expect_error("step e(G) : minimize mean(fake) with sgd(lr=1, warmup=0.5)",
                "16:57: warmup must be a whole number of updates, got 0.5");
+  expect_error("step e(G) : minimize mean(fake) with adam(lr=1, every=0)",
+               "16:57: every is how many training steps apart the updates are, a whole number "
+               "from 1; got 0");
+  expect_error("step e(G) : minimize mean(fake) with sgd(lr=1, every=2.5)",
+               "16:56: every is how many training steps apart the updates are, a whole number "
+               "from 1; got 2.5");
   expect_error("step d(G) : minimize mean(fake) with adam(lr=1)",
                "17:8: there is already a step named 'd'");
   expect_error("report nothing", "16:10: report names a binding of the train block; 'nothing' is not bound before this line");

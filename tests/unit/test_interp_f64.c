@@ -247,6 +247,10 @@ static void test_all_ops(void) {
   both("relu_grad", mk(IR_OP_RELU_GRAD), 2, &x, &y);
   both("maximum", mk(IR_OP_MAXIMUM), 2, &x, &y);
   both("max_grad", mk(IR_OP_MAX_GRAD), 3, &x, &y, &pos);
+  ir_tensor on = tv(IR_F32, sh(false, 0), 1.0), off = tv(IR_F32, sh(false, 0), 0.0);
+  both("select", mk(IR_OP_SELECT), 3, &on, &x, &y);
+  both("select", mk(IR_OP_SELECT), 3, &off, &x, &y);
+  ir_tensor_free(&on), ir_tensor_free(&off);
   ir_node lg = mk(IR_OP_LRELU_GRAD);
   lg.f[0] = 0.2;
   both("lrelu_grad", lg, 2, &x, &y);

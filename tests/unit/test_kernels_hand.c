@@ -789,6 +789,18 @@ static void test_act_grads(void) {
   strict.i[0] = 1;
   y = run(strict, 3, &b, &x, &dy);
   expect("max_grad strict", &y, sh(true, 2, 1, 5), 1.0, 0.0, 3.0, 0.0, 0.0);
+  ir_tensor_free(&y);
+  /* select copies a whole operand by the condition's one element, NaN included */
+  ir_tensor on = tf(sh(false, 0), -0.5), off = tf(sh(false, 0), 0.0);
+  ((float *)b.data)[1] = NAN;
+  y = run(mk(IR_OP_SELECT), 3, &on, &x, &b);
+  expect("select on", &y, sh(true, 2, 1, 5), -2.0, -0.5, 0.0, 0.5, 3.0);
+  ir_tensor_free(&y);
+  y = run(mk(IR_OP_SELECT), 3, &off, &x, &b);
+  CHECK(isnan(((float *)y.data)[1]));
+  ((float *)y.data)[1] = 7, ((float *)b.data)[1] = 7;
+  expect("select off", &y, sh(true, 2, 1, 5), -1.0, 7.0, 1.0, 0.0, 3.0);
+  ir_tensor_free(&on), ir_tensor_free(&off);
   ir_tensor_free(&y), ir_tensor_free(&b), ir_tensor_free(&x), ir_tensor_free(&dy);
 }
 

@@ -549,7 +549,30 @@ static void test_python_reads_it(void) {
   unlink(script);
 }
 
+/* Step counters against the step metadata: a plain counter equals it; the counters of
+ * a step with every= (STEP.t beside STEP.phase) are whole numbers up to it. */
+static void test_step_counters(void) {
+  char err[256];
+  const char *names[] = {"disc.t", "gen.t", "gen.phase"};
+  float ok[] = {7, 2, 1};
+  CHECK(st_check_step_counters("c.st", 7, 3, names, ok, err, sizeof err) == 0);
+  float plain_off[] = {6, 2, 1};
+  CHECK(st_check_step_counters("c.st", 7, 3, names, plain_off, err, sizeof err) == 1);
+  CHECK_STR(err, "c.st: its step metadata says 7, but its step counter disc.t holds 6");
+  float gated_off[] = {7, 8, 1};
+  CHECK(st_check_step_counters("c.st", 7, 3, names, gated_off, err, sizeof err) == 1);
+  CHECK_STR(err, "c.st: its step metadata says 7, but its step counter gen.t holds 8 (a "
+                 "whole number from 0 to the step, as its step updates every few steps)");
+  float phase_off[] = {7, 2, 0.5f};
+  CHECK(st_check_step_counters("c.st", 7, 3, names, phase_off, err, sizeof err) == 1);
+  CHECK(strstr(err, "counter gen.phase holds 0.5") != NULL);
+  /* gen.t alone (no phase) is a plain counter */
+  CHECK(st_check_step_counters("c.st", 7, 2, names, (float[]){7, 2}, err, sizeof err) == 1);
+  CHECK_STR(err, "c.st: its step metadata says 7, but its step counter gen.t holds 2");
+}
+
 int main(void) {
+  test_step_counters();
   if (!mkdtemp(dir)) {
     perror("mkdtemp");
     return 1;

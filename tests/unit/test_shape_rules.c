@@ -504,6 +504,13 @@ static void test_act_grad(void) {
               "max_grad: operands [7] and [6] differ in shape", 2);
   CHECK_ERROR(rule(&n, 3, f32(sh(true, 2, B, 7)), i32(sh(true, 2, B, 7)), f32(sh(true, 2, B, 7))),
               "max_grad expects a float tensor, got an integer tensor", 1);
+  n = mk(IR_OP_SELECT);
+  CHECK_RESULT(rule(&n, 3, f32(shape_scalar()), f32(sh(false, 2, 3, 4)), f32(sh(false, 2, 3, 4))),
+               n, IR_F32, sh(false, 2, 3, 4));
+  CHECK_ERROR(rule(&n, 3, f32(sh(true, 2, B, 7)), f32(sh(true, 2, B, 7)), f32(sh(true, 2, B, 7))),
+              "select: the condition must be one number, got [7]", 0);
+  CHECK_ERROR(rule(&n, 3, f32(shape_scalar()), f32(sh(false, 1, 7)), f32(sh(false, 1, 6))),
+              "select: operands [7] and [6] differ in shape", 2);
 }
 
 /* conv's input gradient: dy [N,O,Ho,Wo], w [O,C,k,k] -> ashape [N,C,H,W] */

@@ -6,7 +6,10 @@
  *   updated (it equals the gen loss of a program where only disc is lowered, and
  *   differs from the loss at the initial parameters).
  * - A few hundred steps on one fixed batch drive the categorical MI estimate toward
- *   H(c) = ln 10: the code becomes recoverable from the generated image. */
+ *   H(c) = ln 10: the code becomes recoverable from the generated image.
+ * - A step with every=3 applies its update on training steps 0, 3, 6, ...: there it
+ *   leaves the same bits as the step without every=, in between it changes nothing it
+ *   owns, while the other step trains on every training step. */
 #include "check.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
@@ -17,10 +20,30 @@
 
 #define BATCH 16
 
-static ir_module *load(void) {
+/* models/infogan_mlp.mig, with `every` (0: as it is) added to the gen step's optimizer. */
+static ir_module *load_every(int every) {
   diag_sink d;
   diag_init(&d);
-  ast_file *ast = parse_file(&d, MIGC_SOURCE_DIR "/models/infogan_mlp.mig");
+  ast_file *ast = NULL;
+  if (every) {
+    FILE *fp = fopen(MIGC_SOURCE_DIR "/models/infogan_mlp.mig", "rb");
+    CHECK(fp != NULL);
+    if (!fp) return NULL;
+    static char text[1 << 16], edited[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[n] = 0;
+    const char *opt = "with adam(lr=lr, beta1=0.5)";
+    char *gen = strstr(text, "step gen(");
+    char *at = gen ? strstr(gen, opt) : NULL;
+    CHECK_MSG(at != NULL, "infogan_mlp.mig: no gen step with %s", opt);
+    if (!at) return NULL;
+    snprintf(edited, sizeof edited, "%.*swith adam(lr=lr, beta1=0.5, every=%d)%s",
+             (int)(at - text), text, every, at + strlen(opt));
+    ast = parse_source(&d, "infogan_mlp_every.mig", edited);
+  } else {
+    ast = parse_file(&d, MIGC_SOURCE_DIR "/models/infogan_mlp.mig");
+  }
   elab_options eo = {.batch = BATCH};
   ir_module *m = ast && !d.nerrors ? elaborate(ast, &eo, &d) : NULL;
   if (!m) diag_print(&d, stderr, false);
@@ -29,6 +52,8 @@ static ir_module *load(void) {
   diag_free(&d);
   return m;
 }
+
+static ir_module *load(void) { return load_every(0); }
 
 /* A fixed batch: "images" uniform in [0,1], latents and codes from their priors. */
 static void make_inputs(const ir_module *m, const ir_func *f, ir_tensor *in, uint64_t seed) {
@@ -171,7 +196,76 @@ static void test_mi_rises(void) {
   ir_module_free(m);
 }
 
+/* Whether variable `name` of a and b hold the same bits. */
+static bool same_var(const ir_module *a, const float *sa, const ir_module *b, const float *sb,
+                     const char *name) {
+  int va = ir_find_var(a, name), vb = ir_find_var(b, name);
+  CHECK_MSG(va >= 0 && vb >= 0, "no variable %s", name);
+  if (va < 0 || vb < 0) return false;
+  return !memcmp(sa + a->vars[va].offset, sb + b->vars[vb].offset,
+                 (size_t)shape_numel(a->vars[va].shape) * sizeof(float));
+}
+
+static float scalar_var(const ir_module *m, const float *s, const char *name) {
+  int v = ir_find_var(m, name);
+  CHECK_MSG(v >= 0, "no variable %s", name);
+  return v >= 0 ? s[m->vars[v].offset] : NAN;
+}
+
+static void test_every(void) {
+  ir_module *plain = load(), *every = load_every(3);
+  if (!plain || !every) return;
+  char err[256];
+  CHECK(pass_lower_steps(plain, err, sizeof err) == 0);
+  CHECK(pass_lower_steps(every, err, sizeof err) == 0);
+  ir_func *pf = ir_find_func(plain, "train_step"), *ef = ir_find_func(every, "train_step");
+  float *sp = calloc((size_t)plain->state_size, sizeof(float));
+  float *se = calloc((size_t)every->state_size, sizeof(float));
+  float *before = calloc((size_t)every->state_size, sizeof(float));
+  ir_init_state(plain, sp, 1);
+  ir_init_state(every, se, 1);
+  /* What gen alone trains (G, its moments, its counter) and what disc trains. */
+  const char *gen_owns[] = {"G.dense0.weight", "G.dense0.weight@gen.m", "G.dense0.weight@gen.v",
+                            "Q.dense0.weight@gen.m", "gen.t"};
+  const int phase_after[] = {1, 2, 0, 1, 2, 0, 1};
+  for (int step = 0; step < 7; step++) {
+    ir_tensor in[8], op[8], oe[8];
+    make_inputs(every, ef, in, 10 + (uint64_t)step);
+    memcpy(before, se, (size_t)every->state_size * sizeof(float));
+    if (run(plain, pf, sp, in, op) || run(every, ef, se, in, oe)) return;
+    bool applies = step % 3 == 0;
+    for (size_t k = 0; k < sizeof gen_owns / sizeof *gen_owns; k++) {
+      bool kept = same_var(every, se, every, before, gen_owns[k]);
+      CHECK_MSG(kept != applies, "step %d: %s %s", step, gen_owns[k],
+                applies ? "did not change on an update" : "changed between updates");
+    }
+    CHECK_MSG(!same_var(every, se, every, before, "D.dense0.weight"),
+              "step %d: disc's step did not train D", step);
+    CHECK_MSG(scalar_var(every, se, "gen.t") == (float)(step / 3 + 1), "step %d: gen.t %g", step,
+              scalar_var(every, se, "gen.t"));
+    CHECK_MSG(scalar_var(every, se, "gen.phase") == (float)phase_after[step],
+              "step %d: gen.phase %g", step, scalar_var(every, se, "gen.phase"));
+    CHECK_MSG(isfinite(out_named(ef, oe, "gen.loss")), "step %d: gen.loss", step);
+    /* Until the first skipped update both programs ran the same updates. */
+    if (step == 0) {
+      for (int v = 0; v < plain->nvars; v++)
+        CHECK_MSG(same_var(plain, sp, every, se, plain->vars[v].name),
+                  "%s differs from the program without every= after the first step",
+                  plain->vars[v].name);
+      CHECK(out_named(pf, op, "gen.loss") == out_named(ef, oe, "gen.loss"));
+    }
+    free_outs(pf, op);
+    free_outs(ef, oe);
+    for (int j = 0; j < ef->ninputs; j++) ir_tensor_free(&in[j]);
+  }
+  CHECK(!same_var(plain, sp, every, se, "G.dense0.weight"));
+  free(before), free(sp), free(se);
+  ir_module_free(plain);
+  ir_module_free(every);
+}
+
 int main(void) {
+  test_every();
   test_one_step();
   test_mi_rises();
   return check_done();
