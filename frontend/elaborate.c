@@ -1297,8 +1297,8 @@ static bool depends_on_nets(elab *e, int id, const int *nets, int nnets, char *s
 }
 
 static const builtin optim_table[] = {
-    {"adam",
-     "lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, ~schedule=, warmup=0, ema=0, every=1",
+    {"adam", "lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, ~schedule=, warmup=0, ema=0, "
+             "every=1",
      NULL, "Adam"},
     {"sgd", "lr, momentum=0, weight_decay=0, ~schedule=, warmup=0, ema=0, every=1", NULL,
      "SGD with momentum"},
