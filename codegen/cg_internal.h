@@ -209,9 +209,7 @@ CG_LOWER(store);
 CG_LOWER(reshape);
 CG_LOWER(unary);
 CG_LOWER(binary);
-CG_LOWER(relu_grads);
-CG_LOWER(max_grad);
-CG_LOWER(select);
+CG_LOWER(same_shape); /* relu_grad, lrelu_grad, max_grad, select */
 CG_LOWER(expand);
 CG_LOWER(matmul);
 CG_LOWER(conv); /* conv, deconv, conv_grad_x, conv_grad_w */

@@ -42,7 +42,7 @@ static LLVMValueRef unary_f64(cg_ctx *c, const ir_node *n, LLVMValueRef x) {
 }
 
 /* The f32 value of elementwise node n (fuse_elementwise) from its operands' f32
- * values x[j]: what cg_lower_unary, the flat binary loop and cg_lower_relu_grads
+ * values x[j]: what cg_lower_unary, the flat binary loop and cg_lower_same_shape
  * compute for one element, and what a fused kernel computes in registers, so fused
  * and unfused programs agree bit for bit. */
 LLVMValueRef cg_elementwise_value(cg_ctx *c, const ir_node *n, LLVMValueRef const *x) {
@@ -122,44 +122,19 @@ int cg_lower_binary(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
   return 0;
 }
 
-/* x, dy, out: one shape */
-int cg_lower_relu_grads(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
-                            LLVMValueRef out) {
+/* relu_grad, lrelu_grad, max_grad and select: every operand the shape of out, or one
+ * element that every element of out reads (select's condition) */
+int cg_lower_same_shape(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
+                        LLVMValueRef out) {
   (void)id;
-  LLVMValueRef x = cg_fptr(c, in[0]), dy = cg_fptr(c, in[1]), y = cg_fptr(c, out);
+  LLVMValueRef p[IR_MAX_IN], v[IR_MAX_IN], y = cg_fptr(c, out);
+  for (int j = 0; j < n->nin; j++) p[j] = cg_fptr(c, in[j]);
   cg_loop l;
   cg_loop_begin(c, &l, cg_numel(c, n));
-  LLVMValueRef v[2] = {cg_ld(c, c->f32, x, l.iv), cg_ld(c, c->f32, dy, l.iv)};
-  cg_st(c, y, l.iv, cg_elementwise_value(c, n, v));
-  cg_loop_end(c, &l);
-  return 0;
-}
-
-/* a, b, dy, out: one shape */
-int cg_lower_max_grad(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
-                      LLVMValueRef out) {
-  (void)id;
-  LLVMValueRef p[3] = {cg_fptr(c, in[0]), cg_fptr(c, in[1]), cg_fptr(c, in[2])};
-  LLVMValueRef y = cg_fptr(c, out);
-  cg_loop l;
-  cg_loop_begin(c, &l, cg_numel(c, n));
-  LLVMValueRef v[3];
-  for (int j = 0; j < 3; j++) v[j] = cg_ld(c, c->f32, p[j], l.iv);
-  cg_st(c, y, l.iv, cg_elementwise_value(c, n, v));
-  cg_loop_end(c, &l);
-  return 0;
-}
-
-/* cond (one element), a, b, out: a and b the shape of out */
-int cg_lower_select(cg_ctx *c, int id, const ir_node *n, LLVMValueRef const *in,
-                    LLVMValueRef out) {
-  (void)id;
-  LLVMValueRef p[3] = {cg_fptr(c, in[0]), cg_fptr(c, in[1]), cg_fptr(c, in[2])};
-  LLVMValueRef y = cg_fptr(c, out);
-  cg_loop l;
-  cg_loop_begin(c, &l, cg_numel(c, n));
-  LLVMValueRef v[3] = {cg_ld(c, c->f32, p[0], cg_i64(c, 0)), cg_ld(c, c->f32, p[1], l.iv),
-                       cg_ld(c, c->f32, p[2], l.iv)};
+  for (int j = 0; j < n->nin; j++) {
+    bool one = shape_numel(c->f->nodes[n->in[j]].shape) == 1;
+    v[j] = cg_ld(c, c->f32, p[j], one ? cg_i64(c, 0) : l.iv);
+  }
   cg_st(c, y, l.iv, cg_elementwise_value(c, n, v));
   cg_loop_end(c, &l);
   return 0;

@@ -44,8 +44,8 @@ const cg_lowering cg_lowerings[] = {
     [IR_OP_SOFTMAX_CE] = BUF(cg_lower_cross_entropy),
     [IR_OP_GAUSSIAN_NLL] = BUF(cg_lower_gaussian_nll),
     [IR_OP_INFO_CATEGORICAL] = BUF(cg_lower_cross_entropy),
-    [IR_OP_RELU_GRAD] = BUF(cg_lower_relu_grads),
-    [IR_OP_LRELU_GRAD] = BUF(cg_lower_relu_grads),
+    [IR_OP_RELU_GRAD] = BUF(cg_lower_same_shape),
+    [IR_OP_LRELU_GRAD] = BUF(cg_lower_same_shape),
     [IR_OP_CONV_GRAD_X] = BUFX(cg_lower_conv, cg_extra_conv),
     [IR_OP_CONV_GRAD_W] = BUFX(cg_lower_conv, cg_extra_conv),
     [IR_OP_BATCHNORM_GRAD] = BUFX(cg_lower_batchnorm_grad, cg_extra_batchnorm),
@@ -55,8 +55,8 @@ const cg_lowering cg_lowerings[] = {
     [IR_OP_SOFTMAX] = BUF(cg_lower_softmax),
     [IR_OP_ALLREDUCE] = BUF(cg_lower_allreduce),
     [IR_OP_MAXIMUM] = BUF(cg_lower_binary),
-    [IR_OP_MAX_GRAD] = BUF(cg_lower_max_grad),
-    [IR_OP_SELECT] = BUF(cg_lower_select),
+    [IR_OP_MAX_GRAD] = BUF(cg_lower_same_shape),
+    [IR_OP_SELECT] = BUF(cg_lower_same_shape),
 };
 
 _Static_assert(sizeof cg_lowerings / sizeof cg_lowerings[0] == IR_OP_COUNT,
