@@ -397,10 +397,10 @@ VJP(vjp_max_grad) {
  * piecewise constant. */
 VJP(vjp_select) {
   ir_node n = f->nodes[id];
-  int in[3] = {n.in[0], dy, -1};
+  if (!want[1] && !want[2]) return;
+  int zero = broadcast(f, block, cnst(f, block, 0), n.shape), in[3] = {n.in[0], dy, -1};
   for (int j = 1; j < 3; j++) {
     if (!want[j]) continue;
-    int zero = broadcast(f, block, cnst(f, block, 0), n.shape);
     in[1] = j == 1 ? dy : zero;
     in[2] = j == 1 ? zero : dy;
     dx[j] = emit(f, block, IR_OP_SELECT, 3, in, NULL);
