@@ -797,14 +797,21 @@ static bool divides_image(elab *e, call_args *a, const char *fn, int64_t k) {
   return true;
 }
 
+/* A pooling's image [N,C,H,W] as k-by-k blocks [N,C,H/k,k,W/k,k], once fn's k is
+ * checked and divides H and W; false (diagnosed) otherwise. */
+static bool pool_blocks(elab *e, call_args *a, const char *fn, int64_t *k, value *blocks) {
+  if (!image_and_k(e, a, fn, k) || !divides_image(e, a, fn, *k)) return false;
+  ir_shape s = node_of(e, a->args[0])->shape;
+  int64_t d6[6] = {s.dim[0], s.dim[1], s.dim[2] / *k, *k, s.dim[3] / *k, *k};
+  *blocks = reshape_to(e, a, a->args[0], 6, d6);
+  return true;
+}
+
 /* [N,C,H,W] -> [N,C,H/k,k,W/k,k] -> mean over the two k axes -> [N,C,H/k,W/k] */
 static value b_avgpool(elab *e, call_args *a) {
   int64_t k;
-  if (!image_and_k(e, a, "avgpool", &k) || !divides_image(e, a, "avgpool", k))
-    return val_poison();
-  ir_shape s = node_of(e, a->args[0])->shape;
-  int64_t d6[6] = {s.dim[0], s.dim[1], s.dim[2] / k, k, s.dim[3] / k, k};
-  value blocks = reshape_to(e, a, a->args[0], 6, d6);
+  value blocks;
+  if (!pool_blocks(e, a, "avgpool", &k, &blocks)) return val_poison();
   ir_attrs at = {.i = {(1LL << 3) | (1LL << 5), 0}};
   return op1(e, a, IR_OP_MEAN, &at, blocks);
 }
@@ -828,12 +835,11 @@ static value max_along(elab *e, call_args *a, value x, int64_t axis, int64_t k) 
  * it, so the gradient goes where PyTorch's goes */
 static value b_maxpool(elab *e, call_args *a) {
   int64_t k;
-  if (!image_and_k(e, a, "maxpool", &k) || !divides_image(e, a, "maxpool", k))
-    return val_poison();
-  ir_shape s = node_of(e, a->args[0])->shape;
-  int64_t d6[6] = {s.dim[0], s.dim[1], s.dim[2] / k, k, s.dim[3] / k, k};
-  value y = max_along(e, a, max_along(e, a, reshape_to(e, a, a->args[0], 6, d6), 5, k), 3, k);
+  value blocks;
+  if (!pool_blocks(e, a, "maxpool", &k, &blocks)) return val_poison();
+  value y = max_along(e, a, max_along(e, a, blocks, 5, k), 3, k);
   if (y.kind != VAL_NODE) return y;
+  ir_shape s = node_of(e, a->args[0])->shape;
   int64_t d4[4] = {s.dim[0], s.dim[1], s.dim[2] / k, s.dim[3] / k};
   return reshape_to(e, a, y, 4, d4);
 }
