@@ -118,9 +118,9 @@ void st_file_free(st_file *f);
  * resuming would restart Adam's bias correction at another step. A step that updates
  * every k-th training step (every=k) keeps STEP.phase beside it, and its STEP.t counts
  * only its updates: then both must be whole numbers from 0 to the step metadata (the
- * file does not say k). 0, or 1 with "PATH: its step metadata
- * says ..." (a float counter stops at 2^24: past it, not compared). migc_load and migc
- * train's loader both ask it. */
+ * file does not say k). 0, or 1 with "PATH: its step metadata says ..." (a float
+ * counter stops at 2^24: past it, not compared). migc_load and migc train's loader
+ * both ask it. */
 int st_check_step_counters(const char *path, unsigned long long step, int n,
                            const char *const *names, const float *values, char *err,
                            size_t errn);
